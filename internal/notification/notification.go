@@ -1,0 +1,67 @@
+// Package notification holds the normalized payment notification that every
+// provider produces and that payguard forwards to the shop. Money is always
+// an integer count of the currency's minor unit: no floating point anywhere.
+package notification
+
+import (
+	"time"
+)
+
+// Status is the contract's Payguard-Status word.
+type Status string
+
+// The status words of DESIGN.md section 4.
+const (
+	StatusPaid     Status = "paid"
+	StatusRefunded Status = "refunded"
+	StatusClosed   Status = "closed"
+	StatusPending  Status = "pending"
+	StatusFailed   Status = "failed"
+	StatusOther    Status = "other"
+)
+
+// Valid reports whether s is one of the contract's status words.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPaid, StatusRefunded, StatusClosed, StatusPending, StatusFailed, StatusOther:
+		return true
+	}
+	return false
+}
+
+// Notification is one verified provider notification, normalized.
+type Notification struct {
+	Provider      string    `json:"provider"`
+	EventID       string    `json:"id"`
+	Type          string    `json:"type"`
+	OutTradeNo    string    `json:"out_trade_no"`
+	TransactionID string    `json:"transaction_id"`
+	Amount        int64     `json:"amount"` // minor units of Currency
+	Currency      string    `json:"currency"`
+	Status        Status    `json:"status"`
+	OccurredAt    time.Time `json:"occurred_at"`
+	// Merchant is the account the notification is addressed to (Alipay
+	// app_id, WeChat mchid, ...), already checked against configuration.
+	Merchant string `json:"-"`
+	// Raw holds the provider's fields, decrypted where the provider
+	// encrypts, with signature fields removed.
+	Raw map[string]any `json:"raw"`
+}
+
+// TypeFor gives the normalized event type for a status, used when the
+// provider has no event type of its own.
+func TypeFor(s Status) string {
+	switch s {
+	case StatusPaid:
+		return "payment.succeeded"
+	case StatusRefunded:
+		return "payment.refunded"
+	case StatusClosed:
+		return "payment.closed"
+	case StatusPending:
+		return "payment.pending"
+	case StatusFailed:
+		return "payment.failed"
+	}
+	return "payment.other"
+}

@@ -1,0 +1,91 @@
+// Package provider defines what a payment provider package gives the
+// pipeline: verification of an incoming notification, the provider's own
+// acknowledgement format, and (optionally) a reverse order query.
+//
+// Each provider lives in its own package below this one and owns its
+// parsing, verification, acknowledgement, query client and the signer its
+// simulator uses. Nothing here knows Caddy.
+package provider
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/reason"
+)
+
+// Request is an incoming notification as the pipeline read it. Body is the
+// raw body, read once; every signature is checked over these bytes.
+type Request struct {
+	Method   string
+	Path     string
+	RawQuery string
+	Header   http.Header
+	Body     []byte
+	Now      time.Time
+}
+
+// Verified is an authenticated notification and the freshness facts its
+// signature covers.
+type Verified struct {
+	Notification notification.Notification
+	// Timestamp is the signed send time, zero when the provider signs none
+	// usable for a replay window.
+	Timestamp time.Time
+	// Nonce is a signed value unique per delivery, empty when the provider
+	// signs none.
+	Nonce string
+}
+
+// Traits says how the pipeline treats this provider's requests.
+type Traits struct {
+	// Method is the one HTTP method notifications arrive with.
+	Method string
+	// Passthrough marks a route that is verified and forwarded but never
+	// claimed, queried or acknowledged: the shop's own answer goes back
+	// unchanged (Alipay's browser return, mode return).
+	Passthrough bool
+}
+
+// Ack is what the provider receives.
+type Ack struct {
+	Status      int
+	ContentType string // empty: no Content-Type
+	Body        []byte
+}
+
+// Provider verifies notifications and speaks the provider's acknowledgement.
+type Provider interface {
+	// Name is the provider name as configured ("alipay").
+	Name() string
+	Traits() Traits
+	// VerifyNotify parses and authenticates a notification. Every error is
+	// a *reason.Error (malformed, bad_signature, unknown_key, ...); it
+	// never panics, whatever the input.
+	VerifyNotify(req *Request) (*Verified, error)
+	// Acknowledge renders the answer to the provider. ok is true for an
+	// accepted notification (forwarded or duplicate); otherwise code and
+	// status say why it was refused.
+	Acknowledge(ok bool, code reason.Code, status int) Ack
+}
+
+// QueryResult is what the provider's own query API says about an order.
+type QueryResult struct {
+	Status        notification.Status `json:"status"`
+	Amount        int64               `json:"amount"`
+	Currency      string              `json:"currency"`
+	OutTradeNo    string              `json:"out_trade_no,omitempty"`
+	TransactionID string              `json:"transaction_id,omitempty"`
+	Merchant      string              `json:"-"`
+	Raw           map[string]any      `json:"-"`
+}
+
+// Querier is implemented by providers with a reverse order query. Errors
+// are *reason.Error: query_unavailable for anything the provider may fix by
+// retrying (down, slow, malformed or unverifiable answer), query_mismatch
+// when the provider authoritatively denies the order.
+type Querier interface {
+	QueryOrder(ctx context.Context, n *notification.Notification) (*QueryResult, error)
+}
