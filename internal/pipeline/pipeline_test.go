@@ -199,7 +199,11 @@ func TestRejections(t *testing.T) {
 			in.ContentLength = -1
 			return in
 		}, 413, reason.BodyTooLarge},
-		{"wrong ip", func() *Incoming { in := post(msg("e", "o", "t", 1)); in.RemoteIP = netip.MustParseAddr("198.51.100.1"); return in }, 403, reason.IPNotAllowed},
+		{"wrong ip", func() *Incoming {
+			in := post(msg("e", "o", "t", 1))
+			in.RemoteIP = netip.MustParseAddr("198.51.100.1")
+			return in
+		}, 403, reason.IPNotAllowed},
 		{"no ip", func() *Incoming { in := post(msg("e", "o", "t", 1)); in.RemoteIP = netip.Addr{}; return in }, 403, reason.IPNotAllowed},
 		{"bad signature", func() *Incoming { return post(bad) }, 401, reason.BadSignature},
 		{"malformed", func() *Incoming { return post([]byte("{")) }, 400, reason.Malformed},

@@ -144,4 +144,3 @@ func CompareQuery(n *notification.Notification, q *provider.QueryResult) error {
 	}
 	return nil
 }
-
