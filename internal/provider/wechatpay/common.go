@@ -1,0 +1,110 @@
+package wechatpay
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// maxResponseBody caps what a query answer may hold. WeChat's answers are a
+// few KiB; anything bigger is not an order and is not read on.
+const maxResponseBody = 1 << 20
+
+// defaultHTTPTimeout bounds a query when the caller gave neither an
+// HTTPClient nor a context deadline. The pipeline normally passes a context
+// with the route's query timeout (3s by default), which wins when shorter.
+const defaultHTTPTimeout = 10 * time.Second
+
+// defaultHTTPClient is used when the configuration gives none. It refuses
+// redirects: an order query is answered by the API host or not at all, and
+// following a redirect would send a signed request somewhere else.
+func defaultHTTPClient() *http.Client {
+	return &http.Client{
+		Timeout: defaultHTTPTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// checkEndpoint validates an operator-supplied query endpoint once, at New.
+func checkEndpoint(name, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%s: not a URL", name)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("%s: scheme must be https (or http for a local simulator), got %q", name, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%s: no host", name)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%s: must not carry a query or fragment", name)
+	}
+	return nil
+}
+
+// readLimited reads at most maxResponseBody bytes of r; more is an error,
+// never a silently truncated body whose signature would then fail for a
+// confusing reason.
+func readLimited(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxResponseBody {
+		return nil, errors.New("answer larger than 1 MiB")
+	}
+	return b, nil
+}
+
+// nonceAlphabet is what WeChat's SDKs draw nonce_str from.
+const nonceAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// randomNonce returns n characters of nonceAlphabet from crypto/rand.
+func randomNonce(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	for i := range b {
+		// 256 % 36 != 0 gives a slight bias; a nonce needs uniqueness,
+		// not uniformity, and 32 characters leave ~165 bits either way.
+		b[i] = nonceAlphabet[int(b[i])%len(nonceAlphabet)]
+	}
+	return string(b)
+}
+
+// parseUint parses a non-negative decimal integer without sign, spaces,
+// leading zeros or exponent, as WeChat writes fen amounts and unix seconds.
+// strconv.ParseInt alone would accept "+5" and "-0".
+func parseUint(s string) (int64, bool) {
+	if s == "" || len(s) > 18 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil
+}
+
+// beijing is the zone WeChat writes v2 times in (yyyyMMddHHmmss without an
+// offset). A fixed zone, not time.LoadLocation: no tzdata needed at run time.
+var beijing = time.FixedZone("CST", 8*3600)
+
+// short cuts an untrusted string for an error detail, so a detail never
+// carries more than a few dozen bytes of anything a peer sent.
+func short(s string) string {
+	const max = 48
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:max]) + "…"
+}
