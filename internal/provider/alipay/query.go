@@ -1,0 +1,273 @@
+package alipay
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/reason"
+)
+
+// QueryMethod is the open-platform method of the reverse query.
+const QueryMethod = "alipay.trade.query"
+
+// maxResponse bounds what is read of a query answer (a real one is ~1 KiB).
+const maxResponse = 1 << 20
+
+// ResponseKey is the member of a gateway answer that holds method's
+// response and that the signature covers: "alipay.trade.query" answers in
+// "alipay_trade_query_response".
+func ResponseKey(method string) string {
+	return strings.ReplaceAll(method, ".", "_") + "_response"
+}
+
+// QueryOrder asks Alipay (alipay.trade.query) about the notification's
+// order. The answer is believed only after its signature, over the raw
+// bytes of alipay_trade_query_response, verifies with the Alipay key.
+//
+// Errors are *reason.Error: query_mismatch when Alipay says the trade does
+// not exist (40004 ACQ.TRADE_NOT_EXIST) or the notification names no order;
+// query_unavailable for everything else (no private key, network, timeout,
+// HTTP status, an unsigned, forged or unparseable answer, other codes), all
+// of which a later retry may fix.
+func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification) (*provider.QueryResult, error) {
+	if p.privKey == nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: no private key, query not configured")
+	}
+	if n == nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: no notification to query")
+	}
+	biz := map[string]string{}
+	switch {
+	case n.OutTradeNo != "":
+		biz["out_trade_no"] = n.OutTradeNo
+	case n.TransactionID != "":
+		biz["trade_no"] = n.TransactionID
+	default:
+		return nil, reason.New(reason.QueryMismatch, "alipay: notification names no order to query")
+	}
+	form, err := p.queryForm(QueryMethod, biz)
+	if err != nil {
+		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: signing the query")
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, strings.NewReader(form))
+	if err != nil {
+		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: building the query")
+	}
+	hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
+	resp, err := p.client.Do(hreq)
+	if err != nil {
+		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: query failed")
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: reading the answer")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: query answered HTTP %d", resp.StatusCode)
+	}
+	if len(body) > maxResponse {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer larger than %d bytes", maxResponse)
+	}
+	raw, err := p.VerifyResponse(body, ResponseKey(QueryMethod))
+	if err != nil {
+		return nil, err
+	}
+
+	var r struct {
+		Code          string `json:"code"`
+		Msg           string `json:"msg"`
+		SubCode       string `json:"sub_code"`
+		TradeNo       string `json:"trade_no"`
+		OutTradeNo    string `json:"out_trade_no"`
+		TradeStatus   string `json:"trade_status"`
+		TotalAmount   string `json:"total_amount"`
+		TransCurrency string `json:"trans_currency"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer has unexpected field types")
+	}
+	switch {
+	case r.Code == "10000":
+	case r.Code == "40004" && r.SubCode == "ACQ.TRADE_NOT_EXIST":
+		return nil, reason.New(reason.QueryMismatch, "order unknown to alipay")
+	default:
+		return nil, reason.New(reason.QueryUnavailable, "alipay: query answered code %s sub_code %s", quoteKey(r.Code), quoteKey(r.SubCode))
+	}
+	currency := "CNY"
+	if r.TransCurrency != "" {
+		if !isCurrencyCode(r.TransCurrency) {
+			return nil, reason.New(reason.QueryUnavailable, "alipay: answer's trans_currency is not an ISO 4217 code")
+		}
+		currency = r.TransCurrency
+	}
+	amount, err := notification.ParseDecimal(r.TotalAmount, notification.CurrencyExponent(currency))
+	if err != nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer's total_amount is not a plain decimal")
+	}
+	// The query answer carries no refund_fee: a fully refunded trade reads
+	// TRADE_CLOSED, hence closed, where its notification said refunded.
+	status, err := mapStatus(r.TradeStatus, "", notification.CurrencyExponent(currency))
+	if err != nil {
+		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay")
+	}
+	var rawMap map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rawMap); err != nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer is not an object")
+	}
+	return &provider.QueryResult{
+		Status:        status,
+		Amount:        amount,
+		Currency:      currency,
+		OutTradeNo:    r.OutTradeNo,
+		TransactionID: r.TradeNo,
+		Merchant:      p.appID,
+		Raw:           rawMap,
+	}, nil
+}
+
+// queryForm builds and signs the form body of an open-platform request.
+func (p *Provider) queryForm(method string, biz map[string]string) (string, error) {
+	bizJSON, err := json.Marshal(biz)
+	if err != nil {
+		return "", err
+	}
+	params := map[string]string{
+		"app_id":      p.appID,
+		"method":      method,
+		"format":      "JSON",
+		"charset":     "utf-8",
+		"sign_type":   p.signType,
+		"timestamp":   p.now().In(beijing).Format(timeLayout),
+		"version":     "1.0",
+		"biz_content": string(bizJSON),
+	}
+	if p.certMode {
+		params["app_cert_sn"] = p.appCertSN
+		params["alipay_root_cert_sn"] = p.rootCertSN
+	}
+	sig, err := signPKCS1(p.privKey, p.hash, requestSignContent(params))
+	if err != nil {
+		return "", err
+	}
+	vals := make(url.Values, len(params)+1)
+	for k, v := range params {
+		vals.Set(k, v)
+	}
+	vals.Set("sign", base64.StdEncoding.EncodeToString(sig))
+	return vals.Encode(), nil
+}
+
+// requestSignContent is what a request's sign covers: the sorted non-empty
+// parameters except sign, `k=v&...` (sign_type included), as the SDKs sign.
+func requestSignContent(params map[string]string) []byte {
+	keys := make([]string, 0, len(params))
+	for k, v := range params {
+		if k == "sign" || v == "" {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b []byte
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, params[k]...)
+	}
+	return b
+}
+
+func signPKCS1(k *rsa.PrivateKey, h crypto.Hash, msg []byte) ([]byte, error) {
+	if h == crypto.SHA1 {
+		d := sha1.Sum(msg)
+		return rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA1, d[:])
+	}
+	d := sha256.Sum256(msg)
+	return rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, d[:])
+}
+
+// VerifyResponse checks a gateway answer's signature and returns the raw
+// bytes of its responseKey member (e.g. "alipay_trade_query_response"),
+// exactly as they appear in body: those bytes are what Alipay signed. In
+// certificate mode an alipay_cert_sn in the answer must be the configured
+// certificate's (absent, the configured key is used, as the Java SDK
+// does). Errors are *reason.Error with code query_unavailable.
+func (p *Provider) VerifyResponse(body []byte, responseKey string) ([]byte, error) {
+	members, err := scanObject(body)
+	if err != nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer is not a JSON object")
+	}
+	var raw, errResp []byte
+	var sign, certSN string
+	seen := make(map[string]bool, len(members))
+	for _, m := range members {
+		if seen[m.key] {
+			return nil, reason.New(reason.QueryUnavailable, "alipay: answer repeats member %s", quoteKey(m.key))
+		}
+		seen[m.key] = true
+		switch m.key {
+		case responseKey:
+			raw = m.raw
+		case "error_response":
+			errResp = m.raw
+		case "sign":
+			if sign, err = jsonString(m.raw); err != nil {
+				return nil, reason.New(reason.QueryUnavailable, "alipay: answer's sign is not a string")
+			}
+		case "alipay_cert_sn":
+			if certSN, err = jsonString(m.raw); err != nil {
+				return nil, reason.New(reason.QueryUnavailable, "alipay: answer's alipay_cert_sn is not a string")
+			}
+		}
+	}
+	if raw == nil {
+		if errResp != nil {
+			// The gateway refused the request itself (bad app_id, bad
+			// request signature, ...). Unverified: for the log only.
+			var e struct {
+				Code    string `json:"code"`
+				SubCode string `json:"sub_code"`
+			}
+			_ = json.Unmarshal(errResp, &e) // best effort, for the detail
+			return nil, reason.New(reason.QueryUnavailable, "alipay: gateway error_response code %s sub_code %s (unverified)", quoteKey(e.Code), quoteKey(e.SubCode))
+		}
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer has no %s", quoteKey(responseKey))
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: %s is not an object", quoteKey(responseKey))
+	}
+	if sign == "" {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer is unsigned")
+	}
+	if p.certMode && certSN != "" && certSN != p.certSN {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer signed by unknown alipay_cert_sn %s", quoteKey(certSN))
+	}
+	sig, err := base64.StdEncoding.DecodeString(sign)
+	if err != nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer's sign is not base64")
+	}
+	if verifyPKCS1(p.alipayKey, p.hash, raw, sig) != nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: answer's signature does not verify")
+	}
+	return raw, nil
+}
