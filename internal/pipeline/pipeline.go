@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payguard/payguard/internal/audit"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
@@ -62,14 +63,14 @@ const (
 )
 
 // Outcome is the audit record's outcome word.
-type Outcome string
+type Outcome = audit.Outcome
 
 // The audit outcomes of DESIGN.md section 5.
 const (
-	OutcomeForwarded Outcome = "forwarded"
-	OutcomeRejected  Outcome = "rejected"
-	OutcomeDuplicate Outcome = "duplicate"
-	OutcomeFailed    Outcome = "failed"
+	OutcomeForwarded = audit.Forwarded
+	OutcomeRejected  = audit.Rejected
+	OutcomeDuplicate = audit.Duplicate
+	OutcomeFailed    = audit.Failed
 )
 
 // Config is one route's pipeline. Provider and Store are required.

@@ -490,3 +490,22 @@ func TestQueryStage(t *testing.T) {
 		}
 	})
 }
+
+func TestCompareQueryRefunds(t *testing.T) {
+	n := &notification.Notification{Status: notification.StatusRefunded, Amount: 500, Currency: "CNY", OutTradeNo: "o"}
+	for _, c := range []struct {
+		q  provider.QueryResult
+		ok bool
+	}{
+		{provider.QueryResult{Status: "paid", Amount: 1000}, true},     // partial refund, trade still paid
+		{provider.QueryResult{Status: "closed", Amount: 500}, true},    // full refund closed the trade
+		{provider.QueryResult{Status: "refunded", Amount: 1000}, true}, // WeChat trade_state REFUND
+		{provider.QueryResult{Status: "paid", Amount: 499}, false},     // refund larger than the trade
+		{provider.QueryResult{Status: "pending", Amount: 1000}, false}, // never paid
+	} {
+		err := CompareQuery(n, &c.q)
+		if (err == nil) != c.ok {
+			t.Errorf("%+v: err %v, want ok=%v", c.q, err, c.ok)
+		}
+	}
+}
