@@ -1,5 +1,6 @@
-// Command payguard is Caddy with the standard modules and the payguard module
-// linked in: `payguard run`, `adapt`, `validate` and `reload` are Caddy's own.
+// Command payguard is Caddy with the standard modules and the payguard
+// module linked in: `payguard run`, `adapt`, `validate` and `reload` are
+// Caddy's own; payguard adds its `sim` subcommands.
 package main
 
 import (
@@ -7,6 +8,10 @@ import (
 
 	// the standard Caddy modules
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	// payguard, and the example shop of the local stack
+	_ "github.com/payguard/payguard/caddymodule"
+	_ "github.com/payguard/payguard/examples/shop"
 )
 
 func main() {

@@ -1,0 +1,336 @@
+package caddymodule
+
+import (
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("payguard", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("payguard", parseHandlerDirective)
+	// Users write no `order` line: payguard must run before the proxy it
+	// guards.
+	httpcaddyfile.RegisterDirectiveOrder("payguard", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// CaddyfileProvider is implemented by provider modules to take their own
+// options from the handler's block.
+type CaddyfileProvider interface {
+	// UnmarshalOption parses the option at d.Val() (its arguments and any
+	// block follow); inQuery is true inside the `query` block. It reports
+	// false for an option that is not its own.
+	UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (bool, error)
+	// FinishCaddyfile checks that the required options are there; d points
+	// at the directive, for the error's line.
+	FinishCaddyfile(d *caddyfile.Dispenser) error
+}
+
+// parseGlobalOption parses the global options block:
+//
+//	payguard {
+//		store memory
+//		store redis <url> {
+//			key_prefix payguard:
+//			addrs <host:port> ...
+//			master_name <name>
+//		}
+//		audit file <path>
+//		audit redis_stream <stream>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		return nil, d.Err("payguard global option given twice")
+	}
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if seen[opt] {
+			return nil, d.Errf("payguard: %s given twice", opt)
+		}
+		seen[opt] = true
+		switch opt {
+		case "store":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			sc := &StoreConfig{Type: d.Val()}
+			switch sc.Type {
+			case "memory":
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+			case "redis":
+				if d.NextArg() {
+					sc.URL = d.Val()
+				}
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				sub := map[string]bool{}
+				for nesting := d.Nesting(); d.NextBlock(nesting); {
+					o := d.Val()
+					if sub[o] {
+						return nil, d.Errf("payguard store redis: %s given twice", o)
+					}
+					sub[o] = true
+					switch o {
+					case "key_prefix":
+						if !d.AllArgs(&sc.KeyPrefix) {
+							return nil, d.ArgErr()
+						}
+					case "addrs":
+						sc.Addrs = d.RemainingArgs()
+						if len(sc.Addrs) == 0 {
+							return nil, d.ArgErr()
+						}
+					case "master_name":
+						if !d.AllArgs(&sc.MasterName) {
+							return nil, d.ArgErr()
+						}
+					default:
+						return nil, d.Errf("payguard store redis: unknown option %q", o)
+					}
+				}
+				if sc.URL == "" && len(sc.Addrs) == 0 {
+					return nil, d.Err("payguard store redis: a URL or addrs is required")
+				}
+			default:
+				return nil, d.Errf("payguard: unknown store %q (memory or redis)", sc.Type)
+			}
+			app.Store = sc
+		case "audit":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.ArgErr()
+			}
+			ac := &AuditConfig{Type: args[0]}
+			switch args[0] {
+			case "file":
+				ac.Path = args[1]
+			case "redis_stream":
+				ac.Stream = args[1]
+			default:
+				return nil, d.Errf("payguard: unknown audit sink %q (file or redis_stream)", args[0])
+			}
+			app.Audit = ac
+		default:
+			return nil, d.Errf("payguard: unknown global option %q", opt)
+		}
+	}
+	return httpcaddyfile.App{Name: "payguard", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	payguard <provider> {
+//		allow_ips <cidr|ip> ...
+//		max_body 64KiB
+//		tolerance 5m
+//		dedup_ttl 72h
+//		claim_lease 30s
+//		forward original|normalized
+//		upstream_secret whsec_... ...
+//		order_namespace <name>
+//		audit_redact <field> ...
+//		query [on|off] {
+//			endpoint <url>
+//			timeout 3s
+//			cache 30s
+//			<provider query credentials>
+//		}
+//		<provider options>
+//	}
+//
+// Unknown and repeated options are errors.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if !d.NextArg() {
+		return d.Err("payguard: a provider name is required (payguard alipay { ... })")
+	}
+	name := d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	info, err := caddy.GetModule("payguard.providers." + name)
+	if err != nil {
+		return d.Errf("payguard: unknown provider %q", name)
+	}
+	mod := info.New()
+	cp, ok := mod.(CaddyfileProvider)
+	if !ok {
+		return d.Errf("payguard: provider %q has no Caddyfile support", name)
+	}
+	start := d.Nesting()
+	seen := map[string]bool{}
+	once := func(key string) error {
+		if seen[key] {
+			return d.Errf("payguard: %s given twice", strings.TrimPrefix(key, "."))
+		}
+		seen[key] = true
+		return nil
+	}
+	for d.NextBlock(start) {
+		opt := d.Val()
+		if opt != "policy" {
+			if err := once(opt); err != nil {
+				return err
+			}
+		}
+		switch opt {
+		case "allow_ips":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := parseAllowIPs(args); err != nil {
+				return d.Errf("payguard: %v", err)
+			}
+			h.AllowIPs = args
+		case "max_body":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(s)
+			if err != nil || n == 0 || n > 1<<30 {
+				return d.Errf("payguard: max_body %q is not a size between 1B and 1GiB", s)
+			}
+			h.MaxBody = int64(n)
+		case "tolerance", "dedup_ttl", "claim_lease":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return d.Errf("payguard: %s %q is not a positive duration", opt, s)
+			}
+			switch opt {
+			case "tolerance":
+				h.Tolerance = caddy.Duration(dur)
+			case "dedup_ttl":
+				h.DedupTTL = caddy.Duration(dur)
+			default:
+				h.ClaimLease = caddy.Duration(dur)
+			}
+		case "forward":
+			if !d.AllArgs(&h.Forward) {
+				return d.ArgErr()
+			}
+			if h.Forward != "original" && h.Forward != "normalized" {
+				return d.Errf("payguard: forward must be original or normalized, not %q", h.Forward)
+			}
+		case "upstream_secret":
+			h.UpstreamSecrets = d.RemainingArgs()
+			if len(h.UpstreamSecrets) == 0 {
+				return d.ArgErr()
+			}
+			for _, s := range h.UpstreamSecrets {
+				if !strings.HasPrefix(s, "whsec_") && !strings.HasPrefix(s, "{") {
+					return d.Err("payguard: upstream_secret must be whsec_... or a placeholder")
+				}
+			}
+		case "order_namespace":
+			if !d.AllArgs(&h.OrderNamespace) {
+				return d.ArgErr()
+			}
+		case "audit_redact":
+			h.AuditRedact = d.RemainingArgs()
+			if len(h.AuditRedact) == 0 {
+				return d.ArgErr()
+			}
+		case "query":
+			if err := h.unmarshalQuery(d, cp, once); err != nil {
+				return err
+			}
+		default:
+			handled, err := cp.UnmarshalOption(d, false)
+			if err != nil {
+				return err
+			}
+			if !handled {
+				return d.Errf("payguard %s: unknown option %q", name, opt)
+			}
+		}
+	}
+	if err := cp.FinishCaddyfile(d); err != nil {
+		return err
+	}
+	h.ProviderRaw = caddyconfig.JSONModuleObject(mod, "name", name, nil)
+	return nil
+}
+
+func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, cp CaddyfileProvider, once func(string) error) error {
+	q := &QueryConfig{}
+	if d.NextArg() {
+		switch d.Val() {
+		case "on":
+			t := true
+			q.Enabled = &t
+		case "off":
+			f := false
+			q.Enabled = &f
+		default:
+			return d.Errf("payguard: query takes on or off, not %q", d.Val())
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if err := once("query." + opt); err != nil {
+			return err
+		}
+		switch opt {
+		case "endpoint":
+			if !d.AllArgs(&q.Endpoint) {
+				return d.ArgErr()
+			}
+		case "timeout", "cache":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur < 0 || (opt == "timeout" && dur == 0) {
+				return d.Errf("payguard: query %s %q is not a valid duration", opt, s)
+			}
+			if opt == "timeout" {
+				q.Timeout = caddy.Duration(dur)
+			} else {
+				q.Cache = caddy.Duration(dur)
+			}
+		default:
+			handled, err := cp.UnmarshalOption(d, true)
+			if err != nil {
+				return err
+			}
+			if !handled {
+				return d.Errf("payguard: unknown query option %q", opt)
+			}
+		}
+	}
+	h.Query = q
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

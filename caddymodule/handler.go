@@ -1,0 +1,400 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/pipeline"
+	"github.com/payguard/payguard/internal/provider"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the `payguard` HTTP handler: it verifies one provider's
+// notifications and passes only verified ones to the next handler
+// (normally reverse_proxy to the shop), exactly once.
+//
+// Placeholders set for the handlers after it:
+//
+//	{payguard.provider}      the provider name
+//	{payguard.event_id}      the provider's event id
+//	{payguard.out_trade_no}  the merchant's order number
+//	{payguard.reason}        the reason code (after the pipeline ran)
+type Handler struct {
+	// ProviderRaw is the provider guest module (namespace payguard.providers).
+	ProviderRaw json.RawMessage `json:"provider,omitempty" caddy:"namespace=payguard.providers inline_key=name"`
+
+	// AllowIPs are the source addresses or CIDRs notifications may come
+	// from, as Caddy resolves the client IP (trusted_proxies honoured).
+	// Empty: any source, with a warning at start.
+	AllowIPs []string `json:"allow_ips,omitempty"`
+	// MaxBody is the largest body accepted, in bytes; default 64KiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+	// Tolerance is the signed-timestamp window; default 5m.
+	Tolerance caddy.Duration `json:"tolerance,omitempty"`
+	// DedupTTL is how long a delivered event is remembered; default 72h.
+	DedupTTL caddy.Duration `json:"dedup_ttl,omitempty"`
+	// ClaimLease is how long an in-flight claim blocks other deliveries of
+	// the same event; default 30s. It must outlast the upstream's timeout.
+	ClaimLease caddy.Duration `json:"claim_lease,omitempty"`
+	// Forward is "original" (default) or "normalized".
+	Forward string `json:"forward,omitempty"`
+	// UpstreamSecrets ("whsec_...") sign what is forwarded in the Standard
+	// Webhooks format. Placeholders are resolved at provision.
+	UpstreamSecrets []string `json:"upstream_secrets,omitempty"`
+	// OrderNamespace lets routes share duplicate-payment detection.
+	OrderNamespace string `json:"order_namespace,omitempty"`
+	// AuditRedact lists body fields masked in audit records.
+	AuditRedact []string `json:"audit_redact,omitempty"`
+	// Query configures the reverse order query.
+	Query *QueryConfig `json:"query,omitempty"`
+
+	provider ProviderModule
+	pipeline *pipeline.Pipeline
+	app      *App
+	logger   *zap.Logger
+}
+
+// QueryConfig is the provider-independent part of the reverse query; the
+// credentials belong to the provider module.
+type QueryConfig struct {
+	// Enabled: nil means on when the provider has query credentials.
+	Enabled  *bool          `json:"enabled,omitempty"`
+	Endpoint string         `json:"endpoint,omitempty"`
+	Timeout  caddy.Duration `json:"timeout,omitempty"`
+	Cache    caddy.Duration `json:"cache,omitempty"`
+}
+
+// QuerySettings is what a provider module is told about the query.
+type QuerySettings struct {
+	Endpoint string
+	Timeout  time.Duration
+}
+
+// ProviderModule is a guest module in the payguard.providers namespace: it
+// holds a provider's own options and builds the Caddy-free provider.
+type ProviderModule interface {
+	caddy.Module
+	// BuildProvider resolves secrets and parses keys, once; it returns the
+	// provider and, when query credentials are configured, its querier.
+	BuildProvider(ctx caddy.Context, q QuerySettings) (provider.Provider, provider.Querier, error)
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.payguard",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision builds the provider and the pipeline: keys are parsed here,
+// once, never per request.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.ProviderRaw == nil {
+		return fmt.Errorf("payguard: no provider configured")
+	}
+	mod, err := ctx.LoadModule(h, "ProviderRaw")
+	if err != nil {
+		return fmt.Errorf("payguard: loading provider: %v", err)
+	}
+	pm, ok := mod.(ProviderModule)
+	if !ok {
+		return fmt.Errorf("payguard: module %T is not a payguard provider", mod)
+	}
+	h.provider = pm
+
+	appIface, err := ctx.App("payguard")
+	if err != nil {
+		return fmt.Errorf("payguard: loading the payguard app: %v", err)
+	}
+	h.app = appIface.(*App)
+
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	name := string(pm.CaddyModule().ID.Name())
+
+	qs := QuerySettings{Timeout: 3 * time.Second}
+	if h.Query != nil {
+		qs.Endpoint = h.Query.Endpoint
+		if h.Query.Timeout > 0 {
+			qs.Timeout = time.Duration(h.Query.Timeout)
+		}
+	}
+	prov, querier, err := pm.BuildProvider(ctx, qs)
+	if err != nil {
+		return fmt.Errorf("payguard %s: %v", name, err)
+	}
+	queryCache := pipeline.DefaultQueryCache
+	if h.Query != nil {
+		if h.Query.Enabled != nil && !*h.Query.Enabled {
+			querier = nil
+		} else if h.Query.Enabled != nil && *h.Query.Enabled && querier == nil {
+			return fmt.Errorf("payguard %s: query on, but no query credentials are configured", name)
+		}
+		if h.Query.Cache > 0 {
+			queryCache = time.Duration(h.Query.Cache)
+		}
+	}
+
+	allow, err := parseAllowIPs(h.AllowIPs)
+	if err != nil {
+		return fmt.Errorf("payguard %s: %v", name, err)
+	}
+	if len(allow) == 0 {
+		h.logger.Warn("allow_ips is empty: notifications are accepted from any source address", zap.String("provider", name))
+	}
+	var secrets [][]byte
+	repl := caddy.NewReplacer()
+	for i, s := range h.UpstreamSecrets {
+		v, err := repl.ReplaceOrErr(s, true, true)
+		if err != nil {
+			return fmt.Errorf("payguard %s: upstream_secret %d: %v", name, i+1, err)
+		}
+		key, err := pipeline.ParseWebhookSecret(v)
+		if err != nil {
+			return fmt.Errorf("payguard %s: %v", name, err)
+		}
+		secrets = append(secrets, key)
+	}
+	mode := pipeline.ForwardOriginal
+	if h.Forward == "normalized" {
+		mode = pipeline.ForwardNormalized
+	}
+	h.pipeline, err = pipeline.New(pipeline.Config{
+		Provider:        prov,
+		Store:           h.app.store,
+		Querier:         querier,
+		QueryCache:      queryCache,
+		AllowIPs:        allow,
+		MaxBody:         h.MaxBody,
+		Tolerance:       time.Duration(h.Tolerance),
+		DedupTTL:        time.Duration(h.DedupTTL),
+		ClaimLease:      time.Duration(h.ClaimLease),
+		Forward:         mode,
+		UpstreamSecrets: secrets,
+		OrderNamespace:  h.OrderNamespace,
+	})
+	return err
+}
+
+// Validate checks the options that need no provisioning.
+func (h *Handler) Validate() error {
+	switch h.Forward {
+	case "", "original", "normalized":
+	default:
+		return fmt.Errorf("payguard: forward must be original or normalized, not %q", h.Forward)
+	}
+	if h.MaxBody < 0 {
+		return fmt.Errorf("payguard: max_body must be positive")
+	}
+	if _, err := parseAllowIPs(h.AllowIPs); err != nil {
+		return fmt.Errorf("payguard: %v", err)
+	}
+	return nil
+}
+
+// ServeHTTP runs the notification through the pipeline; the next handler
+// sees only a verified, sanitized request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	// Read before the forward replaces the headers: the audit record masks
+	// the body as it arrived.
+	contentType := r.Header.Get("Content-Type")
+	in := &pipeline.Incoming{
+		Method:        r.Method,
+		Path:          r.URL.Path,
+		RawQuery:      r.URL.RawQuery,
+		Header:        r.Header,
+		Body:          r.Body,
+		ContentLength: r.ContentLength,
+		RemoteIP:      clientIP(r),
+	}
+	forward := func(ctx context.Context, out *pipeline.Outgoing) (int, error) {
+		r.Header = out.Header
+		r.Body = io.NopCloser(bytes.NewReader(out.Body))
+		r.ContentLength = int64(len(out.Body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
+		r.TransferEncoding = nil
+		if repl != nil {
+			repl.Set("payguard.provider", out.Header.Get(pipeline.HeaderProvider))
+			repl.Set("payguard.event_id", out.Header.Get(pipeline.HeaderEventID))
+			repl.Set("payguard.out_trade_no", out.Header.Get(pipeline.HeaderOutTradeNo))
+		}
+		if h.pipelineTraitsPassthrough() {
+			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+			if err := next.ServeHTTP(rec, r); err != nil {
+				return 0, err
+			}
+			return rec.Status(), nil
+		}
+		cw := &captureWriter{header: http.Header{}}
+		if err := next.ServeHTTP(cw, r); err != nil {
+			return 0, err
+		}
+		return cw.status(), nil
+	}
+
+	res := h.pipeline.Handle(r.Context(), in, forward)
+	if repl != nil {
+		repl.Set("payguard.reason", string(res.Code))
+	}
+	h.log(r, res)
+	h.writeAudit(r, res, contentType)
+	if res.Response.Written {
+		return nil
+	}
+	for k, v := range res.Response.Header {
+		w.Header()[k] = v
+	}
+	if len(res.Response.Body) > 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(res.Response.Body)))
+	}
+	w.WriteHeader(res.Response.Status)
+	_, _ = w.Write(res.Response.Body)
+	return nil
+}
+
+func (h *Handler) pipelineTraitsPassthrough() bool {
+	return h.pipeline.Traits().Passthrough
+}
+
+// log writes one line per notification with typed fields; never a body, a
+// signature or a key.
+func (h *Handler) log(r *http.Request, res *pipeline.Result) {
+	level := zapcore.InfoLevel
+	if res.Outcome == pipeline.OutcomeRejected || res.Outcome == pipeline.OutcomeFailed {
+		level = zapcore.WarnLevel
+	}
+	ce := h.logger.Check(level, "payment notification")
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{
+		zap.String("provider", h.pipeline.ProviderName()),
+		zap.String("outcome", string(res.Outcome)),
+		zap.String("reason", string(res.Code)),
+		zap.String("remote_ip", clientIP(r).String()),
+		zap.Duration("duration", res.Duration),
+	}
+	if n := res.Notification; n != nil {
+		fields = append(fields,
+			zap.String("event_id", n.EventID),
+			zap.String("out_trade_no", n.OutTradeNo),
+			zap.String("transaction_id", n.TransactionID),
+			zap.Int64("amount", n.Amount),
+			zap.String("currency", n.Currency),
+			zap.String("status", string(n.Status)))
+	}
+	if res.DuplicateOf != "" {
+		fields = append(fields, zap.String("duplicate_of", res.DuplicateOf))
+	}
+	if res.Err != nil {
+		fields = append(fields, zap.String("detail", res.Err.Error()))
+	}
+	ce.Write(fields...)
+}
+
+func (h *Handler) writeAudit(r *http.Request, res *pipeline.Result, contentType string) {
+	if h.app.audit == nil || h.app.audit == audit.Discard {
+		return
+	}
+	rec := pipeline.AuditRecord(h.pipeline.ProviderName(), res, clientIP(r), h.AuditRedact, contentType, time.Now())
+	if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
+		rec.TraceID = sc.TraceID().String()
+	}
+	if err := h.app.audit.Write(r.Context(), rec); err != nil {
+		h.logger.Error("audit record not written", zap.Error(err), zap.String("reason", string(res.Code)))
+	}
+}
+
+// clientIP is Caddy's own client-IP resolution, which honours the
+// server's trusted_proxies; never a raw X-Forwarded-For.
+func clientIP(r *http.Request) netip.Addr {
+	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if s == "" {
+		s = r.RemoteAddr
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap.Addr().Unmap()
+		}
+	}
+	ip, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}
+
+func parseAllowIPs(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("allow_ips: %q is not an IP or CIDR", s)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("allow_ips: %q is not an IP or CIDR", s)
+		}
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}
+
+// captureWriter takes the shop's answer so payguard can decide the
+// provider's acknowledgement from it; the shop's body never reaches the
+// provider.
+type captureWriter struct {
+	header http.Header
+	code   int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	return len(b), nil
+}
+func (c *captureWriter) WriteHeader(code int) {
+	if c.code == 0 || c.code < 200 {
+		c.code = code
+	}
+}
+func (c *captureWriter) status() int {
+	if c.code == 0 {
+		return http.StatusOK
+	}
+	return c.code
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
