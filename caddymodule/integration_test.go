@@ -2,9 +2,9 @@ package caddymodule_test
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
