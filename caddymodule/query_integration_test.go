@@ -292,4 +292,3 @@ func TestQueryCollapsesConcurrentNotifications(t *testing.T) {
 		t.Fatalf("20 notifications for one order: %d queries, answers %v", s.gw.calls.Load(), reasons)
 	}
 }
-
