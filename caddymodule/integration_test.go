@@ -541,3 +541,46 @@ func TestAuditRecordPerNotification(t *testing.T) {
 		t.Errorf("audit body not masked as expected: %s", body)
 	}
 }
+
+// TestMemoryStoreSurvivesReload: a config reload must not forget which
+// events were delivered, or the provider's next retry would reach the shop
+// a second time.
+func TestMemoryStoreSurvivesReload(t *testing.T) {
+	st := startStack(t, "store memory")
+	body := mustSign(t, signer(), notifyParams("n-reload", "order-r", "TR", "4.00"))
+	resp, ack := postForm(t, st.base+"/alipay/notify", body, nil)
+	want(t, resp, ack, 200, "forwarded", "success")
+
+	// Reload: the same store config, a changed route option.
+	port := strings.TrimPrefix(st.base, "http://127.0.0.1:")
+	startCaddy(t, fmt.Sprintf(`{
+	admin off
+	auto_https off
+	persist_config off
+	log {
+		output discard
+	}
+	payguard {
+		store memory
+	}
+}
+http://127.0.0.1:%s {
+	handle /alipay/notify {
+		payguard alipay {
+			app_id 2021000000000001
+			seller_id 2088000000000001
+			public_key_file %s
+			max_body 16KiB
+		}
+		reverse_proxy %s
+	}
+}
+`, port, testKeys.alipayPubFile, strings.TrimPrefix(st.shop.srv.URL, "http://")))
+	// The old server closed its idle connections.
+	http.DefaultClient.CloseIdleConnections()
+	resp, ack = postForm(t, st.base+"/alipay/notify", body, nil)
+	want(t, resp, ack, 200, "duplicate", "success")
+	if st.shop.count() != 1 {
+		t.Fatalf("delivered again after a reload: shop got %d", st.shop.count())
+	}
+}
