@@ -21,6 +21,7 @@ import (
 	"github.com/payguard/payguard/internal/audit"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/reason"
 )
 
 func init() {
@@ -241,6 +242,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			repl.Set("payguard.out_trade_no", out.Header.Get(pipeline.HeaderOutTradeNo))
 		}
 		if h.pipelineTraitsPassthrough() {
+			// The shop's page goes back as it is, marked like every answer.
+			w.Header().Set(pipeline.HeaderReason, string(reason.Forwarded))
 			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 			if err := next.ServeHTTP(rec, r); err != nil {
 				return 0, err

@@ -464,7 +464,7 @@ func TestAlipayReturnModeVerifiedNeverClaimed(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != "shop page" {
+		if resp.StatusCode != 200 || string(b) != "shop page" || resp.Header.Get("Payguard-Reason") != "forwarded" {
 			t.Fatalf("return %d: %d %q", i, resp.StatusCode, b)
 		}
 	}
