@@ -230,8 +230,18 @@ func TestSimNotifyThroughOneProcessStack(t *testing.T) {
 }
 
 func TestSimNotifyWeChatNeedsKeys(t *testing.T) {
-	// examples/keys holds Alipay keys only: a WeChat notify says what to do.
-	_, _, err := runSim(t, context.Background(), "notify", "wechatpay_v3", "--to", "http://127.0.0.1:1", "--keys", filepath.Join("..", "examples", "keys"))
+	// A key directory with Alipay keys only: a WeChat notify says what to do.
+	dir := t.TempDir()
+	for _, f := range []string{"alipay_private.pem", "alipay_public.pem", "app_private.pem", "app_public.pem"} {
+		b, err := os.ReadFile(filepath.Join("..", "examples", "keys", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := runSim(t, context.Background(), "notify", "wechatpay_v3", "--to", "http://127.0.0.1:1", "--keys", dir)
 	if err == nil || !strings.Contains(err.Error(), "no WeChat Pay keys") {
 		t.Fatalf("%v", err)
 	}
