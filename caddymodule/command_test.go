@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
@@ -81,10 +82,37 @@ func TestSimKeysCommandOutputAdapts(t *testing.T) {
 		`"private_key_file":"` + filepath.Join(abs, sim.FileAppPrivate) + `"`,
 		`"endpoint":"http://127.0.0.1:19002/alipay/gateway.do"`,
 		`"handler":"payguard_sim","keys":"` + abs + `"`,
+		// The WeChat Pay blocks are live lines, with the ids derived from
+		// the written keys.
+		`"name":"wechatpay_v3"`, `"mch_id":"` + sim.DefaultWeChatMchID + `"`,
+		`"api_v3_key_file":"` + filepath.Join(abs, sim.FileWeChatAPIv3Key) + `"`,
+		`"public_key_file":"` + filepath.Join(abs, sim.FileWeChatPlatformPublic) + `"`,
+		`"private_key_file":"` + filepath.Join(abs, sim.FileWeChatMerchantPrivate) + `"`,
+		`"endpoint":"http://127.0.0.1:19002/wechatpay"`,
+		`"name":"wechatpay_v2"`, `"app_id":"` + sim.DefaultWeChatAppID + `"`,
+		`"api_key_file":"` + filepath.Join(abs, sim.FileWeChatAPIKey) + `"`,
+		`"endpoint":"http://127.0.0.1:19002/wechatpay/v2/pay/orderquery"`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("adapted config lacks %s:\n%s", want, s)
 		}
+	}
+	k, err := sim.LoadKeys(dir)
+	if err != nil || k.WeChat == nil {
+		t.Fatalf("written keys: %v", err)
+	}
+	for _, want := range []string{`"public_key_id":"` + k.WeChat.PublicKeyID + `"`, `"merchant_serial":"` + k.WeChat.MerchantSerial + `"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("adapted config lacks %s", want)
+		}
+	}
+	// And they provision: every key file parses, every id fits its key.
+	var full caddy.Config
+	if err := json.Unmarshal(cfg, &full); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&full); err != nil {
+		t.Fatalf("printed lines do not provision: %v", err)
 	}
 
 	// Running it again would destroy the keys: refused without --force.

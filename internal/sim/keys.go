@@ -244,17 +244,19 @@ type KeysConfig struct {
 	// AlipayAppID, WeChatMchID, WeChatAppID go into the printed lines;
 	// the simulator's defaults when empty.
 	AlipayAppID, WeChatMchID, WeChatAppID string
-	// WeChatDirectives prints the WeChat Pay handler blocks as live lines;
-	// otherwise they are printed commented out (for a payguard built
-	// without the wechatpay provider modules, where they would not adapt).
+	// WeChatDirectives is ignored: the WeChat Pay handler blocks are always
+	// printed as live lines, since every payguard build has the
+	// wechatpay_v3 and wechatpay_v2 provider modules. Kept so that callers
+	// setting it still compile.
 	WeChatDirectives bool
 }
 
 // WriteKeys writes fresh RSA-2048 key pairs and WeChat API keys to dir
 // (private keys and API keys 0600, public keys 0644) under the names of
 // examples/keys, and returns the matching Caddyfile lines: the sidecar's
-// `payguard alipay` block (and the WeChat blocks, commented out) and the
-// sandbox's `payguard_sim` block, to be placed in site blocks.
+// `payguard alipay`, `payguard wechatpay_v3` and `payguard wechatpay_v2`
+// blocks, each for its own notification route, and the sandbox's
+// `payguard_sim` block, for its own site.
 func WriteKeys(dir string) (string, error) {
 	return GenerateKeys(KeysConfig{Dir: dir})
 }
@@ -416,10 +418,6 @@ func Snippet(cfg KeysConfig, dir, publicKeyID, merchantSerial string) (string, e
 	if err != nil {
 		return "", err
 	}
-	wc := "# "
-	if cfg.WeChatDirectives {
-		wc = ""
-	}
 	var b strings.Builder
 	w := func(prefix, format string, args ...any) {
 		b.WriteString(prefix)
@@ -438,30 +436,28 @@ func Snippet(cfg KeysConfig, dir, publicKeyID, merchantSerial string) (string, e
 	w("", "\t}")
 	w("", "}")
 	w("", "#")
-	if !cfg.WeChatDirectives {
-		w("", "# WeChat Pay, for a payguard built with the wechatpay_v3 and wechatpay_v2 providers:")
-	} else {
-		w("", "# WeChat Pay, in the routes WeChat posts notifications to:")
-	}
-	w(wc, "payguard wechatpay_v3 {")
-	w(wc, "\tmch_id %s", cfg.WeChatMchID)
-	w(wc, "\tapi_v3_key_file %s", file(FileWeChatAPIv3Key))
-	w(wc, "\tpublic_key_id %s", publicKeyID)
-	w(wc, "\tpublic_key_file %s", file(FileWeChatPlatformPublic))
-	w(wc, "\tquery {")
-	w(wc, "\t\tendpoint %s/wechatpay", sandbox)
-	w(wc, "\t\tmerchant_serial %s", merchantSerial)
-	w(wc, "\t\tprivate_key_file %s", file(FileWeChatMerchantPrivate))
-	w(wc, "\t}")
-	w(wc, "}")
-	w(wc, "payguard wechatpay_v2 {")
-	w(wc, "\tmch_id %s", cfg.WeChatMchID)
-	w(wc, "\tapp_id %s", cfg.WeChatAppID)
-	w(wc, "\tapi_key_file %s", file(FileWeChatAPIKey))
-	w(wc, "\tquery {")
-	w(wc, "\t\tendpoint %s/wechatpay/v2/pay/orderquery", sandbox)
-	w(wc, "\t}")
-	w(wc, "}")
+	w("", "# In the route WeChat Pay API v3 posts notifications to (public-key mode):")
+	w("", "payguard wechatpay_v3 {")
+	w("", "\tmch_id %s", cfg.WeChatMchID)
+	w("", "\tapi_v3_key_file %s", file(FileWeChatAPIv3Key))
+	w("", "\tpublic_key_id %s", publicKeyID)
+	w("", "\tpublic_key_file %s", file(FileWeChatPlatformPublic))
+	w("", "\tquery {")
+	w("", "\t\tendpoint %s/wechatpay", sandbox)
+	w("", "\t\tmerchant_serial %s", merchantSerial)
+	w("", "\t\tprivate_key_file %s", file(FileWeChatMerchantPrivate))
+	w("", "\t}")
+	w("", "}")
+	w("", "#")
+	w("", "# In the route WeChat Pay API v2 posts notifications to:")
+	w("", "payguard wechatpay_v2 {")
+	w("", "\tmch_id %s", cfg.WeChatMchID)
+	w("", "\tapp_id %s", cfg.WeChatAppID)
+	w("", "\tapi_key_file %s", file(FileWeChatAPIKey))
+	w("", "\tquery {")
+	w("", "\t\tendpoint %s/wechatpay/v2/pay/orderquery", sandbox)
+	w("", "\t}")
+	w("", "}")
 	w("", "#")
 	w("", "# The sandbox, in its own site (%s), or run: payguard sim serve --keys %s", sandbox, d)
 	w("", "payguard_sim {")

@@ -215,8 +215,9 @@ func TestSnippetMentionsKeys(t *testing.T) {
 		"public_key_file " + filepath.Join(abs, FileAlipayPublic),
 		"endpoint " + DefaultSandboxURL + "/alipay/gateway.do",
 		"private_key_file " + filepath.Join(abs, FileAppPrivate),
-		"# payguard wechatpay_v3 {", "# \tpublic_key_id " + testKeys(t).WeChat.PublicKeyID,
-		"# \t\tmerchant_serial " + testKeys(t).WeChat.MerchantSerial,
+		"\npayguard wechatpay_v3 {\n", "\n\tpublic_key_id " + testKeys(t).WeChat.PublicKeyID + "\n",
+		"\n\t\tmerchant_serial " + testKeys(t).WeChat.MerchantSerial + "\n",
+		"\npayguard wechatpay_v2 {\n", "\n\tapi_key_file " + filepath.Join(abs, FileWeChatAPIKey) + "\n",
 		"payguard_sim {", "\tkeys " + abs,
 	} {
 		if !strings.Contains(s, want) {
@@ -226,8 +227,15 @@ func TestSnippetMentionsKeys(t *testing.T) {
 	if strings.Contains(s, "PRIVATE KEY") || strings.Contains(s, string(readKeyFile(t, FileWeChatAPIKey))) {
 		t.Fatal("snippet holds key material")
 	}
-	live, err := Snippet(KeysConfig{WeChatDirectives: true, SandboxURL: "http://sandbox:9/"}, abs, "PUB_KEY_ID_01x", "SERIAL")
-	if err != nil || !strings.Contains(live, "\npayguard wechatpay_v3 {") || !strings.Contains(live, "endpoint http://sandbox:9/wechatpay\n") {
+	// The WeChat blocks are live lines: nothing but comments starts with #.
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "#") && strings.Contains(line, "{") {
+			t.Errorf("commented-out directive: %q", line)
+		}
+	}
+	live, err := Snippet(KeysConfig{SandboxURL: "http://sandbox:9/"}, abs, "PUB_KEY_ID_01x", "SERIAL")
+	if err != nil || !strings.Contains(live, "\npayguard wechatpay_v3 {") || !strings.Contains(live, "endpoint http://sandbox:9/wechatpay\n") ||
+		!strings.Contains(live, "endpoint http://sandbox:9/wechatpay/v2/pay/orderquery\n") {
 		t.Fatalf("live wechat lines: %v\n%s", err, live)
 	}
 	if _, err := Snippet(KeysConfig{AlipayAppID: "2021 x"}, abs, "", ""); err == nil {
