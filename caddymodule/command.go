@@ -338,8 +338,6 @@ func cmdSimKeys(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error) 
 		SandboxURL:  fl.String("sandbox"),
 		AlipayAppID: fl.String("app-id"),
 		WeChatMchID: fl.String("mch-id"),
-		// Live WeChat lines only when this binary can adapt them.
-		WeChatDirectives: hasModule("payguard.providers.wechatpay_v3") && hasModule("payguard.providers.wechatpay_v2"),
 	})
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
@@ -347,9 +345,4 @@ func cmdSimKeys(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error) 
 	fmt.Fprintf(cmd.ErrOrStderr(), "wrote sandbox keys to %s\n", dir)
 	_, err = io.WriteString(cmd.OutOrStdout(), snippet)
 	return 0, err
-}
-
-func hasModule(id string) bool {
-	_, err := caddy.GetModule(id)
-	return err == nil
 }

@@ -87,6 +87,9 @@ type QueryConfig struct {
 type QuerySettings struct {
 	Endpoint string
 	Timeout  time.Duration
+	// Tolerance is the handler's signed-timestamp window, for providers
+	// that sign their query answers with a timestamp (WeChat Pay v3).
+	Tolerance time.Duration
 }
 
 // ProviderModule is a guest module in the payguard.providers namespace: it
@@ -134,7 +137,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	name := string(pm.CaddyModule().ID.Name())
 
-	qs := QuerySettings{Timeout: 3 * time.Second}
+	qs := QuerySettings{Timeout: 3 * time.Second, Tolerance: time.Duration(h.Tolerance)}
 	if h.Query != nil {
 		qs.Endpoint = h.Query.Endpoint
 		if h.Query.Timeout > 0 {

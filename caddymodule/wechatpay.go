@@ -67,7 +67,7 @@ func (WeChatPayV3) CaddyModule() caddy.ModuleInfo {
 // parsed copy, and are then cleared here.
 func (w *WeChatPayV3) BuildProvider(_ caddy.Context, q QuerySettings) (provider.Provider, provider.Querier, error) {
 	repl := caddy.NewReplacer()
-	cfg := wechatpay.V3Config{Endpoint: q.Endpoint, HTTPClient: wechatPayHTTPClient(q.Timeout)}
+	cfg := wechatpay.V3Config{Endpoint: q.Endpoint, HTTPClient: wechatPayHTTPClient(q.Timeout), Tolerance: q.Tolerance}
 	defer func() {
 		clear(cfg.APIv3Key)
 		clear(cfg.PrivateKey)

@@ -244,11 +244,6 @@ type KeysConfig struct {
 	// AlipayAppID, WeChatMchID, WeChatAppID go into the printed lines;
 	// the simulator's defaults when empty.
 	AlipayAppID, WeChatMchID, WeChatAppID string
-	// WeChatDirectives is ignored: the WeChat Pay handler blocks are always
-	// printed as live lines, since every payguard build has the
-	// wechatpay_v3 and wechatpay_v2 provider modules. Kept so that callers
-	// setting it still compile.
-	WeChatDirectives bool
 }
 
 // WriteKeys writes fresh RSA-2048 key pairs and WeChat API keys to dir
