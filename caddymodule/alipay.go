@@ -84,10 +84,7 @@ func (a *Alipay) BuildProvider(ctx caddy.Context, q QuerySettings) (provider.Pro
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.CanQuery() {
-		return p, p, nil
-	}
-	return p, nil, nil
+	return withQuerier(p)
 }
 
 // UnmarshalOption takes the Alipay options from the handler's block.
@@ -96,20 +93,11 @@ func (a *Alipay) UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (bool, er
 	if inQuery {
 		switch opt {
 		case "private_key", "private_key_file":
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return true, err
-			}
-			if err := checkAtParse(d, opt, v, opt == "private_key_file", func(b []byte) error {
+			if err := secretOption(d, &a.PrivateKey, &a.PrivateKeyFile, func(b []byte) error {
 				_, err := keys.ParseRSAPrivateKey(b)
 				return err
 			}); err != nil {
 				return true, err
-			}
-			if opt == "private_key" {
-				a.PrivateKey = v
-			} else {
-				a.PrivateKeyFile = v
 			}
 		case "app_cert_file":
 			if err := oneArg(d, &a.AppCertFile); err != nil {
@@ -129,20 +117,11 @@ func (a *Alipay) UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (bool, er
 	case "seller_id":
 		return true, oneArg(d, &a.SellerID)
 	case "public_key", "public_key_file":
-		var v string
-		if err := oneArg(d, &v); err != nil {
-			return true, err
-		}
-		if err := checkAtParse(d, opt, v, opt == "public_key_file", func(b []byte) error {
+		if err := secretOption(d, &a.PublicKey, &a.PublicKeyFile, func(b []byte) error {
 			_, err := keys.ParseRSAPublicKey(b)
 			return err
 		}); err != nil {
 			return true, err
-		}
-		if opt == "public_key" {
-			a.PublicKey = v
-		} else {
-			a.PublicKeyFile = v
 		}
 	case "cert_file", "root_cert_file":
 		var v string

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/payguard/payguard/internal/provider"
 )
 
 // loadSecret returns the value of a key option given inline (opt) or as a
@@ -81,4 +83,41 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 		return d.ArgErr()
 	}
 	return nil
+}
+
+// secretOption parses a key option given inline (`name value`) or as a file
+// (`name_file path`), at d.Val(). The value is checked with check while
+// adapting when it holds no placeholder, and stored in inline or file.
+func secretOption(d *caddyfile.Dispenser, inline, file *string, check func([]byte) error) error {
+	opt := d.Val()
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return err
+	}
+	isFile := strings.HasSuffix(opt, "_file")
+	if err := checkAtParse(d, opt, v, isFile, check); err != nil {
+		return err
+	}
+	if isFile {
+		*file = v
+	} else {
+		*inline = v
+	}
+	return nil
+}
+
+// queryingProvider is a provider with an optional reverse query.
+type queryingProvider interface {
+	provider.Provider
+	provider.Querier
+	CanQuery() bool
+}
+
+// withQuerier returns p as the provider, and as the querier only when its
+// query credentials are configured.
+func withQuerier(p queryingProvider) (provider.Provider, provider.Querier, error) {
+	if p.CanQuery() {
+		return p, p, nil
+	}
+	return p, nil, nil
 }

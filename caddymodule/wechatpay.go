@@ -107,10 +107,7 @@ func (w *WeChatPayV3) BuildProvider(_ caddy.Context, q QuerySettings) (provider.
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.CanQuery() {
-		return p, p, nil
-	}
-	return p, nil, nil
+	return withQuerier(p)
 }
 
 // UnmarshalOption takes the WeChat Pay v3 options from the handler's block.
@@ -121,17 +118,8 @@ func (w *WeChatPayV3) UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (boo
 		case "merchant_serial":
 			return true, oneArg(d, &w.MerchantSerial)
 		case "private_key", "private_key_file":
-			var v string
-			if err := oneArg(d, &v); err != nil {
+			if err := secretOption(d, &w.PrivateKey, &w.PrivateKeyFile, parseRSA2048PrivateKey); err != nil {
 				return true, err
-			}
-			if err := checkAtParse(d, opt, v, opt == "private_key_file", parseRSA2048PrivateKey); err != nil {
-				return true, err
-			}
-			if opt == "private_key" {
-				w.PrivateKey = v
-			} else {
-				w.PrivateKeyFile = v
 			}
 		default:
 			return false, nil
@@ -144,17 +132,8 @@ func (w *WeChatPayV3) UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (boo
 	case "app_id":
 		return true, oneArg(d, &w.AppID)
 	case "api_v3_key", "api_v3_key_file":
-		var v string
-		if err := oneArg(d, &v); err != nil {
+		if err := secretOption(d, &w.APIv3Key, &w.APIv3KeyFile, checkAPIv3Key); err != nil {
 			return true, err
-		}
-		if err := checkAtParse(d, opt, v, opt == "api_v3_key_file", checkAPIv3Key); err != nil {
-			return true, err
-		}
-		if opt == "api_v3_key" {
-			w.APIv3Key = v
-		} else {
-			w.APIv3KeyFile = v
 		}
 	case "platform_cert_file":
 		files := d.RemainingArgs()
@@ -175,20 +154,11 @@ func (w *WeChatPayV3) UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (boo
 			return true, d.Errf("wechatpay_v3: public_key_id must be %s followed by the id the merchant console shows", wechatpay.PublicKeyIDPrefix)
 		}
 	case "public_key", "public_key_file":
-		var v string
-		if err := oneArg(d, &v); err != nil {
-			return true, err
-		}
-		if err := checkAtParse(d, opt, v, opt == "public_key_file", func(b []byte) error {
+		if err := secretOption(d, &w.PublicKey, &w.PublicKeyFile, func(b []byte) error {
 			_, err := keys.ParseRSAPublicKey(b)
 			return err
 		}); err != nil {
 			return true, err
-		}
-		if opt == "public_key" {
-			w.PublicKey = v
-		} else {
-			w.PublicKeyFile = v
 		}
 	default:
 		return false, nil
@@ -267,10 +237,7 @@ func (w *WeChatPayV2) BuildProvider(_ caddy.Context, q QuerySettings) (provider.
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.CanQuery() {
-		return p, p, nil
-	}
-	return p, nil, nil
+	return withQuerier(p)
 }
 
 // UnmarshalOption takes the WeChat Pay v2 options from the handler's block.
@@ -285,17 +252,8 @@ func (w *WeChatPayV2) UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (boo
 	case "app_id":
 		return true, oneArg(d, &w.AppID)
 	case "api_key", "api_key_file":
-		var v string
-		if err := oneArg(d, &v); err != nil {
+		if err := secretOption(d, &w.APIKey, &w.APIKeyFile, checkV2APIKey); err != nil {
 			return true, err
-		}
-		if err := checkAtParse(d, opt, v, opt == "api_key_file", checkV2APIKey); err != nil {
-			return true, err
-		}
-		if opt == "api_key" {
-			w.APIKey = v
-		} else {
-			w.APIKeyFile = v
 		}
 	case "sign_type":
 		if err := oneArg(d, &w.SignType); err != nil {
