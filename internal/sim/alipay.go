@@ -107,22 +107,7 @@ func (a *Alipay) Prepare(o *Order, now time.Time) error {
 	if o.Buyer == "" {
 		o.Buyer = "2088" + randDigits(12)
 	}
-	if o.Status == "" {
-		o.Status = "TRADE_SUCCESS"
-	}
-	if err := checkStatus("status", o.Status, alipayStatuses); err != nil {
-		return err
-	}
-	if o.QueryStatus == "" {
-		o.QueryStatus = o.Status
-	}
-	if err := checkStatus("query_status", o.QueryStatus, alipayStatuses); err != nil {
-		return err
-	}
-	if o.PaidAt.IsZero() && alipayPaid(o.Status) {
-		o.PaidAt = now.Add(-2 * time.Second).Truncate(time.Second)
-	}
-	return nil
+	return settleStatus(o, now, "TRADE_SUCCESS", alipayStatuses, alipayPaid)
 }
 
 func alipayPaid(status string) bool { return status == "TRADE_SUCCESS" || status == "TRADE_FINISHED" }

@@ -327,3 +327,25 @@ func TamperFields() map[string][]string {
 		"wechatpay_v2": append([]string(nil), v2Tamperable...),
 	}
 }
+
+// settleStatus defaults the order's status (and what the query API will
+// answer) to the provider's paid word, checks both against the provider's
+// words, and stamps a paid order with the time the buyer paid.
+func settleStatus(o *Order, now time.Time, paidWord string, allowed []string, isPaid func(string) bool) error {
+	if o.Status == "" {
+		o.Status = paidWord
+	}
+	if err := checkStatus("status", o.Status, allowed); err != nil {
+		return err
+	}
+	if o.QueryStatus == "" {
+		o.QueryStatus = o.Status
+	}
+	if err := checkStatus("query_status", o.QueryStatus, allowed); err != nil {
+		return err
+	}
+	if o.PaidAt.IsZero() && isPaid(o.Status) {
+		o.PaidAt = now.Add(-2 * time.Second).Truncate(time.Second)
+	}
+	return nil
+}

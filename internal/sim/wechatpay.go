@@ -86,22 +86,7 @@ func prepareWeChat(o *Order, name string, now time.Time) error {
 	if o.Buyer == "" {
 		o.Buyer = "oSim" + randDigits(24)
 	}
-	if o.Status == "" {
-		o.Status = "SUCCESS"
-	}
-	if err := checkStatus("status", o.Status, wechatStates); err != nil {
-		return err
-	}
-	if o.QueryStatus == "" {
-		o.QueryStatus = o.Status
-	}
-	if err := checkStatus("query_status", o.QueryStatus, wechatStates); err != nil {
-		return err
-	}
-	if o.PaidAt.IsZero() && wechatPaid(o.Status) {
-		o.PaidAt = now.Add(-2 * time.Second).Truncate(time.Second)
-	}
-	return nil
+	return settleStatus(o, now, "SUCCESS", wechatStates, wechatPaid)
 }
 
 func wechatPaid(state string) bool { return state == "SUCCESS" || state == "REFUND" }
