@@ -67,10 +67,11 @@ type Handler struct {
 	// Query configures the reverse order query.
 	Query *QueryConfig `json:"query,omitempty"`
 
-	provider ProviderModule
-	pipeline *pipeline.Pipeline
-	app      *App
-	logger   *zap.Logger
+	provider  ProviderModule
+	pipeline  *pipeline.Pipeline
+	app       *App
+	logger    *zap.Logger
+	telemetry *telemetry
 }
 
 // QueryConfig is the provider-independent part of the reverse query; the
@@ -184,6 +185,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Forward == "normalized" {
 		mode = pipeline.ForwardNormalized
 	}
+	// Metrics go to this config's registry (the admin endpoint's
+	// /metrics); spans under the request's span (Caddy's tracing).
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("payguard %s: registering metrics: %v", name, err)
+	}
+	h.telemetry = newTelemetry(prov.Name())
+	querier = h.telemetry.timeQueries(querier)
 	h.pipeline, err = pipeline.New(pipeline.Config{
 		Provider:        prov,
 		Store:           h.app.store,
@@ -197,6 +205,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Forward:         mode,
 		UpstreamSecrets: secrets,
 		OrderNamespace:  h.OrderNamespace,
+		Observer:        h.telemetry,
 	})
 	return err
 }
@@ -261,6 +270,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	res := h.pipeline.Handle(r.Context(), in, forward)
+	h.telemetry.notificationDone(res)
 	if repl != nil {
 		repl.Set("payguard.reason", string(res.Code))
 	}

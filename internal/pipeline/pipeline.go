@@ -100,6 +100,9 @@ type Config struct {
 	OrderNamespace string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Observer, when set, is told when each stage starts and ends: the
+	// hook for metrics and traces. nil costs nothing.
+	Observer Observer
 }
 
 // Incoming is the request as the server received it. RemoteIP is the
@@ -217,7 +220,13 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 }
 
 func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res *Result) {
+	// Each stage runs with the context its observer gave it (sctx); the
+	// last stage entered is ended with the notification's reason.
+	stages := stageRun{obs: p.cfg.Observer, parent: ctx}
+	defer stages.finish(res)
+
 	// 1. admit
+	stages.enter(StageAdmit)
 	StripPayguardHeaders(in.Header)
 	if in.Method != p.traits.Method {
 		p.reject(res, reason.New(reason.MethodNotAllowed, "%s on a %s route", in.Method, p.traits.Method))
@@ -234,6 +243,7 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	}
 
 	// 2. read, once, at most max_body bytes
+	stages.enter(StageRead)
 	body, err := readBody(in.Body, p.cfg.MaxBody)
 	res.Body = body
 	if err != nil {
@@ -242,6 +252,7 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	}
 
 	// 3. verify
+	stages.enter(StageVerify)
 	v, err := p.cfg.Provider.VerifyNotify(&provider.Request{
 		Method: in.Method, Path: in.Path, RawQuery: in.RawQuery,
 		Header: in.Header, Body: body, Now: p.cfg.Now(),
@@ -255,22 +266,24 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	res.Notification = &n
 
 	if p.traits.Passthrough {
-		p.passthrough(ctx, in, body, forward, res)
+		p.passthrough(stages.enter(StageForward), in, body, forward, res)
 		return
 	}
 
 	// 4. fresh
-	if err := p.checkFresh(ctx, v); err != nil {
+	sctx := stages.enter(StageFresh)
+	if err := p.checkFresh(sctx, v); err != nil {
 		p.reject(res, err)
 		return
 	}
 
 	// 5. claim
+	sctx = stages.enter(StageClaim)
 	if n.EventID == "" {
 		p.reject(res, reason.New(reason.Malformed, "notification has no event id"))
 		return
 	}
-	claim, err := p.cfg.Store.ClaimEvent(ctx, p.name, n.EventID, p.cfg.ClaimLease)
+	claim, err := p.cfg.Store.ClaimEvent(sctx, p.name, n.EventID, p.cfg.ClaimLease)
 	switch {
 	case err != nil:
 		p.reject(res, reason.Wrap(reason.StoreUnavailable, err, "claim"))
@@ -288,6 +301,9 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	completed := false
 	defer func() {
 		if !completed {
+			// The stage that stopped the notification ends here: the
+			// release is cleanup, not part of its work.
+			stages.finish(res)
 			// A background context: the request's may be cancelled, and a
 			// claim left in flight would block retries for claim_lease.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -298,7 +314,8 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 
 	// 6. query
 	if p.queries != nil {
-		q, err := p.queries.confirm(ctx, p.name, &n)
+		sctx = stages.enter(StageQuery)
+		q, err := p.queries.confirm(sctx, p.name, &n)
 		res.Query = q
 		if err != nil {
 			p.reject(res, asReasonError(err, reason.QueryUnavailable))
@@ -309,7 +326,8 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	// 7. order
 	var order *Order
 	if p.cfg.OrderLookup != nil {
-		order, err = p.cfg.OrderLookup.LookupOrder(ctx, n.OutTradeNo)
+		sctx = stages.enter(StageOrder)
+		order, err = p.cfg.OrderLookup.LookupOrder(sctx, n.OutTradeNo)
 		if err == nil {
 			err = checkOrder(&n, order)
 		}
@@ -320,8 +338,11 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	}
 
 	// 8. policy
+	if len(p.cfg.Policies) > 0 {
+		sctx = stages.enter(StagePolicy)
+	}
 	for _, pol := range p.cfg.Policies {
-		ok, err := pol.Allow(ctx, &PolicyInput{Notification: &n, Query: res.Query, Order: order, RemoteIP: in.RemoteIP, Header: in.Header, Path: in.Path})
+		ok, err := pol.Allow(sctx, &PolicyInput{Notification: &n, Query: res.Query, Order: order, RemoteIP: in.RemoteIP, Header: in.Header, Path: in.Path})
 		if err != nil || !ok {
 			res.Policy = pol.Name()
 			detail := "policy " + pol.Name() + " returned false"
@@ -333,11 +354,14 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 		}
 	}
 
+	// 9. forward
+	//
 	// Duplicate payment: a second, different paid transaction for an order
 	// already paid is still forwarded (the money moved), flagged so the shop
 	// can refund it.
+	sctx = stages.enter(StageForward)
 	if n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
-		earlier, err := p.cfg.Store.RecordPayment(ctx, p.orderNS, n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
+		earlier, err := p.cfg.Store.RecordPayment(sctx, p.orderNS, n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
 		if err != nil {
 			p.reject(res, reason.Wrap(reason.StoreUnavailable, err, "record payment"))
 			return
@@ -345,13 +369,12 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 		res.DuplicateOf = earlier
 	}
 
-	// 9. forward
 	out, err := p.outgoing(in.Header, body, &n, res.Query, res.DuplicateOf)
 	if err != nil {
 		p.reject(res, reason.Wrap(reason.UpstreamFailed, err, "build forwarded request"))
 		return
 	}
-	status, err := forward(ctx, out)
+	status, err := forward(sctx, out)
 	if err != nil || status < 200 || status > 299 {
 		if err == nil {
 			err = fmt.Errorf("shop answered %d", status)
@@ -361,7 +384,8 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	}
 
 	// 10. acknowledge: only what the shop accepted.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx = stages.enter(StageAcknowledge)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(sctx), 5*time.Second)
 	defer cancel()
 	if err := p.cfg.Store.CompleteEvent(cctx, p.name, n.EventID, claim.Token, p.cfg.DedupTTL); err != nil {
 		// The shop has it: acknowledging is right, or the provider would
