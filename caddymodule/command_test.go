@@ -129,7 +129,7 @@ func TestSimKeysCommandOutputAdapts(t *testing.T) {
 
 func TestSimServeCommand(t *testing.T) {
 	dir := simKeys(t)
-	port := simFreePort(t)
+	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var out string

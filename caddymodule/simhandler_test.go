@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
@@ -37,30 +35,6 @@ func simAdapt(t *testing.T, caddyfile string) ([]byte, error) {
 	t.Helper()
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	return cfg, err
-}
-
-func simFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// simLoad runs cfg in this process until the test ends. Only one Caddy
-// config runs per process: these tests never run in parallel.
-func simLoad(t *testing.T, caddyfile string) {
-	t.Helper()
-	cfg, err := simAdapt(t, caddyfile)
-	if err != nil {
-		t.Fatalf("adapt: %v\n%s", err, caddyfile)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
 }
 
 func TestSimHandlerAdapt(t *testing.T) {
@@ -98,8 +72,8 @@ func TestSimHandlerAdapt(t *testing.T) {
 
 func TestSimHandlerServesInCaddy(t *testing.T) {
 	dir := simKeys(t)
-	port := simFreePort(t)
-	simLoad(t, fmt.Sprintf(`{
+	port := freePort(t)
+	startCaddy(t, fmt.Sprintf(`{
 	admin off
 	auto_https off
 	persist_config off
@@ -206,8 +180,8 @@ func startSimStack(t *testing.T) *simStack {
 	t.Helper()
 	dir := simKeys(t)
 	shop := newSimShop(t)
-	sidecarPort, sandboxPort := simFreePort(t), simFreePort(t)
-	simLoad(t, fmt.Sprintf(`{
+	sidecarPort, sandboxPort := freePort(t), freePort(t)
+	startCaddy(t, fmt.Sprintf(`{
 	admin off
 	auto_https off
 	persist_config off
