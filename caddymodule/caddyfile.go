@@ -316,7 +316,8 @@ func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, cp CaddyfileProvider, o
 			if opt == "timeout" {
 				q.Timeout = caddy.Duration(dur)
 			} else {
-				q.Cache = caddy.Duration(dur)
+				cache := caddy.Duration(dur)
+				q.Cache = &cache
 			}
 		default:
 			handled, err := cp.UnmarshalOption(d, true)

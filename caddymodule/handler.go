@@ -81,7 +81,9 @@ type QueryConfig struct {
 	Enabled  *bool          `json:"enabled,omitempty"`
 	Endpoint string         `json:"endpoint,omitempty"`
 	Timeout  caddy.Duration `json:"timeout,omitempty"`
-	Cache    caddy.Duration `json:"cache,omitempty"`
+	// Cache is how long a confirmed answer is reused: nil is the default
+	// (30s), 0 never reuses one.
+	Cache *caddy.Duration `json:"cache,omitempty"`
 }
 
 // QuerySettings is what a provider module is told about the query.
@@ -156,8 +158,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		} else if h.Query.Enabled != nil && *h.Query.Enabled && querier == nil {
 			return fmt.Errorf("payguard %s: query on, but no query credentials are configured", name)
 		}
-		if h.Query.Cache > 0 {
-			queryCache = time.Duration(h.Query.Cache)
+		if h.Query.Cache != nil {
+			queryCache = time.Duration(*h.Query.Cache)
 		}
 	}
 

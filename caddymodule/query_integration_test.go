@@ -291,4 +291,29 @@ func TestQueryCollapsesConcurrentNotifications(t *testing.T) {
 	if s.gw.calls.Load() != 1 || reasons["forwarded"] != 20 {
 		t.Fatalf("20 notifications for one order: %d queries, answers %v", s.gw.calls.Load(), reasons)
 	}
+
+	// One after the other: with cache 0s each is asked anew; with the
+	// cache, the confirmed answer is reused.
+	s.gw.delay.Store(0)
+	for path, wantCalls := range map[string]int32{"/alipay/nocache": 2, "/alipay/notify": 1} {
+		s.gw.calls.Store(0)
+		o := sim.Order{Provider: "alipay", AppID: "2021000000000001", OutTradeNo: "q-seq" + strings.ReplaceAll(path, "/", "-"), Amount: "2.00"}
+		if err := s.alipy.Prepare(&o, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		s.gw.book.Put(o)
+		for i := 0; i < 2; i++ {
+			e := o
+			e.EventID = fmt.Sprintf("%s%02d", o.EventID[:len(o.EventID)-2], i)
+			msg, err := s.alipy.BuildNotify(&e, "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, ack := postForm(t, s.base+path, msg.Body, nil)
+			want(t, resp, ack, 200, "forwarded", "success")
+		}
+		if got := s.gw.calls.Load(); got != wantCalls {
+			t.Errorf("%s: two notifications for one order made %d queries, want %d", path, got, wantCalls)
+		}
+	}
 }
