@@ -91,6 +91,20 @@ func TestRedisClusterConformance(t *testing.T) {
 	}))
 }
 
+// Sentinel: the sentinels are the only addresses the store is given; the
+// master is whatever they name.
+func TestRedisSentinelConformance(t *testing.T) {
+	t.Parallel()
+	sn := redistest.StartSentinel(t, 1)
+	runConformance(t, redisBackend(func(t *testing.T) *redis.UniversalOptions {
+		o := mustParse(t, "", sn.Addrs(), sn.MasterName())
+		if o.MasterName != "mymaster" || o.IsClusterMode {
+			t.Fatalf("addrs with master_name: master %q, cluster %v; want a failover client", o.MasterName, o.IsClusterMode)
+		}
+		return o
+	}))
+}
+
 // The key layout is part of the design (operators inspect and evict these
 // keys); the TTLs show the lease and dedup_ttl reached Redis.
 func TestRedisKeyLayoutAndTTLs(t *testing.T) {
@@ -241,6 +255,83 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s after recovery: %v", op, err)
 		}
+	}
+}
+
+// Sentinel's version of the outage: the master dies and stays down long
+// enough for the sentinels to declare it down (with no replica to promote
+// they keep naming it). Every operation fails with ErrUnavailable, quickly;
+// once the master is back on its address the same store works again,
+// having found it through the sentinels.
+func TestRedisSentinelMasterOutageAndRecovery(t *testing.T) {
+	t.Parallel()
+	sn := redistest.StartSentinel(t, 2)
+	s, err := OpenRedis("", sn.Addrs(), sn.MasterName(), "payguard:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ClaimEvent(ctx, "ns", "warm", time.Minute); err != nil {
+		t.Fatal(err) // a pooled connection to the master now exists
+	}
+	if got := sn.Master().NewClient(t).Exists(ctx, "payguard:ns:evt:warm").Val(); got != 1 {
+		t.Fatalf("the claim did not reach the master (EXISTS = %d)", got)
+	}
+
+	sn.Master().Stop()
+	checkDown := func(when string) {
+		t.Helper()
+		start := time.Now()
+		for op, err := range allOps(ctx, s) {
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("%s with the master down (%s): %v, want ErrUnavailable", op, when, err)
+			}
+		}
+		if err := s.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Ping with the master down (%s): %v", when, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("six operations against a dead master (%s) took %v", when, d)
+		}
+	}
+	checkDown("just stopped")
+
+	// Let the sentinels see it too: subjectively down after
+	// down-after-milliseconds (500ms).
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sn.Addrs()[0]})
+	defer sc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		flags := sc.Master(ctx, sn.MasterName()).Val()["flags"]
+		if strings.Contains(flags, "s_down") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sentinel never flagged the stopped master down (flags %q)", flags)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkDown("flagged down by the sentinels")
+
+	sn.Master().Restart()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.ClaimEvent(ctx, "ns", "after", time.Minute)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover after the master restarted: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for op, err := range allOps(ctx, s) {
+		if err != nil {
+			t.Errorf("%s after recovery: %v", op, err)
+		}
+	}
+	if got := sn.Master().NewClient(t).Exists(ctx, "payguard:ns:evt:after").Val(); got != 1 {
+		t.Fatalf("after recovery the claim did not reach the restarted master (EXISTS = %d)", got)
 	}
 }
 

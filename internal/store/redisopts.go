@@ -49,7 +49,9 @@ const (
 //     cluster has. Over TLS each node is verified under its own host name.
 //   - masterName selects Sentinel: addrs (or the URL's host) are the
 //     sentinels, the URL's credentials and database apply to the master.
-//     Sentinels are contacted without credentials.
+//     Sentinels are contacted without credentials. Over TLS, sentinels and
+//     master alike are verified under the host they are dialed at (the
+//     master at the address the sentinels announce).
 //
 // Error messages never contain the URL's password.
 func ParseRedisURL(rawURL string, addrs []string, masterName string) (*redis.UniversalOptions, error) {
@@ -135,17 +137,18 @@ func ParseRedisURL(rawURL string, addrs []string, masterName string) (*redis.Uni
 			}
 		}
 		uo.Addrs = append([]string(nil), addrs...)
-		if uo.TLSConfig != nil {
-			// Let crypto/tls take each node's name from the address it
-			// dials; the URL's host is not the name of every node.
-			uo.TLSConfig.ServerName = ""
-		}
 		if masterName == "" {
 			if uo.DB != 0 {
 				return nil, fail("a Redis Cluster (addrs without master_name) has only database 0, the URL asks for %d", uo.DB)
 			}
 			uo.IsClusterMode = true
 		}
+	}
+	if uo.TLSConfig != nil && (len(addrs) > 0 || masterName != "") {
+		// Let crypto/tls take each node's name from the address it
+		// dials; the URL's host is not the name of every node, and with
+		// Sentinel it is a sentinel's, never the master's.
+		uo.TLSConfig.ServerName = ""
 	}
 	return uo, nil
 }

@@ -158,3 +158,31 @@ func eq[T comparable](t *testing.T, what string, got, want T) {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
 }
+
+// With Sentinel the URL's host is a sentinel: the master (at whatever
+// address the sentinels announce) must not be verified under its name, so
+// the server name is left to crypto/tls, as it is when addrs name the
+// sentinels.
+func TestParseRedisURLSentinelTLSServerName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		addrs []string
+	}{
+		{"sentinel on the URL's host", nil},
+		{"sentinels in addrs", []string{"s1.example.com:26379", "s2.example.com:26379"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := ParseRedisURL("rediss://:pw@sentinel.example.com:26379/0", tc.addrs, "mymaster")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.TLSConfig == nil {
+				t.Fatal("rediss:// without TLS")
+			}
+			eq(t, "server name", o.TLSConfig.ServerName, "")
+			eq(t, "insecure", o.TLSConfig.InsecureSkipVerify, false)
+			eq(t, "master", o.MasterName, "mymaster")
+		})
+	}
+}

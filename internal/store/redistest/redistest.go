@@ -1,6 +1,7 @@
 // Package redistest starts throwaway redis-server processes for tests: one
 // server on a free port, stoppable and restartable on the same port to test
-// outages, optionally over TLS, and a small Redis Cluster.
+// outages, optionally over TLS, a small Redis Cluster, and a master watched
+// by Redis Sentinel.
 //
 // It is an ordinary (non-test) package so that the tests of every package
 // can import it. redis-server must be on PATH; when it is not, Start fails
@@ -38,6 +39,10 @@ type Server struct {
 	dir  string
 	args []string
 	tls  *tls.Config // client config when the server listens with TLS only
+	// sentinelConf, when set, makes this a Sentinel: the text of the
+	// config file written to dir before the first launch (see
+	// StartSentinel).
+	sentinelConf string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -56,10 +61,17 @@ func Start(t testing.TB, extraArgs ...string) *Server {
 
 func start(t testing.TB, clientTLS *tls.Config, portGap int, extraArgs []string) *Server {
 	t.Helper()
+	return startServer(t, &Server{args: extraArgs, tls: clientTLS}, portGap)
+}
+
+// startServer launches s (its args, tls and sentinelConf set by the
+// caller) on a free port and kills it when the test ends.
+func startServer(t testing.TB, s *Server, portGap int) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redistest: redis-server is not on PATH (%v); install it (apt-get install redis-server, brew install redis) — the Redis store tests need a real server and do not skip", err)
 	}
-	s := &Server{t: t, dir: t.TempDir(), args: extraArgs, tls: clientTLS}
+	s.t, s.dir = t, t.TempDir()
 	t.Cleanup(s.kill)
 	// Another process may take the free port between our probe and
 	// redis-server's bind; try a few ports before giving up.
@@ -171,6 +183,21 @@ func (s *Server) launch() error {
 		"--appendonly", "no",
 		"--dir", s.dir,
 		"--loglevel", "warning",
+	}
+	if s.sentinelConf != "" {
+		conf, err := s.writeSentinelConf()
+		if err != nil {
+			return err
+		}
+		// redis-server in sentinel mode is what redis-sentinel (often
+		// not installed) links to. The command line's directives follow
+		// the file's, so --port wins over a port the sentinel rewrote
+		// into it; persistence directives are not for sentinels.
+		args = []string{conf, "--sentinel",
+			"--bind", "127.0.0.1",
+			"--dir", s.dir,
+			"--loglevel", "warning",
+		}
 	}
 	if s.tls != nil {
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(s.port))

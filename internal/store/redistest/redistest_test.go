@@ -109,3 +109,46 @@ func TestCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	sn := StartSentinel(t, 2)
+	if len(sn.Addrs()) != 2 || sn.MasterName() != "mymaster" {
+		t.Fatalf("Addrs %v, MasterName %q", sn.Addrs(), sn.MasterName())
+	}
+	for _, a := range sn.Addrs() {
+		if a == sn.Master().Addr() {
+			t.Fatalf("a sentinel listens on the master's address %s", a)
+		}
+	}
+	// The failover client finds the master through a sentinel and writes
+	// to it.
+	cl := sn.NewClient(t)
+	ctx := context.Background()
+	if err := cl.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := sn.Master().NewClient(t).Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("GET k on the master = %q, %v", v, err)
+	}
+	// Sentinels are not masters: they refuse data commands.
+	if err := sn.Sentinels()[0].NewClient(t).Set(ctx, "k", "v", 0).Err(); err == nil {
+		t.Fatal("a sentinel accepted SET")
+	}
+}
+
+func TestSentinelMissingServerFailsLoudly(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		StartSentinel(r, 1)
+	}()
+	<-done
+	if r.skipped != "" {
+		t.Fatalf("StartSentinel skipped: %s", r.skipped)
+	}
+	if !strings.Contains(r.fatal, "redis-server is not on PATH") {
+		t.Fatalf("StartSentinel without redis-server: Fatalf(%q)", r.fatal)
+	}
+}
