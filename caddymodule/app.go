@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -92,6 +93,18 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("payguard store: redis url: %v", err)
 	}
 	cfg.URL = url
+	// Seed lists and the master name may come from the environment too.
+	cfg.Addrs = nil
+	for _, addr := range a.Store.Addrs {
+		v, err := repl.ReplaceOrErr(addr, true, true)
+		if err != nil {
+			return fmt.Errorf("payguard store: addrs: %v", err)
+		}
+		cfg.Addrs = append(cfg.Addrs, strings.Fields(v)...)
+	}
+	if cfg.MasterName, err = repl.ReplaceOrErr(cfg.MasterName, false, true); err != nil {
+		return fmt.Errorf("payguard store: master_name: %v", err)
+	}
 	// The key identifies the resolved config without holding its password.
 	raw, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(raw)

@@ -105,3 +105,15 @@ func checkDone(t *testing.T, raw redis.Cmdable, eventID string) {
 		t.Fatalf("GET %s = %q, %v; want a completed claim", key, v, err)
 	}
 }
+
+// TestStoreSeedsFromEnvironment: the seed list and master name may be
+// placeholders, resolved at provision like the URL.
+func TestStoreSeedsFromEnvironment(t *testing.T) {
+	s := redistest.StartSentinel(t, 1)
+	t.Setenv("PAYGUARD_TEST_SENTINELS", strings.Join(s.Addrs(), " "))
+	t.Setenv("PAYGUARD_TEST_MASTER", s.MasterName())
+	st := startStack(t, "store redis {\n\t\t\taddrs {env.PAYGUARD_TEST_SENTINELS}\n\t\t\tmaster_name {env.PAYGUARD_TEST_MASTER}\n\t\t}")
+	body := mustSign(t, signer(), notifyParams("n-env-seeds", "order-env", "TE", "1.00"))
+	resp, ack := postForm(t, st.base+"/alipay/notify", body, nil)
+	want(t, resp, ack, 200, "forwarded", "success")
+}
