@@ -177,12 +177,17 @@ func (p *Provider) queryForm(method string, biz map[string]string) (string, erro
 // requestSignContent is what a request's sign covers: the sorted non-empty
 // parameters except sign, `k=v&...` (sign_type included), as the SDKs sign.
 func requestSignContent(params map[string]string) []byte {
+	return joinSorted(params, func(k, v string) bool { return k != "sign" && v != "" })
+}
+
+// joinSorted is `k=v&...` over the parameters keep accepts, sorted by key
+// in byte order: the shape of every Alipay signed string.
+func joinSorted(params map[string]string, keep func(k, v string) bool) []byte {
 	keys := make([]string, 0, len(params))
 	for k, v := range params {
-		if k == "sign" || v == "" {
-			continue
+		if keep(k, v) {
+			keys = append(keys, k)
 		}
-		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b []byte

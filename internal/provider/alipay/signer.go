@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"sort"
 	"time"
 
 	"github.com/payguard/payguard/internal/reason"
@@ -61,29 +60,15 @@ func (s *Signer) SignNotify(params map[string]string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(params)+2)
-	for k := range params {
-		if k != "sign" && k != "sign_type" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var content []byte
-	for i, k := range keys {
-		if i > 0 {
-			content = append(content, '&')
-		}
-		content = append(content, k...)
-		content = append(content, '=')
-		content = append(content, params[k]...)
-	}
+	// Rule V1: empty values are kept.
+	content := joinSorted(params, func(k, _ string) bool { return k != "sign" && k != "sign_type" })
 	sign, err := s.Sign(content)
 	if err != nil {
 		return nil, err
 	}
-	vals := make(url.Values, len(keys)+2)
-	for _, k := range keys {
-		vals.Set(k, params[k])
+	vals := make(url.Values, len(params)+2)
+	for k, v := range params {
+		vals.Set(k, v)
 	}
 	vals.Set("sign_type", st)
 	vals.Set("sign", sign)
