@@ -40,6 +40,12 @@ type Notification struct {
 	Currency      string    `json:"currency"`
 	Status        Status    `json:"status"`
 	OccurredAt    time.Time `json:"occurred_at"`
+	// RefundAmount is, on a refund notification (status refunded), the
+	// refunded amount the notification states, in minor units; Amount stays
+	// the payment's amount (DESIGN.md section 4).
+	RefundAmount int64 `json:"refund_amount,omitempty"`
+	// RefundID is the refund's own id where the provider gives one.
+	RefundID string `json:"refund_id,omitempty"`
 	// Merchant is the account the notification is addressed to (Alipay
 	// app_id, WeChat mchid, ...), already checked against configuration.
 	Merchant string `json:"-"`

@@ -37,6 +37,11 @@ type Verified struct {
 	// Nonce is a signed value unique per delivery, empty when the provider
 	// signs none.
 	Nonce string
+	// EventTime is the signed time of the event itself (Alipay notify_time,
+	// WeChat v2 time_end, UnionPay txnTime, Apple signedDate), for
+	// providers that sign no send time: the pipeline holds it to max_age.
+	// Zero when the provider signs none or Timestamp is set.
+	EventTime time.Time
 }
 
 // Traits says how the pipeline treats this provider's requests.
@@ -80,6 +85,24 @@ type QueryResult struct {
 	TransactionID string              `json:"transaction_id,omitempty"`
 	Merchant      string              `json:"-"`
 	Raw           map[string]any      `json:"-"`
+}
+
+// OrderQuerier is the second form of the query (DESIGN.md section 11): look
+// an order up by the merchant's order number, for providers whose API
+// answers by it. Lost-callback recovery is built on it. A QueryResult with
+// status pending means "not paid yet"; an unknown order is
+// reason.QueryMismatch.
+type OrderQuerier interface {
+	QueryByOrderNo(ctx context.Context, outTradeNo string) (*QueryResult, error)
+}
+
+// AnswerJudge is implemented by providers whose legacy handlers answer in
+// the provider's own format even on failure (Alipay's 200 "fail", WeChat
+// v2's 200 return_code FAIL): with `forward original`, the shop accepted
+// the notification only when Accepted says so. Providers without it: a 2xx
+// is accepted.
+type AnswerJudge interface {
+	Accepted(status int, header http.Header, body []byte) bool
 }
 
 // Querier is implemented by providers with a reverse order query. Errors

@@ -1,0 +1,237 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// Replacer resolves placeholders ({env.NAME}, {file./path}) in an option's
+// value; the glue hands Caddy's, tests the identity.
+type Replacer func(string) (string, error)
+
+// Settings are the handler's options a provider is built with.
+type Settings struct {
+	Tolerance     time.Duration
+	MaxAge        time.Duration
+	QueryEndpoint string
+	QueryTimeout  time.Duration
+	Now           func() time.Time
+	Warn          func(string)
+}
+
+// Resolve checks v against the spec's table and rules, resolves every
+// value (placeholders replaced, files read, Parse applied) and returns the
+// Env to Build with. Errors name the option, never a secret's value.
+func (s *Spec) Resolve(v Values, repl Replacer, set Settings) (*Env, error) {
+	if repl == nil {
+		repl = func(x string) (string, error) { return x, nil }
+	}
+	if err := s.CheckTable(v); err != nil {
+		return nil, err
+	}
+	e := &Env{
+		strings: map[string]string{}, bytes: map[string][]byte{},
+		files: map[string][][]byte{}, lists: map[string][]string{},
+		Tolerance: set.Tolerance, MaxAge: set.MaxAge, QueryEndpoint: set.QueryEndpoint,
+		HTTPClient: NewHTTPClient(set.QueryTimeout), Now: set.Now, Warn: set.Warn,
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Warn == nil {
+		e.Warn = func(string) {}
+	}
+	if set.QueryEndpoint != "" {
+		ep, err := repl(set.QueryEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("query endpoint: %v", err)
+		}
+		e.QueryEndpoint = ep
+	}
+	for _, o := range s.Options {
+		if err := e.resolveOption(o, v, repl); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *Env) resolveOption(o Option, v Values, repl Replacer) error {
+	switch o.Kind {
+	case KindString, KindEnum:
+		raw := v.Get(o.JSONKey())
+		if raw == "" {
+			return nil
+		}
+		val, err := repl(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %v", o.Name, err)
+		}
+		if o.Kind == KindEnum && !contains(o.Values, val) {
+			return fmt.Errorf("%s must be one of %v", o.Name, o.Values)
+		}
+		if err := parseWith(o, o.Name, []byte(val)); err != nil {
+			return err
+		}
+		e.strings[o.Name] = val
+	case KindSecret:
+		if in := v.Get(o.JSONKey()); in != "" {
+			val, err := repl(in)
+			if err != nil {
+				return fmt.Errorf("%s: %v", o.Name, err)
+			}
+			if err := parseWith(o, o.Name, []byte(val)); err != nil {
+				return err
+			}
+			e.bytes[o.Name] = []byte(val)
+		} else if f := v.Get(o.FileKey()); f != "" {
+			b, err := ReadOptionFile(o.Name+"_file", f, repl)
+			if err != nil {
+				return err
+			}
+			if err := parseWith(o, o.Name+"_file", b); err != nil {
+				return err
+			}
+			e.bytes[o.Name] = b
+		}
+	case KindFile:
+		if f := v.Get(o.JSONKey()); f != "" {
+			b, err := ReadOptionFile(o.Name, f, repl)
+			if err != nil {
+				return err
+			}
+			if err := parseWith(o, o.Name, b); err != nil {
+				return err
+			}
+			e.bytes[o.Name] = b
+		}
+	case KindFiles:
+		for _, f := range v[o.JSONKey()] {
+			b, err := ReadOptionFile(o.Name, f, repl)
+			if err != nil {
+				return err
+			}
+			if err := parseWith(o, o.Name, b); err != nil {
+				return err
+			}
+			e.files[o.Name] = append(e.files[o.Name], b)
+		}
+	case KindList:
+		for _, a := range v[o.JSONKey()] {
+			val, err := repl(a)
+			if err != nil {
+				return fmt.Errorf("%s: %v", o.Name, err)
+			}
+			if err := parseWith(o, o.Name, []byte(val)); err != nil {
+				return err
+			}
+			e.lists[o.Name] = append(e.lists[o.Name], val)
+		}
+	}
+	return nil
+}
+
+func parseWith(o Option, spelled string, b []byte) error {
+	if o.Parse == nil {
+		return nil
+	}
+	if err := o.Parse(b); err != nil {
+		return fmt.Errorf("%s: %v", spelled, err)
+	}
+	return nil
+}
+
+// ReadOptionFile reads the file an option names, placeholders in the path
+// resolved; the error names the option and the path, never the content.
+func ReadOptionFile(opt, path string, repl Replacer) ([]byte, error) {
+	p := path
+	if repl != nil {
+		var err error
+		if p, err = repl(path); err != nil {
+			return nil, fmt.Errorf("%s: %v", opt, err)
+		}
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%s: cannot read %s: %v", opt, p, err)
+	}
+	return b, nil
+}
+
+// Outgoing-call policy (DESIGN.md section 2): every call payguard makes is
+// bounded in time and in the answer it reads, follows no redirect, and
+// carries the trace context.
+const (
+	// DefaultQueryTimeout bounds a call when the route sets none.
+	DefaultQueryTimeout = 3 * time.Second
+	// MaxAnswer is the most of an answer payguard reads.
+	MaxAnswer = 1 << 20
+)
+
+// ErrRedirect is returned for an answer that redirects: a signed request
+// goes to the configured host or nowhere.
+var ErrRedirect = errors.New("the endpoint answered with a redirect, which payguard never follows")
+
+// ErrAnswerTooLarge is returned when reading past MaxAnswer bytes.
+var ErrAnswerTooLarge = fmt.Errorf("the answer is larger than %d bytes", MaxAnswer)
+
+// NewHTTPClient is the one outgoing client policy for every provider.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = DefaultQueryTimeout
+	}
+	return &http.Client{
+		Timeout:       timeout,
+		Transport:     boundedTransport{next: http.DefaultTransport},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return ErrRedirect },
+	}
+}
+
+// boundedTransport injects the trace context and caps the answer's size.
+type boundedTransport struct{ next http.RoundTripper }
+
+func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &cappedBody{rc: resp.Body, left: MaxAnswer}
+	return resp, nil
+}
+
+// cappedBody fails a read past the cap instead of truncating silently: a
+// cut JSON or XML answer must not parse as a shorter valid one.
+type cappedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := c.rc.Read(one[:]); n > 0 {
+			return 0, ErrAnswerTooLarge
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.rc.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *cappedBody) Close() error { return c.rc.Close() }
