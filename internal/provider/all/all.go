@@ -1,0 +1,9 @@
+// Package all links every provider into the binary: each blank import runs
+// its package's provider.Register. Adding a provider is its package and
+// one line here.
+package all
+
+import (
+	_ "github.com/payguard/payguard/internal/provider/alipay"
+	_ "github.com/payguard/payguard/internal/provider/wechatpay"
+)
