@@ -230,14 +230,18 @@ func BenchmarkPipelineAlipay(b *testing.B) {
 
 // queried builds an Alipay provider whose query goes to the sandbox, and
 // the sandbox's order book.
-func queried(b *testing.B) (*alipay.Provider, *sim.OrderBook, *sim.Alipay, func()) {
+func queried(b *testing.B) (*alipay.Provider, *sim.OrderBook, *sim.Provider, func()) {
 	appKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	simAlipay, err := sim.NewAlipay(sim.AlipayConfig{Key: key, AppPublicKey: &appKey.PublicKey})
+	sb, err := alipay.NewSandbox(alipay.SandboxConfig{Key: key, AppPublicKey: &appKey.PublicKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	simAlipay, err := sim.NewProvider(alipay.Name, sb)
 	if err != nil {
 		b.Fatal(err)
 	}
 	book := sim.NewOrderBook()
-	srv, err := sim.NewServer(sim.ServerConfig{Book: book, Providers: []sim.Provider{simAlipay}})
+	srv, err := sim.NewServer(sim.ServerConfig{Book: book, Providers: []*sim.Provider{simAlipay}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -258,7 +262,7 @@ func BenchmarkAlipayQueryOrder(b *testing.B) {
 	setup(b)
 	prov, book, simAlipay, stop := queried(b)
 	defer stop()
-	o := sim.Order{Provider: "alipay", OutTradeNo: "bench-q", AppID: appID, Amount: "12.34"}
+	o := sim.Order{Provider: "alipay", OutTradeNo: "bench-q", AppID: appID, Amount: 1234}
 	simAlipay.Prepare(&o, time.Now())
 	book.Put(o)
 	n := &notification.Notification{OutTradeNo: "bench-q", TransactionID: o.TransactionID}
@@ -298,7 +302,7 @@ func BenchmarkPipelineAlipayQueried(b *testing.B) {
 	}
 	bodies := make([][]byte, b.N)
 	for i := range bodies {
-		o := sim.Order{Provider: "alipay", OutTradeNo: fmt.Sprintf("bq-%d-%d", i, time.Now().UnixNano()), AppID: appID, Amount: "12.34"}
+		o := sim.Order{Provider: "alipay", OutTradeNo: fmt.Sprintf("bq-%d-%d", i, time.Now().UnixNano()), AppID: appID, Amount: 1234}
 		simAlipay.Prepare(&o, time.Now())
 		book.Put(o)
 		msg, err := simAlipay.BuildNotify(&o, "", time.Now())

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/payguard/payguard/internal/provider"
 )
 
 func init() {
@@ -19,16 +21,10 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("payguard", httpcaddyfile.Before, "reverse_proxy")
 }
 
-// CaddyfileProvider is implemented by provider modules to take their own
-// options from the handler's block.
-type CaddyfileProvider interface {
-	// UnmarshalOption parses the option at d.Val() (its arguments and any
-	// block follow); inQuery is true inside the `query` block. It reports
-	// false for an option that is not its own.
-	UnmarshalOption(d *caddyfile.Dispenser, inQuery bool) (bool, error)
-	// FinishCaddyfile checks that the required options are there; d points
-	// at the directive, for the error's line.
-	FinishCaddyfile(d *caddyfile.Dispenser) error
+// commonOptions are the handler options every provider takes.
+var commonOptions = []string{
+	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward",
+	"upstream_secret", "order_namespace", "audit_redact", "query", "policy",
 }
 
 // parseGlobalOption parses the global options block:
@@ -170,13 +166,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	info, err := caddy.GetModule("payguard.providers." + name)
 	if err != nil {
-		return d.Errf("payguard: unknown provider %q", name)
+		return d.Errf("payguard: unknown provider %q (providers: %s)", name, strings.Join(provider.Names(), ", "))
 	}
-	mod := info.New()
-	cp, ok := mod.(CaddyfileProvider)
+	pm, ok := info.New().(*ProviderModule)
 	if !ok {
-		return d.Errf("payguard: provider %q has no Caddyfile support", name)
+		return d.Errf("payguard: %q is not a payguard provider", name)
 	}
+	// The directive's token: a missing option is reported at this line.
+	at := *d
 	start := d.Nesting()
 	seen := map[string]bool{}
 	once := func(key string) error {
@@ -257,27 +254,27 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 		case "query":
-			if err := h.unmarshalQuery(d, cp, once); err != nil {
+			if err := h.unmarshalQuery(d, pm, once); err != nil {
 				return err
 			}
 		default:
-			handled, err := cp.UnmarshalOption(d, false)
+			handled, err := pm.unmarshalProviderOption(d, false)
 			if err != nil {
 				return err
 			}
 			if !handled {
-				return d.Errf("payguard %s: unknown option %q", name, opt)
+				return pm.unknownOptionError(d, opt, false)
 			}
 		}
 	}
-	if err := cp.FinishCaddyfile(d); err != nil {
+	if err := pm.finishProviderCaddyfile(&at); err != nil {
 		return err
 	}
-	h.ProviderRaw = caddyconfig.JSONModuleObject(mod, "name", name, nil)
+	h.ProviderRaw = caddyconfig.JSONModuleObject(pm, "name", name, nil)
 	return nil
 }
 
-func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, cp CaddyfileProvider, once func(string) error) error {
+func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, pm *ProviderModule, once func(string) error) error {
 	q := &QueryConfig{}
 	if d.NextArg() {
 		switch d.Val() {
@@ -320,12 +317,12 @@ func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, cp CaddyfileProvider, o
 				q.Cache = &cache
 			}
 		default:
-			handled, err := cp.UnmarshalOption(d, true)
+			handled, err := pm.unmarshalProviderOption(d, true)
 			if err != nil {
 				return err
 			}
 			if !handled {
-				return d.Errf("payguard: unknown query option %q", opt)
+				return pm.unknownOptionError(d, opt, true)
 			}
 		}
 	}

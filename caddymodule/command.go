@@ -19,6 +19,10 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/sandbox"
 	"github.com/payguard/payguard/internal/sim"
 )
 
@@ -68,20 +72,27 @@ const defaultKeysDir = "examples/keys"
 
 func simNotifyCommand() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "notify <provider> --to <url> [--amount 0.01] [--query-amount X] [--status WORD] [--query-status WORD] [--tamper FIELD] [--replay N] [--out-trade-no X] [--app-id X] [--mch-id X] [--keys DIR] [--sandbox URL]",
+		Use:   "notify <provider> --to <url> [--amount 0.01] [--currency CODE] [--query-amount X] [--status WORD] [--query-status WORD] [--tamper FIELD] [--expect REASON] [--replay N] [--out-trade-no X] [--app-id X] [--mch-id X] [--param K=V] [--keys DIR] [--sandbox URL]",
 		Short: "Sends a notification signed like the provider's, and prints payguard's answers",
 		Long: `
-Builds the notification <provider> (alipay, wechatpay_v3, wechatpay_v2)
-would send for an order, signed with the sandbox keys in --keys, registers
+Builds the notification <provider> would send for an order, signed with the sandbox keys in --keys, registers
 the order at the sandbox (--sandbox; "" skips it; an unreachable sandbox is
 only a warning), and POSTs it to --to, 1 + --replay times with identical
 bytes. One line per delivery: number, HTTP status, Payguard-Reason, body.
 
---amount is in yuan ("12.34") for every provider. The sandbox's query API
+--amount is a decimal in the order's currency (--currency, default the
+provider's: "12.34" CNY is 1234 fen). The sandbox's query API
 answers --query-amount and --query-status (default: the notification's),
 so the sandbox can be made to disagree with the notification.
 
 --tamper FIELD alters FIELD after signing; the verifier must refuse it.
+
+The exit status is 0 when every answer's Payguard-Reason is the expected
+one (--expect REASON; default: forwarded or duplicate), 1 otherwise, so
+the simulator can drive shell tests:
+
+  payguard sim notify alipay --to http://127.0.0.1:8080/alipay/notify --amount 12.34
+  payguard sim notify alipay --to http://127.0.0.1:8080/alipay/notify --tamper total_amount --expect bad_signature
 ` + tamperHelp(),
 		Args: cobra.ExactArgs(1),
 		RunE: wrap(cmdSimNotify),
@@ -89,7 +100,10 @@ so the sandbox can be made to disagree with the notification.
 	f := c.Flags()
 	f.String("to", "", "payguard's notification URL (required)")
 	f.String("out-trade-no", "", "merchant order number (default: a fresh SIM... number)")
-	f.String("amount", "0.01", "order amount in yuan")
+	f.String("amount", "0.01", "order amount, a decimal in the order's currency")
+	f.String("currency", "", "ISO 4217 currency (default: the provider's)")
+	f.String("expect", "", "the Payguard-Reason every answer must carry (default: forwarded or duplicate)")
+	f.StringArray("param", nil, "provider-specific sandbox knob K=V (wechatpay_v2: sign_type=HMAC-SHA256)")
 	f.String("query-amount", "", "amount the sandbox's query API answers (default: --amount)")
 	f.String("status", "", "provider status word (default: TRADE_SUCCESS for alipay, SUCCESS for wechatpay)")
 	f.String("query-status", "", "status the sandbox's query API answers (default: --status)")
@@ -98,7 +112,7 @@ so the sandbox can be made to disagree with the notification.
 	f.String("keys", defaultKeysDir, "sandbox keys directory")
 	f.String("app-id", "", "merchant app id (alipay app_id, wechat appid)")
 	f.String("mch-id", "", "wechatpay merchant number")
-	f.String("sign-type", "", "wechatpay_v2 notification sign type: MD5 (default) or HMAC-SHA256")
+	f.String("sign-type", "", "wechatpay_v2 notification sign type: MD5 (default) or HMAC-SHA256 (same as --param sign_type=...)")
 	f.String("sandbox", sim.DefaultSandboxURL, `sandbox base URL to register the order with ("" to skip)`)
 	f.Duration("timeout", 10*time.Second, "timeout of each HTTP request")
 	return c
@@ -111,27 +125,25 @@ func cmdSimNotify(cmd *cobra.Command, args []string, fl caddycmd.Flags) (int, er
 	if to == "" {
 		return fail(errors.New("--to is required: payguard's notification URL"))
 	}
-	keys, err := sim.LoadKeys(fl.String("keys"))
-	if err != nil {
-		return fail(fmt.Errorf("%v (write a set with: payguard sim keys --dir DIR)", err))
-	}
-	providers, err := sim.Providers(keys, fl.String("sign-type"), nil)
+	params, err := simParams(fl)
 	if err != nil {
 		return fail(err)
 	}
-	var p sim.Provider
-	var names []string
-	for _, c := range providers {
-		names = append(names, c.Name())
-		if c.Name() == name {
-			p = c
-		}
+	providers, err := sim.Load(fl.String("keys"), provider.SandboxOptions{Params: params})
+	if err != nil {
+		return fail(err)
 	}
-	if p == nil {
-		if keys.WeChat == nil && strings.HasPrefix(name, "wechatpay") {
-			return fail(fmt.Errorf("%s: %s has no WeChat Pay keys (payguard sim keys --dir DIR writes them)", name, keys.Dir))
+	p, ok := sim.Find(providers, name)
+	if !ok {
+		var names []string
+		for _, c := range providers {
+			names = append(names, c.Name())
 		}
-		return fail(fmt.Errorf("unknown provider %q; simulated: %s", name, strings.Join(names, ", ")))
+		return fail(fmt.Errorf("provider %q is not simulated with the keys in %s; simulated: %s (payguard sim keys --dir DIR writes keys for every provider)", name, fl.String("keys"), strings.Join(names, ", ")))
+	}
+	order, err := simOrder(fl, p)
+	if err != nil {
+		return fail(err)
 	}
 	timeout, err := fl.GetDuration("timeout")
 	if err != nil || timeout <= 0 {
@@ -139,15 +151,7 @@ func cmdSimNotify(cmd *cobra.Command, args []string, fl caddycmd.Flags) (int, er
 	}
 	replay := fl.Int("replay")
 	res, err := sim.Notify(cmd.Context(), p, sim.NotifyOptions{
-		Order: sim.Order{
-			OutTradeNo:  fl.String("out-trade-no"),
-			Amount:      fl.String("amount"),
-			QueryAmount: fl.String("query-amount"),
-			Status:      fl.String("status"),
-			QueryStatus: fl.String("query-status"),
-			AppID:       fl.String("app-id"),
-			MchID:       fl.String("mch-id"),
-		},
+		Order:   order,
 		To:      to,
 		Sandbox: fl.String("sandbox"),
 		Tamper:  fl.String("tamper"),
@@ -170,25 +174,87 @@ func cmdSimNotify(cmd *cobra.Command, args []string, fl caddycmd.Flags) (int, er
 		where = "NOT registered"
 		fmt.Fprintf(errOut, "warning: %v; payguard's query will not find this order\n", res.SandboxErr)
 	}
-	fmt.Fprintf(out, "%s order %s: amount %s, status %s, transaction %s, event %s (%s)\n",
-		o.Provider, o.OutTradeNo, o.Amount, o.Status, o.TransactionID, o.EventID, where)
+	fmt.Fprintf(out, "%s order %s: amount %s %s, status %s, transaction %s, event %s (%s)\n",
+		o.Provider, o.OutTradeNo, sandbox.Decimal(o.Amount, o.Currency), o.Currency, o.Status, o.TransactionID, o.EventID, where)
 	if o.QueryAmount != o.Amount || o.QueryStatus != o.Status {
-		fmt.Fprintf(out, "  the sandbox's query API answers: amount %s, status %s\n", o.QueryAmount, o.QueryStatus)
+		fmt.Fprintf(out, "  the sandbox's query API answers: amount %s, status %s\n", sandbox.Decimal(o.QueryAmount, o.Currency), o.QueryStatus)
 	}
 	if t := fl.String("tamper"); t != "" {
 		fmt.Fprintf(out, "  tampered after signing: %s\n", t)
 	}
-	failed := 0
+	failed, unexpected := 0, 0
+	expect := fl.String("expect")
 	for i, d := range res.Deliveries {
 		fmt.Fprintln(out, formatDelivery(i+1, d))
-		if d.Err != nil {
+		switch {
+		case d.Err != nil:
 			failed++
+		case !expectedReason(d.Reason, expect):
+			unexpected++
 		}
 	}
 	if failed > 0 {
 		return 1, fmt.Errorf("%d of %d deliveries failed", failed, len(res.Deliveries))
 	}
+	if unexpected > 0 {
+		want := "forwarded or duplicate"
+		if expect != "" {
+			want = expect
+		}
+		return 1, fmt.Errorf("%d of %d answers were not %s", unexpected, len(res.Deliveries), want)
+	}
 	return 0, nil
+}
+
+// expectedReason: without --expect a delivery must be accepted (its
+// retries duplicates); with it, every answer carries that reason.
+func expectedReason(got, expect string) bool {
+	if expect != "" {
+		return got == expect
+	}
+	return got == string(reason.Forwarded) || got == string(reason.Duplicate)
+}
+
+// simParams reads --param K=V (and the older --sign-type).
+func simParams(fl caddycmd.Flags) (map[string]string, error) {
+	params := map[string]string{}
+	if st := fl.String("sign-type"); st != "" {
+		params["sign_type"] = st
+	}
+	list, _ := fl.GetStringArray("param")
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param %q is not K=V", kv)
+		}
+		params[k] = v
+	}
+	return params, nil
+}
+
+// simOrder is the order the flags describe, amounts in minor units of the
+// order's currency.
+func simOrder(fl caddycmd.Flags, p *sim.Provider) (sim.Order, error) {
+	cur := strings.ToUpper(fl.String("currency"))
+	if cur == "" {
+		cur = p.Currency()
+	}
+	exp := notification.CurrencyExponent(cur)
+	amount, err := notification.ParseDecimal(fl.String("amount"), exp)
+	if err != nil {
+		return sim.Order{}, fmt.Errorf("--amount %q is not a decimal with at most %d decimals for %s", fl.String("amount"), exp, cur)
+	}
+	o := sim.Order{
+		OutTradeNo: fl.String("out-trade-no"), Amount: amount, Currency: cur,
+		Status: fl.String("status"), QueryStatus: fl.String("query-status"),
+		AppID: fl.String("app-id"), MchID: fl.String("mch-id"),
+	}
+	if qa := fl.String("query-amount"); qa != "" {
+		if o.QueryAmount, err = notification.ParseDecimal(qa, exp); err != nil {
+			return sim.Order{}, fmt.Errorf("--query-amount %q is not a decimal with at most %d decimals for %s", qa, exp, cur)
+		}
+	}
+	return o, nil
 }
 
 // tamperHelp lists the --tamper fields per provider.
@@ -231,15 +297,13 @@ func simServeCommand() *cobra.Command {
 		Use:   "serve [--listen 127.0.0.1:9002] [--keys examples/keys]",
 		Short: "Runs the sandbox: the providers' query APIs and the control API",
 		Long: `
-Serves the simulated providers' order-query APIs, answering for the orders
-registered with it (by 'payguard sim notify', or POST /_sim/orders):
+Serves the simulated providers' order-query APIs (each under /<provider>/),
+answering for the orders registered with it (by 'payguard sim notify', or
+POST /_sim/orders), and the control API (/_sim/orders, /_sim/providers).
+Every provider whose keys are in --keys is simulated.
 
-  /alipay/gateway.do                                alipay.trade.query
-  /wechatpay/v3/pay/transactions/out-trade-no/{no}  WeChat Pay v3 (with WeChat keys)
-  /wechatpay/v2/pay/orderquery                      WeChat Pay v2 (with WeChat keys)
-  /_sim/orders, /_sim/providers                     control API
-
-Point payguard's 'query { endpoint ... }' at it. Stops on SIGINT/SIGTERM.
+Point payguard's 'query { endpoint ... }' at it: 'payguard sim keys' prints
+the lines. Stops on SIGINT/SIGTERM.
 `,
 		Args: cobra.NoArgs,
 		RunE: wrap(cmdSimServe),
@@ -251,15 +315,12 @@ Point payguard's 'query { endpoint ... }' at it. Stops on SIGINT/SIGTERM.
 
 func cmdSimServe(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error) {
 	fail := func(err error) (int, error) { return caddy.ExitCodeFailedStartup, err }
-	keys, err := sim.LoadKeys(fl.String("keys"))
-	if err != nil {
-		return fail(err)
-	}
 	errOut := cmd.ErrOrStderr()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(errOut, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
-	providers, err := sim.Providers(keys, "", logf)
+	keysDir := fl.String("keys")
+	providers, err := sim.Load(keysDir, provider.SandboxOptions{Logf: logf})
 	if err != nil {
 		return fail(err)
 	}
@@ -273,12 +334,9 @@ func cmdSimServe(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error)
 	}
 	base := "http://" + ln.Addr().String()
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "payguard sim: sandbox on %s (keys %s)\n", base, keys.Dir)
+	fmt.Fprintf(out, "payguard sim: sandbox on %s (keys %s)\n", base, keysDir)
 	for _, p := range providers {
-		fmt.Fprintf(out, "  %-13s query endpoint %s\n", p.Name(), p.Endpoint(base))
-	}
-	if keys.WeChat == nil {
-		fmt.Fprintf(out, "  (no WeChat Pay keys in %s: wechatpay_v3/v2 off)\n", keys.Dir)
+		fmt.Fprintf(out, "  %s\n", p.Name())
 	}
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
@@ -322,8 +380,6 @@ alone unless --force is given.
 	c.Flags().String("dir", "", "directory to write the keys to (required)")
 	c.Flags().Bool("force", false, "overwrite existing keys")
 	c.Flags().String("sandbox", sim.DefaultSandboxURL, "sandbox base URL for the query endpoints")
-	c.Flags().String("app-id", "", "alipay app_id in the printed lines (default "+sim.DefaultAlipayAppID+")")
-	c.Flags().String("mch-id", "", "wechatpay mch_id in the printed lines (default "+sim.DefaultWeChatMchID+")")
 	return c
 }
 
@@ -333,11 +389,9 @@ func cmdSimKeys(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error) 
 		return caddy.ExitCodeFailedStartup, errors.New("--dir is required")
 	}
 	snippet, err := sim.GenerateKeys(sim.KeysConfig{
-		Dir:         dir,
-		Overwrite:   fl.Bool("force"),
-		SandboxURL:  fl.String("sandbox"),
-		AlipayAppID: fl.String("app-id"),
-		WeChatMchID: fl.String("mch-id"),
+		Dir:        dir,
+		Overwrite:  fl.Bool("force"),
+		SandboxURL: fl.String("sandbox"),
 	})
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err

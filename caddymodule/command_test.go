@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/payguard/payguard/internal/keys"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/alipay"
 	"github.com/payguard/payguard/internal/sim"
 )
 
@@ -45,23 +47,20 @@ func TestSimKeysCommandOutputAdapts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sim keys: %v\n%s", err, errOut)
 	}
-	// The written keys parse with payguard's own parser and pair up.
-	for _, pair := range [][2]string{
-		{sim.FileAlipayPrivate, sim.FileAlipayPublic}, {sim.FileAppPrivate, sim.FileAppPublic},
-		{sim.FileWeChatPlatformPrivate, sim.FileWeChatPlatformPublic}, {sim.FileWeChatMerchantPrivate, sim.FileWeChatMerchantPublic},
-	} {
-		privPEM, _ := os.ReadFile(filepath.Join(dir, pair[0]))
-		pubPEM, _ := os.ReadFile(filepath.Join(dir, pair[1]))
-		priv, err := keys.ParseRSAPrivateKey(privPEM)
-		if err != nil {
-			t.Fatalf("%s: %v", pair[0], err)
-		}
-		pub, err := keys.ParseRSAPublicKey(pubPEM)
-		if err != nil || !pub.Equal(&priv.PublicKey) {
-			t.Fatalf("%s does not match %s: %v", pair[1], pair[0], err)
-		}
-		if fi, _ := os.Stat(filepath.Join(dir, pair[0])); fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s mode %v", pair[0], fi.Mode().Perm())
+	// Every provider's keys were written and load back; private material
+	// is readable by the owner only.
+	if _, err := sim.Load(dir, provider.SandboxOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("no key files written: %v", err)
+	}
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		fi, _ := e.Info()
+		if strings.Contains(string(b), "PRIVATE KEY") && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s holds a private key with mode %v", e.Name(), fi.Mode().Perm())
 		}
 	}
 	if strings.Contains(out, "PRIVATE KEY") {
@@ -76,34 +75,25 @@ func TestSimKeysCommandOutputAdapts(t *testing.T) {
 	}
 	s := string(cfg)
 	abs, _ := filepath.Abs(dir)
-	for _, want := range []string{
-		`"handler":"payguard"`, `"name":"alipay"`, `"app_id":"` + sim.DefaultAlipayAppID + `"`,
-		`"public_key_file":"` + filepath.Join(abs, sim.FileAlipayPublic) + `"`,
-		`"private_key_file":"` + filepath.Join(abs, sim.FileAppPrivate) + `"`,
-		`"endpoint":"http://127.0.0.1:19002/alipay/gateway.do"`,
-		`"handler":"payguard_sim","keys":"` + abs + `"`,
-		// The WeChat Pay blocks are live lines, with the ids derived from
-		// the written keys.
-		`"name":"wechatpay_v3"`, `"mch_id":"` + sim.DefaultWeChatMchID + `"`,
-		`"api_v3_key_file":"` + filepath.Join(abs, sim.FileWeChatAPIv3Key) + `"`,
-		`"public_key_file":"` + filepath.Join(abs, sim.FileWeChatPlatformPublic) + `"`,
-		`"private_key_file":"` + filepath.Join(abs, sim.FileWeChatMerchantPrivate) + `"`,
-		`"endpoint":"http://127.0.0.1:19002/wechatpay"`,
-		`"name":"wechatpay_v2"`, `"app_id":"` + sim.DefaultWeChatAppID + `"`,
-		`"api_key_file":"` + filepath.Join(abs, sim.FileWeChatAPIKey) + `"`,
-		`"endpoint":"http://127.0.0.1:19002/wechatpay/v2/pay/orderquery"`,
-	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("adapted config lacks %s:\n%s", want, s)
+	ps, err := sim.Load(abs, provider.SandboxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s, `"handler":"payguard_sim","keys":"`+abs+`"`) {
+		t.Errorf("adapted config lacks the sandbox block:\n%s", s)
+	}
+	for _, p := range ps {
+		if !strings.Contains(s, `"name":"`+p.Name()+`"`) {
+			t.Errorf("adapted config lacks the %s route", p.Name())
 		}
-	}
-	k, err := sim.LoadKeys(dir)
-	if err != nil || k.WeChat == nil {
-		t.Fatalf("written keys: %v", err)
-	}
-	for _, want := range []string{`"public_key_id":"` + k.WeChat.PublicKeyID + `"`, `"merchant_serial":"` + k.WeChat.MerchantSerial + `"`} {
-		if !strings.Contains(s, want) {
-			t.Errorf("adapted config lacks %s", want)
+		// Every option the sandbox gives is a live line, with the sandbox's
+		// address where a query endpoint belongs.
+		for _, set := range p.Settings("http://127.0.0.1:19002") {
+			for _, a := range set.Args {
+				if !strings.Contains(s, strconv.Quote(a)) {
+					t.Errorf("%s: adapted config lacks %s %s", p.Name(), set.Name, a)
+				}
+			}
 		}
 	}
 	// And they provision: every key file parses, every id fits its key.
@@ -154,7 +144,7 @@ func TestSimServeCommand(t *testing.T) {
 	var infos []sim.ProviderInfo
 	_ = json.NewDecoder(resp.Body).Decode(&infos)
 	resp.Body.Close()
-	if len(infos) != 3 || infos[0].Endpoint != base+"/alipay/gateway.do" {
+	if len(infos) != len(e2eProviders(t)) || infos[0].Name != "alipay" || infos[0].Currency != "CNY" {
 		t.Errorf("providers: %+v", infos)
 	}
 	cancel()
@@ -166,7 +156,7 @@ func TestSimServeCommand(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	if !strings.Contains(out, "sandbox on "+base) || !strings.Contains(out, "alipay        query endpoint "+base+"/alipay/gateway.do") || !strings.Contains(out, "stopped") {
+	if !strings.Contains(out, "sandbox on "+base) || !strings.Contains(out, "  alipay\n") || !strings.Contains(out, "stopped") {
 		t.Errorf("serve output:\n%s", out)
 	}
 	if _, _, err := runSim(t, context.Background(), "serve", "--keys", t.TempDir()); err == nil {
@@ -205,7 +195,7 @@ func TestSimNotifyThroughOneProcessStack(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("deliveries %q, want %q\n%s", got, want, out)
 	}
-	if !strings.Contains(out, "alipay order ORDER-1: amount 12.34, status TRADE_SUCCESS") || !strings.Contains(out, "registered at "+st.sandbox) {
+	if !strings.Contains(out, "alipay order ORDER-1: amount 12.34 CNY, status TRADE_SUCCESS") || !strings.Contains(out, "registered at "+st.sandbox) {
 		t.Errorf("order line:\n%s", out)
 	}
 	shop := st.shop.got()
@@ -214,18 +204,18 @@ func TestSimNotifyThroughOneProcessStack(t *testing.T) {
 	}
 
 	// The sandbox disagrees about the amount: refused, never forwarded.
-	out, got = notify("--amount", "100.00", "--query-amount", "0.01")
+	out, got = notify("--amount", "100.00", "--query-amount", "0.01", "--expect", "query_mismatch")
 	if len(got) != 1 || got[0] != `403 query_mismatch "fail"` || !strings.Contains(out, "query API answers: amount 0.01") {
 		t.Fatalf("disagreeing sandbox: %q\n%s", got, out)
 	}
 	// A notification for an order the sandbox never heard of.
-	_, got = notify("--sandbox", "")
+	_, got = notify("--sandbox", "", "--expect", "query_mismatch")
 	if len(got) != 1 || got[0] != `403 query_mismatch "fail"` {
 		t.Fatalf("unregistered order: %q", got)
 	}
 	// Tampered: refused at the signature, before any query.
 	for _, f := range []string{"total_amount", "sign_type", "app_id"} {
-		_, got = notify("--tamper", f)
+		_, got = notify("--tamper", f, "--expect", "bad_signature")
 		if len(got) != 1 || got[0] != `401 bad_signature "fail"` {
 			t.Errorf("--tamper %s: %q", f, got)
 		}
@@ -237,7 +227,7 @@ func TestSimNotifyThroughOneProcessStack(t *testing.T) {
 	// The sandbox is down: a warning, the notification still goes, and
 	// payguard fails closed (query_unavailable, retryable).
 	down := "http://127.0.0.1:1"
-	out, errOut, err := runSim(t, ctx, "notify", "alipay", "--to", st.sidecar+"/alipay/notify", "--sandbox", down, "--keys", st.keys)
+	out, errOut, err := runSim(t, ctx, "notify", "alipay", "--to", st.sidecar+"/alipay/notify", "--sandbox", down, "--keys", st.keys, "--expect", "query_mismatch")
 	if err != nil || !strings.Contains(errOut, "warning: sandbox unreachable") || !strings.Contains(out, "NOT registered") {
 		t.Fatalf("sandbox down: %v\n%s%s", err, out, errOut)
 	}
@@ -245,7 +235,7 @@ func TestSimNotifyThroughOneProcessStack(t *testing.T) {
 	// Argument errors.
 	for _, args := range [][]string{
 		{"notify", "alipay", "--keys", st.keys},
-		{"notify", "paypal", "--to", st.sidecar, "--keys", st.keys},
+		{"notify", "nosuchprovider", "--to", st.sidecar, "--keys", st.keys},
 		{"notify", "alipay", "--to", st.sidecar, "--keys", st.keys, "--tamper", "subject"},
 		{"notify", "alipay", "--to", st.sidecar, "--keys", st.keys, "--amount", "1.001"},
 		{"notify", "alipay", "--to", st.sidecar, "--keys", t.TempDir()},
@@ -257,10 +247,10 @@ func TestSimNotifyThroughOneProcessStack(t *testing.T) {
 	}
 }
 
-func TestSimNotifyWeChatNeedsKeys(t *testing.T) {
+func TestSimNotifyProviderNeedsKeys(t *testing.T) {
 	// A key directory with Alipay keys only: a WeChat notify says what to do.
 	dir := t.TempDir()
-	for _, f := range []string{"alipay_private.pem", "alipay_public.pem", "app_private.pem", "app_public.pem"} {
+	for _, f := range []string{alipay.FileSandboxKey, alipay.FileSandboxPublic, alipay.FileSandboxAppKey, alipay.FileSandboxAppPublic} {
 		b, err := os.ReadFile(filepath.Join("..", "examples", "keys", f))
 		if err != nil {
 			t.Fatal(err)
@@ -270,8 +260,24 @@ func TestSimNotifyWeChatNeedsKeys(t *testing.T) {
 		}
 	}
 	_, _, err := runSim(t, context.Background(), "notify", "wechatpay_v3", "--to", "http://127.0.0.1:1", "--keys", dir)
-	if err == nil || !strings.Contains(err.Error(), "no WeChat Pay keys") {
+	if err == nil || !strings.Contains(err.Error(), "not simulated with the keys in") || !strings.Contains(err.Error(), "simulated: alipay") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestSimNotifyExitCodes: 1 when an answer is not the expected one, so
+// the simulator can drive shell tests.
+func TestSimNotifyExitCodes(t *testing.T) {
+	st := startSimStack(t)
+	base := []string{"notify", "alipay", "--to", st.sidecar + "/alipay/notify", "--sandbox", st.sandbox, "--keys", st.keys}
+	if _, _, err := runSim(t, context.Background(), append(base, "--tamper", "total_amount")...); err == nil || !strings.Contains(err.Error(), "not forwarded or duplicate") {
+		t.Fatalf("a refused notification exited 0: %v", err)
+	}
+	if _, _, err := runSim(t, context.Background(), append(base, "--expect", "bad_signature")...); err == nil || !strings.Contains(err.Error(), "not bad_signature") {
+		t.Fatalf("a forwarded notification met --expect bad_signature: %v", err)
+	}
+	if _, _, err := runSim(t, context.Background(), append(base, "--tamper", "sign", "--expect", "bad_signature")...); err != nil {
+		t.Fatalf("expected refusal: %v", err)
 	}
 }
 

@@ -67,7 +67,7 @@ type Handler struct {
 	// Query configures the reverse order query.
 	Query *QueryConfig `json:"query,omitempty"`
 
-	provider  ProviderModule
+	provider  *ProviderModule
 	pipeline  *pipeline.Pipeline
 	app       *App
 	logger    *zap.Logger
@@ -84,24 +84,6 @@ type QueryConfig struct {
 	// Cache is how long a confirmed answer is reused: nil is the default
 	// (30s), 0 never reuses one.
 	Cache *caddy.Duration `json:"cache,omitempty"`
-}
-
-// QuerySettings is what a provider module is told about the query.
-type QuerySettings struct {
-	Endpoint string
-	Timeout  time.Duration
-	// Tolerance is the handler's signed-timestamp window, for providers
-	// that sign their query answers with a timestamp (WeChat Pay v3).
-	Tolerance time.Duration
-}
-
-// ProviderModule is a guest module in the payguard.providers namespace: it
-// holds a provider's own options and builds the Caddy-free provider.
-type ProviderModule interface {
-	caddy.Module
-	// BuildProvider resolves secrets and parses keys, once; it returns the
-	// provider and, when query credentials are configured, its querier.
-	BuildProvider(ctx caddy.Context, q QuerySettings) (provider.Provider, provider.Querier, error)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -123,7 +105,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("payguard: loading provider: %v", err)
 	}
-	pm, ok := mod.(ProviderModule)
+	pm, ok := mod.(*ProviderModule)
 	if !ok {
 		return fmt.Errorf("payguard: module %T is not a payguard provider", mod)
 	}
@@ -138,19 +120,24 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	name := string(pm.CaddyModule().ID.Name())
+	name := pm.spec.Name
 
-	qs := QuerySettings{Timeout: 3 * time.Second, Tolerance: time.Duration(h.Tolerance)}
-	if h.Query != nil {
-		qs.Endpoint = h.Query.Endpoint
-		if h.Query.Timeout > 0 {
-			qs.Timeout = time.Duration(h.Query.Timeout)
-		}
+	set := provider.Settings{
+		Tolerance: time.Duration(h.Tolerance),
+		Warn:      func(msg string) { h.logger.Warn(msg, zap.String("provider", name)) },
 	}
-	prov, querier, err := pm.BuildProvider(ctx, qs)
+	if set.Tolerance <= 0 {
+		set.Tolerance = pipeline.DefaultTolerance
+	}
+	if h.Query != nil {
+		set.QueryEndpoint = h.Query.Endpoint
+		set.QueryTimeout = time.Duration(h.Query.Timeout)
+	}
+	built, err := pm.build(set)
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
 	}
+	prov, querier := built.Provider, built.Querier
 	queryCache := pipeline.DefaultQueryCache
 	if h.Query != nil {
 		if h.Query.Enabled != nil && !*h.Query.Enabled {

@@ -61,8 +61,10 @@ func keysFor(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testKeys.dir != "" {
-		os.RemoveAll(testKeys.dir)
+	for _, d := range []string{testKeys.dir, e2eKeys.dir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }

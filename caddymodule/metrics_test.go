@@ -66,17 +66,14 @@ func TestMetricsOnTheAdminEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	appPriv := filepath.Join(dir, "app_private.pem")
+	appPriv := filepath.Join(dir, "alipay_app_private.pem")
 	der, _ := x509.MarshalPKCS8PrivateKey(appKey)
 	if err := os.WriteFile(appPriv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sandbox, err := sim.NewAlipay(sim.AlipayConfig{Key: testKeys.alipay, AppPublicKey: &appKey.PublicKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sandbox := alipaySandbox(t, testKeys.alipay, &appKey.PublicKey)
 	book := sim.NewOrderBook()
-	gwHandler, err := sim.NewServer(sim.ServerConfig{Book: book, Providers: []sim.Provider{sandbox}})
+	gwHandler, err := sim.NewServer(sim.ServerConfig{Book: book, Providers: []*sim.Provider{sandbox}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +153,7 @@ http://127.0.0.1:%[2]d {
 	resp, ack = postForm(t, base+"/alipay/notify", tampered, nil)
 	want(t, resp, ack, 401, "bad_signature", "fail")
 
-	o := sim.Order{Provider: "alipay", AppID: "2021000000000001", OutTradeNo: "metrics-order-3", Amount: "5.00"}
+	o := sim.Order{Provider: "alipay", AppID: "2021000000000001", OutTradeNo: "metrics-order-3", Amount: 500}
 	if err := sandbox.Prepare(&o, time.Now()); err != nil {
 		t.Fatal(err)
 	}

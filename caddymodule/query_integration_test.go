@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/provider/alipay"
 	"github.com/payguard/payguard/internal/sim"
 	"github.com/payguard/payguard/internal/store/redistest"
 )
@@ -66,7 +67,7 @@ type queryStack struct {
 	base  string
 	shop  *recorder
 	gw    *gateway
-	alipy *sim.Alipay
+	alipy *sim.Provider
 }
 
 func startQueryStack(t *testing.T, storeLines string) *queryStack {
@@ -77,26 +78,20 @@ func startQueryStack(t *testing.T, storeLines string) *queryStack {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	appPriv := filepath.Join(dir, "app_private.pem")
+	appPriv := filepath.Join(dir, "alipay_app_private.pem")
 	der, _ := x509.MarshalPKCS8PrivateKey(appKey)
 	os.WriteFile(appPriv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 
 	// The sandbox signs with the key payguard trusts as Alipay's; the
 	// forger with another, answering for the same orders.
-	realAlipay, err := sim.NewAlipay(sim.AlipayConfig{Key: testKeys.alipay, AppPublicKey: &appKey.PublicKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	forgedAlipay, err := sim.NewAlipay(sim.AlipayConfig{Key: testKeys.other, AppPublicKey: &appKey.PublicKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	realAlipay := alipaySandbox(t, testKeys.alipay, &appKey.PublicKey)
+	forgedAlipay := alipaySandbox(t, testKeys.other, &appKey.PublicKey)
 	g := &gateway{book: sim.NewOrderBook()}
 	g.mode.Store("ok")
-	if g.real, err = sim.NewServer(sim.ServerConfig{Book: g.book, Providers: []sim.Provider{realAlipay}}); err != nil {
+	if g.real, err = sim.NewServer(sim.ServerConfig{Book: g.book, Providers: []*sim.Provider{realAlipay}}); err != nil {
 		t.Fatal(err)
 	}
-	if g.forger, err = sim.NewServer(sim.ServerConfig{Book: g.book, Providers: []sim.Provider{forgedAlipay}}); err != nil {
+	if g.forger, err = sim.NewServer(sim.ServerConfig{Book: g.book, Providers: []*sim.Provider{forgedAlipay}}); err != nil {
 		t.Fatal(err)
 	}
 	g.srv = httptest.NewServer(g)
@@ -161,7 +156,7 @@ func TestQueryConfirmsAndRefuses(t *testing.T) {
 	s := startQueryStack(t, "store memory")
 	url := s.base + "/alipay/notify"
 
-	body := s.notify(t, sim.Order{OutTradeNo: "q-ok", Amount: "12.34"}, true)
+	body := s.notify(t, sim.Order{OutTradeNo: "q-ok", Amount: 1234}, true)
 	resp, ack := postForm(t, url, body, nil)
 	want(t, resp, ack, 200, "forwarded", "success")
 	if got := s.shop.last().header.Get("Payguard-Query"); got != "confirmed" {
@@ -173,9 +168,9 @@ func TestQueryConfirmsAndRefuses(t *testing.T) {
 		order    sim.Order
 		register bool
 	}{
-		{"amount the provider does not agree with", sim.Order{OutTradeNo: "q-amount", Amount: "100.00", QueryAmount: "0.01"}, true},
-		{"order not paid at the provider", sim.Order{OutTradeNo: "q-unpaid", Amount: "5.00", QueryStatus: "WAIT_BUYER_PAY"}, true},
-		{"order unknown to the provider", sim.Order{OutTradeNo: "q-unknown", Amount: "5.00"}, false},
+		{"amount the provider does not agree with", sim.Order{OutTradeNo: "q-amount", Amount: 10000, QueryAmount: 1}, true},
+		{"order not paid at the provider", sim.Order{OutTradeNo: "q-unpaid", Amount: 500, QueryStatus: "WAIT_BUYER_PAY"}, true},
+		{"order unknown to the provider", sim.Order{OutTradeNo: "q-unknown", Amount: 500}, false},
 	} {
 		resp, ack := postForm(t, url, s.notify(t, c.order, c.register), nil)
 		if resp.StatusCode != 403 || resp.Header.Get("Payguard-Reason") != "query_mismatch" || ack != "fail" {
@@ -190,7 +185,7 @@ func TestQueryConfirmsAndRefuses(t *testing.T) {
 func TestQueryUntrustworthyAnswersNeverConfirm(t *testing.T) {
 	s := startQueryStack(t, "store memory")
 	for _, mode := range []string{"forged", "unsigned", "slow", "500", "down"} {
-		body := s.notify(t, sim.Order{OutTradeNo: "q-" + mode, Amount: "9.99"}, true)
+		body := s.notify(t, sim.Order{OutTradeNo: "q-" + mode, Amount: 999}, true)
 		s.gw.mode.Store(mode)
 		resp, ack := postForm(t, s.base+"/alipay/notify", body, nil)
 		if resp.StatusCode != 503 || resp.Header.Get("Payguard-Reason") != "query_unavailable" || ack != "fail" {
@@ -218,7 +213,7 @@ func TestQueryProviderDownOnBothStores(t *testing.T) {
 				lines = "store redis " + redistest.Start(t).URL()
 			}
 			s := startQueryStack(t, lines)
-			body := s.notify(t, sim.Order{OutTradeNo: "q-down", Amount: "3.00"}, true)
+			body := s.notify(t, sim.Order{OutTradeNo: "q-down", Amount: 300}, true)
 			s.gw.mode.Store("down")
 			for i := 0; i < 2; i++ {
 				resp, ack := postForm(t, s.base+"/alipay/notify", body, nil)
@@ -241,7 +236,7 @@ func TestQueryCollapsesConcurrentNotifications(t *testing.T) {
 	s.gw.delay.Store(int64(300 * time.Millisecond))
 
 	// Twenty copies of one notification: one delivery, one query.
-	body := s.notify(t, sim.Order{OutTradeNo: "q-copies", Amount: "7.00"}, true)
+	body := s.notify(t, sim.Order{OutTradeNo: "q-copies", Amount: 700}, true)
 	fire := func(path string, bodies [][]byte) map[string]int {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -271,7 +266,7 @@ func TestQueryCollapsesConcurrentNotifications(t *testing.T) {
 	// Twenty different notifications about one order at once, with no
 	// cache: singleflight alone makes it one query.
 	s.gw.calls.Store(0)
-	o := sim.Order{OutTradeNo: "q-many", Amount: "7.00"}
+	o := sim.Order{OutTradeNo: "q-many", Amount: 700}
 	o.Provider, o.AppID = "alipay", "2021000000000001"
 	if err := s.alipy.Prepare(&o, time.Now()); err != nil {
 		t.Fatal(err)
@@ -297,7 +292,7 @@ func TestQueryCollapsesConcurrentNotifications(t *testing.T) {
 	s.gw.delay.Store(0)
 	for path, wantCalls := range map[string]int32{"/alipay/nocache": 2, "/alipay/notify": 1} {
 		s.gw.calls.Store(0)
-		o := sim.Order{Provider: "alipay", AppID: "2021000000000001", OutTradeNo: "q-seq" + strings.ReplaceAll(path, "/", "-"), Amount: "2.00"}
+		o := sim.Order{Provider: "alipay", AppID: "2021000000000001", OutTradeNo: "q-seq" + strings.ReplaceAll(path, "/", "-"), Amount: 200}
 		if err := s.alipy.Prepare(&o, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -316,4 +311,18 @@ func TestQueryCollapsesConcurrentNotifications(t *testing.T) {
 			t.Errorf("%s: two notifications for one order made %d queries, want %d", path, got, wantCalls)
 		}
 	}
+}
+
+// alipaySandbox is the simulated Alipay signing with key.
+func alipaySandbox(t *testing.T, key *rsa.PrivateKey, appPub *rsa.PublicKey) *sim.Provider {
+	t.Helper()
+	sb, err := alipay.NewSandbox(alipay.SandboxConfig{Key: key, AppPublicKey: appPub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sim.NewProvider(alipay.Name, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/sim"
 )
 
@@ -68,14 +69,10 @@ func (h *SimHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("payguard_sim: keys: %v", err)
 	}
-	keys, err := sim.LoadKeys(dir) // errors name files, never key bytes
-	if err != nil {
-		return fmt.Errorf("payguard_sim: %v", err)
-	}
 	logf := func(format string, args ...any) {
 		h.logger.Info("sandbox: " + fmt.Sprintf(format, args...))
 	}
-	providers, err := sim.Providers(keys, "", logf)
+	providers, err := sim.Load(dir, provider.SandboxOptions{Logf: logf}) // errors name files, never key bytes
 	if err != nil {
 		return fmt.Errorf("payguard_sim: %v", err)
 	}
@@ -162,7 +159,7 @@ func (h *SimHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err("payguard_sim: keys <dir> is required")
 	}
 	if !strings.Contains(h.Keys, "{") { // a placeholder is only known at provision
-		if _, err := sim.LoadKeys(h.Keys); err != nil {
+		if _, err := sim.Load(h.Keys, provider.SandboxOptions{}); err != nil {
 			return d.Errf("payguard_sim: %v", err)
 		}
 	}

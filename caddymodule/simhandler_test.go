@@ -15,6 +15,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/payguard/payguard/caddymodule"
+	"github.com/payguard/payguard/internal/provider/alipay"
 	"github.com/payguard/payguard/internal/sim"
 )
 
@@ -61,7 +62,7 @@ func TestSimHandlerAdapt(t *testing.T) {
 		{"payguard_sim {\n\tkeys " + dir + " " + dir + "\n}", "wrong argument count"},
 		{"payguard_sim {\n\tkeys " + dir + "\n\tkeys " + dir + "\n}", "given twice"},
 		{"payguard_sim {\n\tlisten :1\n}", `unknown option "listen"`},
-		{"payguard_sim {\n\tkeys " + t.TempDir() + "\n}", "alipay_private.pem"},
+		{"payguard_sim {\n\tkeys " + t.TempDir() + "\n}", "holds no sandbox keys"},
 	} {
 		_, err := simAdapt(t, ":9002 {\n"+bad.block+"\n}\n")
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
@@ -98,13 +99,13 @@ http://127.0.0.1:%[1]d {
 `, port, dir))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
-	resp, err := http.Post(base+"/_sim/orders", "application/json", strings.NewReader(`{"provider":"alipay","out_trade_no":"C-1","amount":"2"}`))
+	resp, err := http.Post(base+"/_sim/orders", "application/json", strings.NewReader(`{"provider":"alipay","out_trade_no":"C-1","amount":200}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(b), `"amount":"2.00"`) {
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(b), `"amount":200`) {
 		t.Fatalf("register through Caddy: %d %s", resp.StatusCode, b)
 	}
 	// The book is shared by both routes (same keys directory) and
@@ -197,7 +198,7 @@ http://127.0.0.1:%[1]d {
 			public_key_file %[4]s/alipay_public.pem
 			query {
 				endpoint http://127.0.0.1:%[2]d/alipay/gateway.do
-				private_key_file %[4]s/app_private.pem
+				private_key_file %[4]s/alipay_app_private.pem
 				cache 0s
 			}
 		}
@@ -210,7 +211,7 @@ http://127.0.0.1:%[2]d {
 		keys %[4]s
 	}
 }
-`, sidecarPort, sandboxPort, sim.DefaultAlipayAppID, dir, strings.TrimPrefix(shop.srv.URL, "http://")))
+`, sidecarPort, sandboxPort, alipay.DefaultSandboxAppID, dir, strings.TrimPrefix(shop.srv.URL, "http://")))
 	return &simStack{
 		sidecar: fmt.Sprintf("http://127.0.0.1:%d", sidecarPort),
 		sandbox: fmt.Sprintf("http://127.0.0.1:%d", sandboxPort),

@@ -75,7 +75,7 @@ func TestValidateNamesLineAndReason(t *testing.T) {
 	cases := []struct {
 		name, body, want string
 	}{
-		{"missing app_id", "payguard alipay {\n\t\tpublic_key_file " + keyFile + "\n\t}", "alipay: app_id is required, at " + dir + "/Caddyfile:4"},
+		{"missing app_id", "payguard alipay {\n\t\tpublic_key_file " + keyFile + "\n\t}", "alipay: app_id is required, at " + dir + "/Caddyfile:2"},
 		{"missing key", "payguard alipay {\n\t\tapp_id 1\n\t}", "the Alipay key is required"},
 		{"unreadable key", "payguard alipay {\n\t\tapp_id 1\n\t\tpublic_key_file " + dir + "/nope.pem\n\t}", "public_key_file: cannot read " + dir + "/nope.pem: no such file or directory, at " + dir + "/Caddyfile:4"},
 		{"not RSA", "payguard alipay {\n\t\tapp_id 1\n\t\tpublic_key_file " + ecFile + "\n\t}", "public_key_file: key is ECDSA, not RSA, at " + dir + "/Caddyfile:4"},

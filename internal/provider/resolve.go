@@ -235,3 +235,33 @@ func (c *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (c *cappedBody) Close() error { return c.rc.Close() }
+
+// BuildFromSettings builds the provider a handler block of these settings
+// configures (a sandbox's Settings): the conformance suites and tests use
+// it to verify a sandbox's notifications with the real verifier. The
+// query endpoint setting becomes set.QueryEndpoint.
+func (s *Spec) BuildFromSettings(settings []Setting, set Settings) (Built, error) {
+	v := Values{}
+	for _, st := range settings {
+		if st.Query && st.Name == "endpoint" {
+			set.QueryEndpoint = st.Args[0]
+			continue
+		}
+		opt, file, ok := s.Option(st.Name, st.Query)
+		if !ok {
+			// A handler option (claim_lease, ...) is not the provider's.
+			continue
+		}
+		key := opt.JSONKey()
+		if file {
+			key = opt.FileKey()
+		}
+		v[key] = st.Args
+	}
+	env, err := s.Resolve(v, nil, set)
+	if err != nil {
+		return Built{}, err
+	}
+	defer env.Clear()
+	return s.Build(env)
+}

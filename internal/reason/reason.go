@@ -34,6 +34,9 @@ const (
 	StoreUnavailable Code = "store_unavailable"
 	UpstreamFailed   Code = "upstream_failed"
 	Forwarded        Code = "forwarded"
+	// Watching is a `mode watch` route's answer: the order is watched
+	// (DESIGN.md section 11).
+	Watching Code = "watching"
 )
 
 // All lists every code, for metrics pre-registration and tests.
@@ -41,7 +44,7 @@ var All = []Code{
 	IPNotAllowed, MethodNotAllowed, BodyTooLarge, Malformed, BadSignature,
 	UnknownKey, StaleTimestamp, ReplayedNonce, Duplicate, InFlight,
 	QueryUnavailable, QueryMismatch, OrderMismatch, PolicyDenied,
-	StoreUnavailable, UpstreamFailed, Forwarded,
+	StoreUnavailable, UpstreamFailed, Forwarded, Watching,
 }
 
 // HTTPStatus is the contract's status code for a code (DESIGN.md section 5).
@@ -67,6 +70,8 @@ func HTTPStatus(c Code) int {
 		return http.StatusServiceUnavailable
 	case Duplicate, Forwarded:
 		return http.StatusOK
+	case Watching:
+		return http.StatusAccepted
 	}
 	return http.StatusInternalServerError
 }

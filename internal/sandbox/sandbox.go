@@ -298,3 +298,45 @@ func (b *OrderBook) Destruct() error { return nil }
 // ErrNoKeys is returned by a provider's Load when the key directory holds
 // none of its files: that provider is then not simulated.
 var ErrNoKeys = errors.New("no key files for this provider")
+
+// TamperedValue returns a plausible, different value for a field: what an
+// attacker would write (a smaller amount, a success status, another id).
+// Providers handle their own special fields first and fall back to this.
+func TamperedValue(field, v string) string {
+	switch field {
+	case "total_amount", "total_fee", "amount", "txnAmt", "price":
+		if v == "0.01" || v == "1" {
+			return v + "0"
+		}
+		if strings.Contains(v, ".") {
+			return "0.01"
+		}
+		return "1"
+	case "trade_status":
+		if v == "TRADE_SUCCESS" {
+			return "TRADE_FINISHED"
+		}
+		return "TRADE_SUCCESS"
+	case "result_code", "trade_state", "return_code":
+		if v == "SUCCESS" {
+			return "FAIL"
+		}
+		return "SUCCESS"
+	}
+	// Identifiers: change the last character, keeping the shape.
+	if v == "" {
+		return "X"
+	}
+	last := v[len(v)-1]
+	switch {
+	case last >= '0' && last < '9':
+		last++
+	case last == '9':
+		last = '0'
+	case last == 'X':
+		last = 'Y'
+	default:
+		last = 'X'
+	}
+	return v[:len(v)-1] + string(last)
+}

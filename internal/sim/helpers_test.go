@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/payguard/payguard/internal/provider"
+	_ "github.com/payguard/payguard/internal/provider/all"
 )
 
 // The sandbox keys are generated once per test binary with WriteKeys (so
@@ -16,7 +19,7 @@ var fixture struct {
 	once    sync.Once
 	dir     string
 	snippet string
-	keys    *Keys
+	keys    []*Provider
 	err     error
 }
 
@@ -28,7 +31,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testKeys(t testing.TB) *Keys {
+func testKeys(t testing.TB) []*Provider {
 	t.Helper()
 	fixture.once.Do(func() {
 		base, err := os.MkdirTemp("", "payguard-sim-")
@@ -41,7 +44,7 @@ func testKeys(t testing.TB) *Keys {
 		if fixture.snippet, fixture.err = WriteKeys(dir); fixture.err != nil {
 			return
 		}
-		fixture.keys, fixture.err = LoadKeys(dir)
+		fixture.keys, fixture.err = Load(dir, provider.SandboxOptions{})
 	})
 	if fixture.err != nil {
 		t.Fatalf("sandbox keys: %v", fixture.err)
@@ -52,25 +55,25 @@ func testKeys(t testing.TB) *Keys {
 // readKeyFile returns a file of the test keys directory.
 func readKeyFile(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testKeys(t).Dir, name))
+	testKeys(t)
+	b, err := os.ReadFile(filepath.Join(fixture.dir, "keys", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-// sandbox is a Server with every provider, behind an httptest server.
-type sandbox struct {
+// testSandbox is a Server with every provider, behind an httptest server.
+type testSandbox struct {
 	srv  *Server
 	http *httptest.Server
-	ali  *Alipay
-	v3   *WeChatV3
-	v2   *WeChatV2
+	ps   []*Provider
 }
 
-func newSandbox(t testing.TB, v2SignType string) *sandbox {
+func newSandbox(t testing.TB, params map[string]string) *testSandbox {
 	t.Helper()
-	ps, err := Providers(testKeys(t), v2SignType, t.Logf)
+	testKeys(t)
+	ps, err := Load(filepath.Join(fixture.dir, "keys"), provider.SandboxOptions{Params: params, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +83,21 @@ func newSandbox(t testing.TB, v2SignType string) *sandbox {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &sandbox{srv: srv, http: hs, ali: ps[0].(*Alipay), v3: ps[1].(*WeChatV3), v2: ps[2].(*WeChatV2)}
+	return &testSandbox{srv: srv, http: hs, ps: ps}
+}
+
+// provider returns the loaded provider of that name.
+func (s *testSandbox) provider(t testing.TB, name string) *Provider {
+	t.Helper()
+	p, ok := Find(s.ps, name)
+	if !ok {
+		t.Fatalf("no sandbox for %s", name)
+	}
+	return p
 }
 
 // prepared returns a prepared order of provider p.
-func prepared(t testing.TB, p Provider, o Order, now time.Time) Order {
+func prepared(t testing.TB, p *Provider, o Order, now time.Time) Order {
 	t.Helper()
 	o.Provider = p.Name()
 	if o.OutTradeNo == "" {

@@ -2,69 +2,55 @@ package sim
 
 import (
 	"bytes"
-	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/payguard/payguard/internal/keys"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/sandbox"
 )
 
+func keysDir() string { return filepath.Join(fixture.dir, "keys") }
+
 func TestWriteKeysFilesAndModes(t *testing.T) {
-	k := testKeys(t)
-	for name, mode := range map[string]os.FileMode{
-		FileAlipayPrivate: 0o600, FileAlipayPublic: 0o644, FileAppPrivate: 0o600, FileAppPublic: 0o644,
-		FileWeChatPlatformPrivate: 0o600, FileWeChatPlatformPublic: 0o644,
-		FileWeChatMerchantPrivate: 0o600, FileWeChatMerchantPublic: 0o644,
-		FileWeChatAPIv3Key: 0o600, FileWeChatAPIKey: 0o600,
-	} {
-		fi, err := os.Stat(filepath.Join(k.Dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != mode {
-			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), mode)
+	ps := testKeys(t)
+	// Every provider with a sandbox got its keys, and they load.
+	for _, s := range provider.Specs() {
+		if s.Sandbox != nil {
+			if _, ok := Find(ps, s.Name); !ok {
+				t.Errorf("no sandbox keys for %s", s.Name)
+			}
 		}
 	}
-	fi, _ := os.Stat(k.Dir)
-	if fi.Mode().Perm() != 0o700 {
-		t.Errorf("keys dir mode %v", fi.Mode().Perm())
-	}
-	// Every key parses with payguard's own key parser, as the sidecar will
-	// parse them, and the pairs match.
-	priv, err := keys.ParseRSAPrivateKey(readKeyFile(t, FileAppPrivate))
+	entries, err := os.ReadDir(keysDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !priv.PublicKey.Equal(k.AppPublicKey) || priv.N.BitLen() != 2048 {
-		t.Fatal("app pair")
+	for _, e := range entries {
+		fi, _ := e.Info()
+		b := readKeyFile(t, e.Name())
+		private := bytes.Contains(b, []byte("PRIVATE KEY")) || !bytes.Contains(b, []byte("-----BEGIN"))
+		if private && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: secret material with mode %v, want 0600", e.Name(), fi.Mode().Perm())
+		}
+		if !private && fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: public material with mode %v, want 0644", e.Name(), fi.Mode().Perm())
+		}
 	}
-	pub, err := keys.ParseRSAPublicKey(readKeyFile(t, FileAlipayPublic))
-	if err != nil || !pub.Equal(&k.AlipayKey.PublicKey) {
-		t.Fatalf("alipay pair: %v", err)
-	}
-	if k.WeChat == nil || len(k.WeChat.APIv3Key) != 32 || len(k.WeChat.APIKey) != 32 ||
-		!strings.HasPrefix(k.WeChat.PublicKeyID, "PUB_KEY_ID_") || len(k.WeChat.MerchantSerial) != 40 {
-		t.Fatalf("wechat keys: %v", k.WeChat)
-	}
-	// Four distinct key pairs.
-	ns := map[string]bool{}
-	for _, n := range []string{k.AlipayKey.N.String(), k.AppPublicKey.N.String(), k.WeChat.PlatformKey.N.String(), k.WeChat.MerchantPublicKey.N.String()} {
-		ns[n] = true
-	}
-	if len(ns) != 4 {
-		t.Fatal("key pairs repeat")
+	fi, _ := os.Stat(keysDir())
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("keys dir mode %v", fi.Mode().Perm())
 	}
 }
 
 func TestWriteKeysRefusesOverwrite(t *testing.T) {
-	dir := testKeys(t).Dir
-	before := readKeyFile(t, FileAlipayPrivate)
-	if _, err := WriteKeys(dir); err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
+	testKeys(t)
+	before := readKeyFile(t, "alipay_private.pem")
+	if _, err := WriteKeys(keysDir()); err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
 		t.Fatalf("overwrite: %v", err)
 	}
-	if !bytes.Equal(before, readKeyFile(t, FileAlipayPrivate)) {
+	if !bytes.Equal(before, readKeyFile(t, "alipay_private.pem")) {
 		t.Fatal("a refused WriteKeys changed a key")
 	}
 
@@ -73,7 +59,7 @@ func TestWriteKeysRefusesOverwrite(t *testing.T) {
 	if _, err := WriteKeys(other); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(other, FileAppPrivate)
+	p := filepath.Join(other, "alipay_app_private.pem")
 	if err := os.Chmod(p, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -89,30 +75,26 @@ func TestWriteKeysRefusesOverwrite(t *testing.T) {
 }
 
 func TestLoadKeysExamples(t *testing.T) {
-	// The committed sandbox keys of the repository load (Alipay only:
-	// examples/keys has no WeChat files yet).
-	k, err := LoadKeys(filepath.Join("..", "..", "examples", "keys"))
+	// The committed sandbox keys of the repository load.
+	ps, err := Load(filepath.Join("..", "..", "examples", "keys"), provider.SandboxOptions{})
 	if err != nil {
 		t.Fatalf("examples/keys: %v", err)
 	}
-	ps, err := Providers(k, "", nil)
-	if err != nil || len(ps) < 1 || ps[0].Name() != "alipay" {
-		t.Fatalf("providers %v %v", ps, err)
+	if _, ok := Find(ps, "alipay"); !ok {
+		t.Fatalf("examples/keys has no alipay sandbox: %v", ps)
+	}
+	if _, err := Load(t.TempDir(), provider.SandboxOptions{}); err == nil || !strings.Contains(err.Error(), "no sandbox keys") {
+		t.Fatalf("an empty directory: %v", err)
 	}
 }
 
 func TestLoadKeysErrorsNeverHoldKeyMaterial(t *testing.T) {
-	src := testKeys(t).Dir
-	copyDir := func(t *testing.T, skip ...string) string {
+	testKeys(t)
+	src := keysDir()
+	copyDir := func(t *testing.T) string {
 		d := t.TempDir()
 		entries, _ := os.ReadDir(src)
-	next:
 		for _, e := range entries {
-			for _, s := range skip {
-				if e.Name() == s {
-					continue next
-				}
-			}
 			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
 			if err := os.WriteFile(filepath.Join(d, e.Name()), b, 0o600); err != nil {
 				t.Fatal(err)
@@ -120,47 +102,33 @@ func TestLoadKeysErrorsNeverHoldKeyMaterial(t *testing.T) {
 		}
 		return d
 	}
-	privPEM := readKeyFile(t, FileAlipayPrivate)
+	privPEM := readKeyFile(t, "alipay_private.pem")
 	privB64 := strings.Join(strings.Split(string(privPEM), "\n")[1:3], "")
-	apiKey := string(readKeyFile(t, FileWeChatAPIKey))
-
 	cases := map[string]func(d string) string{
-		"missing alipay key": func(d string) string { os.Remove(filepath.Join(d, FileAlipayPrivate)); return FileAlipayPrivate },
-		"garbage private key": func(d string) string {
-			// A truncated copy of the real key: its bytes must not leak.
-			os.WriteFile(filepath.Join(d, FileAlipayPrivate), privPEM[:len(privPEM)/2], 0o600)
-			return FileAlipayPrivate
+		"missing one of a provider's files": func(d string) string {
+			os.Remove(filepath.Join(d, "alipay_private.pem"))
+			return "alipay"
 		},
-		"base64 garbage": func(d string) string {
-			os.WriteFile(filepath.Join(d, FileAlipayPrivate), []byte(base64.StdEncoding.EncodeToString([]byte(privB64))), 0o600)
-			return FileAlipayPrivate
+		"garbage private key": func(d string) string {
+			os.WriteFile(filepath.Join(d, "alipay_private.pem"), privPEM[:len(privPEM)/2], 0o600)
+			return "alipay_private.pem"
 		},
 		"public key of another pair": func(d string) string {
-			b, _ := os.ReadFile(filepath.Join(d, FileAppPublic))
-			os.WriteFile(filepath.Join(d, FileAlipayPublic), b, 0o644)
-			return FileAlipayPublic
+			b, _ := os.ReadFile(filepath.Join(d, "alipay_app_public.pem"))
+			os.WriteFile(filepath.Join(d, "alipay_public.pem"), b, 0o644)
+			return "alipay_public.pem"
 		},
-		"app pair mismatch": func(d string) string {
-			b, _ := os.ReadFile(filepath.Join(d, FileAlipayPrivate))
-			os.WriteFile(filepath.Join(d, FileAppPrivate), b, 0o600)
-			return FileAppPublic
-		},
-		"api key with newline": func(d string) string {
-			os.WriteFile(filepath.Join(d, FileWeChatAPIKey), []byte(apiKey+"\n"), 0o600)
-			return FileWeChatAPIKey
-		},
-		"partial wechat set": func(d string) string { os.Remove(filepath.Join(d, FileWeChatAPIv3Key)); return "WeChat" },
-		"merchant pair mismatch": func(d string) string {
-			b, _ := os.ReadFile(filepath.Join(d, FileAppPrivate))
-			os.WriteFile(filepath.Join(d, FileWeChatMerchantPrivate), b, 0o600)
-			return FileWeChatMerchantPublic
+		"secret with a newline": func(d string) string {
+			b, _ := os.ReadFile(filepath.Join(d, "wechatpay_v2_api_key"))
+			os.WriteFile(filepath.Join(d, "wechatpay_v2_api_key"), append(b, '\n'), 0o600)
+			return "wechatpay_v2_api_key"
 		},
 	}
 	for name, break_ := range cases {
 		t.Run(name, func(t *testing.T) {
 			d := copyDir(t)
 			wantName := break_(d)
-			_, err := LoadKeys(d)
+			_, err := Load(d, provider.SandboxOptions{})
 			if err == nil {
 				t.Fatal("loaded")
 			}
@@ -168,18 +136,10 @@ func TestLoadKeysErrorsNeverHoldKeyMaterial(t *testing.T) {
 			if !strings.Contains(msg, wantName) {
 				t.Errorf("error does not name %s: %v", wantName, err)
 			}
-			if strings.Contains(msg, privB64[:20]) || strings.Contains(msg, apiKey) || strings.Contains(msg, "PRIVATE KEY") {
+			if strings.Contains(msg, privB64[:20]) || strings.Contains(msg, "PRIVATE KEY") {
 				t.Errorf("error holds key material: %v", err)
 			}
 		})
-	}
-	// Alipay-only directory: fine, WeChat off.
-	k, err := LoadKeys(copyDir(t, wechatFiles...))
-	if err != nil || k.WeChat != nil {
-		t.Fatalf("alipay-only dir: %v %v", k, err)
-	}
-	if s := k.String(); strings.Contains(s, "KEY-----") {
-		t.Fatal("String prints key material")
 	}
 }
 
@@ -206,39 +166,37 @@ func TestCaddyfileToken(t *testing.T) {
 }
 
 func TestSnippetMentionsKeys(t *testing.T) {
-	testKeys(t)
+	ps := testKeys(t)
 	s := fixture.snippet
-	dir := testKeys(t).Dir
-	abs, _ := filepath.Abs(dir)
-	for _, want := range []string{
-		"payguard alipay {", "app_id " + DefaultAlipayAppID,
-		"public_key_file " + filepath.Join(abs, FileAlipayPublic),
-		"endpoint " + DefaultSandboxURL + "/alipay/gateway.do",
-		"private_key_file " + filepath.Join(abs, FileAppPrivate),
-		"\npayguard wechatpay_v3 {\n", "\n\tpublic_key_id " + testKeys(t).WeChat.PublicKeyID + "\n",
-		"\n\t\tmerchant_serial " + testKeys(t).WeChat.MerchantSerial + "\n",
-		"\npayguard wechatpay_v2 {\n", "\n\tapi_key_file " + filepath.Join(abs, FileWeChatAPIKey) + "\n",
-		"payguard_sim {", "\tkeys " + abs,
-	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("snippet lacks %q:\n%s", want, s)
+	for _, p := range ps {
+		if !strings.Contains(s, "\npayguard "+p.Name()+" {\n") {
+			t.Errorf("snippet lacks the %s block:\n%s", p.Name(), s)
+		}
+		for _, set := range p.Settings(DefaultSandboxURL) {
+			for _, a := range set.Args {
+				if !strings.Contains(s, " "+a) {
+					t.Errorf("snippet lacks %s %s", set.Name, a)
+				}
+			}
 		}
 	}
-	if strings.Contains(s, "PRIVATE KEY") || strings.Contains(s, string(readKeyFile(t, FileWeChatAPIKey))) {
+	if !strings.Contains(s, "payguard_sim {") || !strings.Contains(s, "\tkeys "+keysDir()) {
+		t.Errorf("snippet lacks the sandbox block:\n%s", s)
+	}
+	if strings.Contains(s, "PRIVATE KEY") || strings.Contains(s, string(readKeyFile(t, "wechatpay_v2_api_key"))) {
 		t.Fatal("snippet holds key material")
 	}
-	// The WeChat blocks are live lines: nothing but comments starts with #.
 	for _, line := range strings.Split(s, "\n") {
 		if strings.HasPrefix(line, "#") && strings.Contains(line, "{") {
 			t.Errorf("commented-out directive: %q", line)
 		}
 	}
-	live, err := Snippet(KeysConfig{SandboxURL: "http://sandbox:9/"}, abs, "PUB_KEY_ID_01x", "SERIAL")
-	if err != nil || !strings.Contains(live, "\npayguard wechatpay_v3 {") || !strings.Contains(live, "endpoint http://sandbox:9/wechatpay\n") ||
-		!strings.Contains(live, "endpoint http://sandbox:9/wechatpay/v2/pay/orderquery\n") {
-		t.Fatalf("live wechat lines: %v\n%s", err, live)
+	live, err := Snippet(ps, keysDir(), "http://sandbox:9/")
+	if err != nil || !strings.Contains(live, "endpoint http://sandbox:9/alipay/gateway.do\n") {
+		t.Fatalf("sandbox URL: %v\n%s", err, live)
 	}
-	if _, err := Snippet(KeysConfig{AlipayAppID: "2021 x"}, abs, "", ""); err == nil {
-		t.Fatal("app id with a space accepted")
+	if _, err := HandlerBlock("x", []provider.Setting{{Name: "app_id", Args: []string{"a\nb"}}}); err == nil {
+		t.Fatal("a newline in a value accepted")
 	}
+	_ = sandbox.Clip
 }

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/payguard/payguard/internal/sandbox"
 )
 
 // NotifyOptions is one `payguard sim notify` run.
@@ -69,7 +71,7 @@ type NotifyResult struct {
 // An unreachable sandbox is not an error (SandboxErr says so); a sandbox
 // that refuses the order is, since its query API would then deny an order
 // the caller meant to exist.
-func Notify(ctx context.Context, p Provider, opts NotifyOptions) (*NotifyResult, error) {
+func Notify(ctx context.Context, p *Provider, opts NotifyOptions) (*NotifyResult, error) {
 	if p == nil {
 		return nil, errors.New("no provider")
 	}
@@ -84,7 +86,7 @@ func Notify(ctx context.Context, p Provider, opts NotifyOptions) (*NotifyResult,
 	if opts.Replay < 0 || opts.Replay > MaxReplay {
 		return nil, fmt.Errorf("replay must be between 0 and %d", MaxReplay)
 	}
-	if err := checkTamper(p, opts.Tamper); err != nil {
+	if err := sandbox.CheckTamper(p.Name(), p.Tamperable(), opts.Tamper); err != nil {
 		return nil, err
 	}
 	now := time.Now

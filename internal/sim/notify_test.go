@@ -69,13 +69,26 @@ func newFakeSidecar(t *testing.T, p provider.Provider, q provider.Querier) (*fak
 	return f, srv.URL
 }
 
+// verifier is the real provider configured for the sandbox's keys and
+// query API.
+func verifier(t *testing.T, p *Provider, base string) provider.Built {
+	t.Helper()
+	spec, _ := provider.Lookup(p.Name())
+	b, err := spec.BuildFromSettings(p.Settings(base), provider.Settings{Tolerance: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestNotifyEndToEnd(t *testing.T) {
-	sb := newSandbox(t, "")
-	p := verifier(t, sb.ali.Endpoint(sb.http.URL))
-	side, to := newFakeSidecar(t, p, p)
+	sb := newSandbox(t, nil)
+	ali := sb.provider(t, "alipay")
+	b := verifier(t, ali, sb.http.URL)
+	side, to := newFakeSidecar(t, b.Provider, b.Querier)
 	ctx := context.Background()
 
-	res, err := Notify(ctx, sb.ali, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: "12.34"}, Replay: 2})
+	res, err := Notify(ctx, ali, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: 1234}, Replay: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,36 +110,37 @@ func TestNotifyEndToEnd(t *testing.T) {
 	}
 
 	// The sandbox disagrees: query_mismatch.
-	res, err = Notify(ctx, sb.ali, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: "12.34", QueryAmount: "0.01"}})
+	res, err = Notify(ctx, ali, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: 1234, QueryAmount: 1}})
 	if err != nil || res.Deliveries[0].Reason != "query_mismatch" || res.Deliveries[0].Status != 403 || string(res.Deliveries[0].Body) != "fail" {
 		t.Fatalf("disagreeing sandbox: %+v %v", res.Deliveries, err)
 	}
 	// A tampered notification never reaches the query.
-	res, err = Notify(ctx, sb.ali, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: "12.34"}, Tamper: "total_amount"})
+	res, err = Notify(ctx, ali, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: 1234}, Tamper: "total_amount"})
 	if err != nil || res.Deliveries[0].Reason != "bad_signature" || res.Deliveries[0].Status != 401 {
 		t.Fatalf("tampered: %+v %v", res.Deliveries, err)
 	}
 	// Without the sandbox, the order is unknown to the query API.
-	res, err = Notify(ctx, sb.ali, NotifyOptions{To: to, Order: Order{Amount: "1.00"}})
+	res, err = Notify(ctx, ali, NotifyOptions{To: to, Order: Order{Amount: 100}})
 	if err != nil || res.Registered || res.Deliveries[0].Reason != "query_mismatch" {
 		t.Fatalf("unregistered: %+v %v", res, err)
 	}
 }
 
 func TestNotifyWeChatEndToEnd(t *testing.T) {
-	sb := newSandbox(t, "")
-	v3 := v3Verifier(t, sb.v3.Endpoint(sb.http.URL))
-	_, to := newFakeSidecar(t, v3, v3)
-	res, err := Notify(context.Background(), sb.v3, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: "5"}, Replay: 1})
+	sb := newSandbox(t, nil)
+	v3p, v2p := sb.provider(t, "wechatpay_v3"), sb.provider(t, "wechatpay_v2")
+	v3 := verifier(t, v3p, sb.http.URL)
+	_, to := newFakeSidecar(t, v3.Provider, v3.Querier)
+	res, err := Notify(context.Background(), v3p, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: 500}, Replay: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := res.Deliveries; len(d) != 2 || d[0].Status != 204 || d[0].Reason != "forwarded" || d[1].Reason != "duplicate" {
 		t.Fatalf("v3 deliveries %+v", d)
 	}
-	v2 := v2Verifier(t, sb.v2.Endpoint(sb.http.URL), "")
-	_, to = newFakeSidecar(t, v2, v2)
-	res, err = Notify(context.Background(), sb.v2, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: "5"}})
+	v2 := verifier(t, v2p, sb.http.URL)
+	_, to = newFakeSidecar(t, v2.Provider, v2.Querier)
+	res, err = Notify(context.Background(), v2p, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: 500}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,28 +150,29 @@ func TestNotifyWeChatEndToEnd(t *testing.T) {
 }
 
 func TestNotifySandboxUnreachableOrRefusing(t *testing.T) {
-	sb := newSandbox(t, "")
+	sb := newSandbox(t, nil)
+	ali := sb.provider(t, "alipay")
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	defer shop.Close()
 	// Unreachable: a closed port. The notification is still sent.
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedURL := closed.URL
 	closed.Close()
-	res, err := Notify(context.Background(), sb.ali, NotifyOptions{To: shop.URL, Sandbox: closedURL, Order: Order{Amount: "1"}})
+	res, err := Notify(context.Background(), ali, NotifyOptions{To: shop.URL, Sandbox: closedURL, Order: Order{Amount: 100}})
 	if err != nil || res.Registered || res.SandboxErr == nil || len(res.Deliveries) != 1 || res.Deliveries[0].Status != 200 {
 		t.Fatalf("unreachable sandbox: %+v %v", res, err)
 	}
 	// Reachable but not a sandbox (404), or a sandbox refusing the order
 	// (one without WeChat keys, asked about a v3 order): an error, and
 	// nothing is sent.
-	alipayOnly, err := NewServer(ServerConfig{Providers: []Provider{sb.ali}})
+	alipayOnly, err := NewServer(ServerConfig{Providers: []*Provider{sb.provider(t, "alipay")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	only := httptest.NewServer(alipayOnly)
 	defer only.Close()
 	for _, sandbox := range []string{shop.URL + "/nothing-here", only.URL} {
-		_, err := Notify(context.Background(), sb.v3, NotifyOptions{To: shop.URL, Sandbox: sandbox, Order: Order{Amount: "1"}})
+		_, err := Notify(context.Background(), sb.provider(t, "wechatpay_v3"), NotifyOptions{To: shop.URL, Sandbox: sandbox, Order: Order{Amount: 100}})
 		if err == nil || !strings.Contains(err.Error(), "sandbox refused") {
 			t.Errorf("%s: %v", sandbox, err)
 		}
@@ -165,17 +180,19 @@ func TestNotifySandboxUnreachableOrRefusing(t *testing.T) {
 }
 
 func TestNotifyOptionErrors(t *testing.T) {
-	sb := newSandbox(t, "")
+	sb := newSandbox(t, nil)
+	ali := sb.provider(t, "alipay")
 	for _, o := range []NotifyOptions{
-		{To: "", Order: Order{Amount: "1"}},
-		{To: "ftp://x", Order: Order{Amount: "1"}},
-		{To: "http://127.0.0.1:1", Sandbox: "not a url", Order: Order{Amount: "1"}},
-		{To: "http://127.0.0.1:1", Replay: -1, Order: Order{Amount: "1"}},
-		{To: "http://127.0.0.1:1", Replay: MaxReplay + 1, Order: Order{Amount: "1"}},
-		{To: "http://127.0.0.1:1", Tamper: "nope", Order: Order{Amount: "1"}},
-		{To: "http://127.0.0.1:1", Order: Order{Amount: "1.001"}},
+		{To: "", Order: Order{Amount: 100}},
+		{To: "ftp://x", Order: Order{Amount: 100}},
+		{To: "http://127.0.0.1:1", Sandbox: "not a url", Order: Order{Amount: 100}},
+		{To: "http://127.0.0.1:1", Replay: -1, Order: Order{Amount: 100}},
+		{To: "http://127.0.0.1:1", Replay: MaxReplay + 1, Order: Order{Amount: 100}},
+		{To: "http://127.0.0.1:1", Tamper: "nope", Order: Order{Amount: 100}},
+		{To: "http://127.0.0.1:1", Order: Order{Amount: -1}},
+		{To: "http://127.0.0.1:1", Order: Order{Amount: 100, Currency: "yen"}},
 	} {
-		if _, err := Notify(context.Background(), sb.ali, o); err == nil {
+		if _, err := Notify(context.Background(), ali, o); err == nil {
 			t.Errorf("accepted %+v", o)
 		}
 	}
@@ -183,7 +200,7 @@ func TestNotifyOptionErrors(t *testing.T) {
 		t.Error("nil provider accepted")
 	}
 	// A transport error on delivery is reported per delivery, not fatal.
-	res, err := Notify(context.Background(), sb.ali, NotifyOptions{To: "http://127.0.0.1:1/notify", Order: Order{Amount: "1"}, Replay: 1})
+	res, err := Notify(context.Background(), ali, NotifyOptions{To: "http://127.0.0.1:1/notify", Order: Order{Amount: 100}, Replay: 1})
 	if err != nil || len(res.Deliveries) != 2 || res.Deliveries[0].Err == nil {
 		t.Fatalf("unreachable sidecar: %+v %v", res, err)
 	}

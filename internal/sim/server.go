@@ -17,7 +17,7 @@ type ServerConfig struct {
 	// servers that must know the same orders.
 	Book *OrderBook
 	// Providers are the simulated providers whose query APIs are served.
-	Providers []Provider
+	Providers []*Provider
 	// Now is the clock of the control API; time.Now when nil.
 	Now func() time.Time
 	// Logf, when set, is told about every order registered.
@@ -25,7 +25,7 @@ type ServerConfig struct {
 }
 
 // Server is the sandbox: each provider's query API under its prefix
-// (/alipay/gateway.do, /wechatpay/v3/..., /wechatpay/v2/pay/orderquery)
+// (each under /<provider>/)
 // and the control API the CLI uses:
 //
 //	POST /_sim/orders     register (or update) an order: Order as JSON
@@ -35,7 +35,7 @@ type ServerConfig struct {
 // It is a plain http.Handler, safe for concurrent use.
 type Server struct {
 	book      *OrderBook
-	providers map[string]Provider
+	providers map[string]*Provider
 	names     []string
 	mux       *http.ServeMux
 	now       func() time.Time
@@ -46,7 +46,7 @@ type Server struct {
 func NewServer(cfg ServerConfig) (s *Server, err error) {
 	s = &Server{
 		book:      cfg.Book,
-		providers: map[string]Provider{},
+		providers: map[string]*Provider{},
 		mux:       http.NewServeMux(),
 		now:       cfg.Now,
 		logf:      cfg.Logf,
@@ -89,7 +89,7 @@ func NewServer(cfg ServerConfig) (s *Server, err error) {
 func (s *Server) Book() *OrderBook { return s.book }
 
 // Provider returns the provider of that name.
-func (s *Server) Provider(name string) (Provider, bool) {
+func (s *Server) Provider(name string) (*Provider, bool) {
 	p, ok := s.providers[name]
 	return p, ok
 }
@@ -142,8 +142,8 @@ func (s *Server) postOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.book.Put(o)
-	s.logf("order registered: %s out_trade_no=%s amount=%s status=%s (query answers %s %s)",
-		o.Provider, o.OutTradeNo, o.Amount, o.Status, o.QueryStatus, o.QueryAmount)
+	s.logf("order registered: %s out_trade_no=%s amount=%d %s status=%s (query answers %s %d)",
+		o.Provider, o.OutTradeNo, o.Amount, o.Currency, o.Status, o.QueryStatus, o.QueryAmount)
 	writeJSON(w, http.StatusCreated, o)
 }
 
@@ -154,21 +154,15 @@ func (s *Server) listOrders(w http.ResponseWriter, _ *http.Request) {
 // ProviderInfo describes a simulated provider (GET /_sim/providers).
 type ProviderInfo struct {
 	Name       string   `json:"name"`
-	Endpoint   string   `json:"endpoint"`
+	Currency   string   `json:"currency"`
 	Tamperable []string `json:"tamperable"`
 }
 
-func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
-	// The endpoint as this request reached the sandbox; r.Host is only
-	// echoed back to the caller who sent it.
-	base := "http://" + r.Host
-	if r.TLS != nil {
-		base = "https://" + r.Host
-	}
+func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
 	out := make([]ProviderInfo, 0, len(s.names))
 	for _, n := range s.names {
 		p := s.providers[n]
-		out = append(out, ProviderInfo{Name: n, Endpoint: p.Endpoint(base), Tamperable: p.Tamperable()})
+		out = append(out, ProviderInfo{Name: n, Currency: p.Currency(), Tamperable: p.Tamperable()})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -34,37 +34,16 @@ const (
 	testPubKeyID = "PUB_KEY_ID_0119000000012026010200000000000001"
 )
 
-// vectorFile reads shared/vectors/<name>: shared/ sits beside the
-// repository (CI clones main with shared/ next to it). PAYGUARD_VECTORS
-// overrides the directory. Missing vectors fail the test: a skip would
-// hide that the official cases did not run.
+// vectorFile reads testdata/<name>: the official vectors of
+// shared/vectors, copied so the package's tests stand alone in a bare
+// clone.
 func vectorFile(t testing.TB, name string) []byte {
 	t.Helper()
-	if dir := os.Getenv("PAYGUARD_VECTORS"); dir != "" {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatalf("vectors: %v", err)
-		}
-		return b
-	}
-	d, err := os.Getwd()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("vectors: %v", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			b, err := os.ReadFile(filepath.Join(d, "..", "shared", "vectors", name))
-			if err != nil {
-				t.Fatalf("vectors (shared/ must sit beside the repository, or set PAYGUARD_VECTORS): %v", err)
-			}
-			return b
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			t.Fatal("no go.mod above the test directory")
-		}
-		d = parent
-	}
+	return b
 }
 
 type vectorFileJSON struct {

@@ -87,11 +87,8 @@ func NewV2(cfg V2Config) (*V2, error) {
 	if p.appID == "" {
 		return nil, errors.New("wechatpay_v2: app_id is required")
 	}
-	// The console only issues 32-character keys. Refusing other lengths
-	// catches the usual mistake (a trailing newline from a key file), which
-	// would otherwise fail every signature with no hint why.
-	if n := len(cfg.APIKey); n != 32 {
-		return nil, fmt.Errorf("wechatpay_v2: api_key must be 32 bytes, got %d", n)
+	if err := CheckAPIKey(cfg.APIKey); err != nil {
+		return nil, fmt.Errorf("wechatpay_v2: api_key: %v", err)
 	}
 	p.apiKey = append([]byte(nil), cfg.APIKey...)
 	sum := md5.Sum(p.apiKey)

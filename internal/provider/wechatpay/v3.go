@@ -128,33 +128,17 @@ func NewV3(cfg V3Config) (*V3, error) {
 	if p.mchID == "" {
 		return nil, errors.New("wechatpay_v3: mch_id is required")
 	}
-	// The key is 32 ASCII characters in production (AES-256, as the label
-	// AEAD_AES_256_GCM says). 16 and 24 bytes are accepted as well, giving
-	// AES-128/192-GCM, because the official SDK's own test vector (the one
-	// payguard's tests run) uses the 16-byte key "testMchAPIv3Key0"; a
-	// length outside these three is refused here rather than failing every
-	// notification later. A trailing newline from a key file is the usual
-	// cause of a 33.
-	switch n := len(cfg.APIv3Key); n {
-	case 16, 24, 32:
-	default:
-		return nil, fmt.Errorf("wechatpay_v3: api_v3_key must be 32 bytes (16 or 24 accepted for test keys), got %d", n)
+	if err := CheckAPIv3Key(cfg.APIv3Key); err != nil {
+		return nil, fmt.Errorf("wechatpay_v3: api_v3_key: %v", err)
 	}
 	p.apiV3Key = append([]byte(nil), cfg.APIv3Key...)
 
 	for i, data := range cfg.PlatformCerts {
-		certs, err := keys.ParseCertificates(data)
+		certs, err := ParsePlatformCerts(data)
 		if err != nil {
 			return nil, fmt.Errorf("wechatpay_v3: platform_cert_file %d: %v", i+1, err)
 		}
 		for _, c := range certs {
-			pub, ok := c.PublicKey.(*rsa.PublicKey)
-			if !ok {
-				return nil, fmt.Errorf("wechatpay_v3: platform_cert_file %d: certificate %s has no RSA key", i+1, certSerial(c))
-			}
-			if pub.N.BitLen() < 2048 {
-				return nil, fmt.Errorf("wechatpay_v3: platform_cert_file %d: certificate %s has an RSA key of %d bits, fewer than 2048", i+1, certSerial(c), pub.N.BitLen())
-			}
 			s := normalizeSerial(certSerial(c))
 			if prev, dup := p.certs[s]; dup && !prev.Equal(c) {
 				return nil, fmt.Errorf("wechatpay_v3: platform_cert_file: two different certificates with serial %s", certSerial(c))
@@ -164,8 +148,8 @@ func NewV3(cfg V3Config) (*V3, error) {
 	}
 	switch {
 	case cfg.PublicKeyID != "" && len(cfg.PublicKey) > 0:
-		if !strings.HasPrefix(cfg.PublicKeyID, PublicKeyIDPrefix) || len(cfg.PublicKeyID) == len(PublicKeyIDPrefix) {
-			return nil, fmt.Errorf("wechatpay_v3: public_key_id must start with %s", PublicKeyIDPrefix)
+		if err := CheckPublicKeyID([]byte(cfg.PublicKeyID)); err != nil {
+			return nil, fmt.Errorf("wechatpay_v3: public_key_id: %v", err)
 		}
 		k, err := keys.ParseRSAPublicKey(cfg.PublicKey)
 		if err != nil {
@@ -181,12 +165,9 @@ func NewV3(cfg V3Config) (*V3, error) {
 
 	switch {
 	case cfg.MerchantSerial != "" && len(cfg.PrivateKey) > 0:
-		k, err := keys.ParseRSAPrivateKey(cfg.PrivateKey)
+		k, err := parseRSA2048PrivateKey(cfg.PrivateKey)
 		if err != nil {
 			return nil, fmt.Errorf("wechatpay_v3: private_key: %v", err)
-		}
-		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("wechatpay_v3: private_key: RSA key has %d bits, fewer than 2048", k.N.BitLen())
 		}
 		p.merchantKey = k
 	case cfg.MerchantSerial != "" || len(cfg.PrivateKey) > 0:
@@ -407,4 +388,74 @@ func (p *V3) Acknowledge(ok bool, code reason.Code, status int) provider.Ack {
 		Message string `json:"message"`
 	}{"FAIL", string(code)})
 	return provider.Ack{Status: status, ContentType: "application/json", Body: body}
+}
+
+// CheckAPIv3Key is the APIv3 key's rule. The key is 32 ASCII characters in
+// production (AES-256, as the label AEAD_AES_256_GCM says). 16 and 24 bytes
+// are accepted as well, giving AES-128/192-GCM, because the official SDK's
+// own test vector (the one payguard's tests run) uses the 16-byte key
+// "testMchAPIv3Key0". Any other length is refused at start rather than
+// failing every notification later; a trailing newline from a key file is
+// the usual cause of a 33. The error gives the length, never the key.
+func CheckAPIv3Key(b []byte) error {
+	switch len(b) {
+	case 16, 24, 32:
+		return nil
+	}
+	return fmt.Errorf("must be 32 bytes (16 or 24 accepted for test keys), got %d%s", len(b), newlineHint(b))
+}
+
+// CheckAPIKey is the v2 API key's rule: the console only issues
+// 32-character keys.
+func CheckAPIKey(b []byte) error {
+	if len(b) == 32 {
+		return nil
+	}
+	return fmt.Errorf("must be 32 bytes, got %d%s", len(b), newlineHint(b))
+}
+
+func newlineHint(b []byte) string {
+	if len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		return " (the file ends with a newline; write it without one)"
+	}
+	return ""
+}
+
+// ParsePlatformCerts parses a platform certificate file: certificates with
+// RSA keys of at least 2048 bits.
+func ParsePlatformCerts(data []byte) ([]*x509.Certificate, error) {
+	certs, err := keys.ParseCertificates(data)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		pub, ok := c.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("certificate %s has no RSA key", certSerial(c))
+		}
+		if pub.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("certificate %s has an RSA key of %d bits, fewer than 2048", certSerial(c), pub.N.BitLen())
+		}
+	}
+	return certs, nil
+}
+
+// CheckPublicKeyID is the rule for public-key mode's key id.
+func CheckPublicKeyID(b []byte) error {
+	s := string(b)
+	if !strings.HasPrefix(s, PublicKeyIDPrefix) || len(s) == len(PublicKeyIDPrefix) {
+		return fmt.Errorf("must be %s followed by the id the merchant console shows", PublicKeyIDPrefix)
+	}
+	return nil
+}
+
+func parseRSA2048PrivateKey(b []byte) (*rsa.PrivateKey, error) {
+	k, err := keys.ParseRSAPrivateKey(b)
+	if err != nil {
+		return nil, err
+	}
+	if k.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("RSA key has %d bits, fewer than 2048", k.N.BitLen())
+	}
+	return k, nil
 }

@@ -1,4 +1,4 @@
-package sim
+package alipay
 
 import (
 	"crypto/rsa"
@@ -12,12 +12,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/payguard/payguard/internal/provider/alipay"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/sandbox"
 )
 
-// DefaultAlipayAppID is the app_id of simulated Alipay orders when none is
-// given; the example Caddyfiles configure it.
-const DefaultAlipayAppID = "2021000000000001"
+// DefaultSandboxAppID is the app_id of simulated Alipay orders when none
+// is given; the sandbox's Caddyfile lines configure it.
+const DefaultSandboxAppID = "2021000000000001"
+
+// The sandbox's key files.
+const (
+	FileSandboxKey       = "alipay_private.pem"     // stands in for Alipay's key: signs notifications and answers
+	FileSandboxPublic    = "alipay_public.pem"      // payguard verifies with it (public_key_file)
+	FileSandboxAppKey    = "alipay_app_private.pem" // the merchant app's key: payguard signs queries (query private_key_file)
+	FileSandboxAppPublic = "alipay_app_public.pem"  // the sandbox checks payguard's queries with it
+)
 
 // alipayStatuses are the trade_status words (providers.md section 1).
 var alipayStatuses = []string{"WAIT_BUYER_PAY", "TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED"}
@@ -29,8 +38,39 @@ var alipayTamperable = []string{
 	"seller_id", "notify_id", "notify_time", "sign", "sign_type",
 }
 
-// AlipayConfig configures the simulated Alipay.
-type AlipayConfig struct {
+var sandboxSpec = &provider.SandboxSpec{
+	Tamperable:   alipayTamperable,
+	Currency:     "CNY",
+	GenerateKeys: generateSandboxKeys,
+	Load:         loadSandbox,
+}
+
+func generateSandboxKeys() ([]sandbox.KeyFile, error) {
+	_, files, err := sandbox.NewRSAPair(FileSandboxKey, FileSandboxPublic)
+	if err != nil {
+		return nil, err
+	}
+	_, app, err := sandbox.NewRSAPair(FileSandboxAppKey, FileSandboxAppPublic)
+	return append(files, app...), err
+}
+
+func loadSandbox(dir sandbox.Dir, opts provider.SandboxOptions) (provider.Sandbox, error) {
+	if err := dir.Present(FileSandboxKey, FileSandboxPublic, FileSandboxAppKey, FileSandboxAppPublic); err != nil {
+		return nil, err
+	}
+	key, err := dir.RSAPair(FileSandboxKey, FileSandboxPublic)
+	if err != nil {
+		return nil, err
+	}
+	app, err := dir.RSAPair(FileSandboxAppKey, FileSandboxAppPublic)
+	if err != nil {
+		return nil, err
+	}
+	return NewSandbox(SandboxConfig{Key: key, AppPublicKey: &app.PublicKey, Dir: dir, Logf: opts.Logf})
+}
+
+// SandboxConfig configures the simulated Alipay.
+type SandboxConfig struct {
 	// Key is the sandbox's stand-in for Alipay's private key: it signs
 	// notifications and query answers.
 	Key *rsa.PrivateKey
@@ -38,29 +78,33 @@ type AlipayConfig struct {
 	// payguard's signed requests with it. Without it the query API refuses
 	// every request (isv.invalid-signature).
 	AppPublicKey *rsa.PublicKey
+	// Dir is where the key files are, for Settings.
+	Dir sandbox.Dir
 	// Now is the clock of the query API; time.Now when nil.
 	Now func() time.Time
 	// Logf, when set, is told about every query answered.
 	Logf func(format string, args ...any)
 }
 
-// Alipay simulates Alipay: trade_status_sync notifications (RSA2, rule V1)
-// and alipay.trade.query at /alipay/gateway.do.
-type Alipay struct {
-	signer *alipay.Signer
+// Sandbox simulates Alipay: trade_status_sync notifications (RSA2, rule
+// V1) and alipay.trade.query at /alipay/gateway.do.
+type Sandbox struct {
+	signer *Signer
 	appPub *rsa.PublicKey
+	dir    sandbox.Dir
 	now    func() time.Time
 	logf   func(string, ...any)
 }
 
-// NewAlipay returns the simulated Alipay.
-func NewAlipay(cfg AlipayConfig) (*Alipay, error) {
+// NewSandbox returns the simulated Alipay.
+func NewSandbox(cfg SandboxConfig) (*Sandbox, error) {
 	if cfg.Key == nil {
-		return nil, errors.New("alipay simulator: no Alipay private key")
+		return nil, errors.New("alipay sandbox: no Alipay private key")
 	}
-	a := &Alipay{
-		signer: &alipay.Signer{Key: cfg.Key, SignType: alipay.SignTypeRSA2},
+	a := &Sandbox{
+		signer: &Signer{Key: cfg.Key, SignType: SignTypeRSA2},
 		appPub: cfg.AppPublicKey,
+		dir:    cfg.Dir,
 		now:    cfg.Now,
 		logf:   cfg.Logf,
 	}
@@ -73,22 +117,21 @@ func NewAlipay(cfg AlipayConfig) (*Alipay, error) {
 	return a, nil
 }
 
-// Name is "alipay".
-func (a *Alipay) Name() string { return alipay.Name }
-
-// Tamperable lists the fields BuildNotify can alter after signing.
-func (a *Alipay) Tamperable() []string { return append([]string(nil), alipayTamperable...) }
-
-// Endpoint is the gateway URL under base.
-func (a *Alipay) Endpoint(base string) string {
-	return strings.TrimRight(base, "/") + "/alipay/gateway.do"
+// Settings are the sidecar's options for this sandbox.
+func (a *Sandbox) Settings(base string) []provider.Setting {
+	return []provider.Setting{
+		{Name: "app_id", Args: []string{DefaultSandboxAppID}},
+		{Name: "public_key_file", Args: []string{a.dir.Path(FileSandboxPublic)}},
+		{Name: "endpoint", Args: []string{strings.TrimRight(base, "/") + "/alipay/gateway.do"}, Query: true},
+		{Name: "private_key_file", Args: []string{a.dir.Path(FileSandboxAppKey)}, Query: true},
+	}
 }
 
 // Prepare fills Alipay's numbers in Alipay's shapes: trade_no
 // yyyyMMdd22001 + 15 digits, notify_id yyyyMMdd00222 + 21 digits, a 2088
 // buyer id.
-func (a *Alipay) Prepare(o *Order, now time.Time) error {
-	if err := checkCommon(o, alipay.Name); err != nil {
+func (a *Sandbox) Prepare(o *sandbox.Order, now time.Time) error {
+	if err := sandbox.CheckCommon(o, Name, "CNY"); err != nil {
 		return err
 	}
 	if o.MchID != "" {
@@ -96,30 +139,25 @@ func (a *Alipay) Prepare(o *Order, now time.Time) error {
 	}
 	day := now.In(beijing).Format("20060102")
 	if o.AppID == "" {
-		o.AppID = DefaultAlipayAppID
+		o.AppID = DefaultSandboxAppID
 	}
 	if o.TransactionID == "" {
-		o.TransactionID = day + "22001" + randDigits(15)
+		o.TransactionID = day + "22001" + sandbox.RandDigits(15)
 	}
 	if o.EventID == "" {
-		o.EventID = day + "00222" + randDigits(21)
+		o.EventID = day + "00222" + sandbox.RandDigits(21)
 	}
 	if o.Buyer == "" {
-		o.Buyer = "2088" + randDigits(12)
+		o.Buyer = "2088" + sandbox.RandDigits(12)
 	}
-	return settleStatus(o, now, "TRADE_SUCCESS", alipayStatuses, alipayPaid)
+	return sandbox.SettleStatus(o, now, "TRADE_SUCCESS", alipayStatuses, alipayPaid)
 }
 
 func alipayPaid(status string) bool { return status == "TRADE_SUCCESS" || status == "TRADE_FINISHED" }
 
-// beijing is Alipay's and WeChat's clock (UTC+8, written without a zone).
-var beijing = time.FixedZone("CST", 8*3600)
-
-const alipayTime = "2006-01-02 15:04:05"
-
 // BuildNotify builds the async notification Alipay would POST for o.
-func (a *Alipay) BuildNotify(o *Order, tamper string, now time.Time) (*Message, error) {
-	if err := checkTamper(a, tamper); err != nil {
+func (a *Sandbox) BuildNotify(o *sandbox.Order, tamper string, now time.Time) (*sandbox.Message, error) {
+	if err := sandbox.CheckTamper(Name, alipayTamperable, tamper); err != nil {
 		return nil, err
 	}
 	params := a.notifyParams(o, now)
@@ -137,26 +175,26 @@ func (a *Alipay) BuildNotify(o *Order, tamper string, now time.Time) (*Message, 
 	// parameter, which is the one payguard trusts.
 	h.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	h.Set("User-Agent", "Mozilla/4.0 (payguard sim)")
-	return &Message{Method: http.MethodPost, Header: h, Body: body}, nil
+	return &sandbox.Message{Method: http.MethodPost, Header: h, Body: body}, nil
 }
 
-// notifyParams is alipay.SampleNotifyParams with the order's own numbers,
+// notifyParams is SampleNotifyParams with the order's own numbers,
 // so the notification and the query API tell the same story.
-func (a *Alipay) notifyParams(o *Order, now time.Time) map[string]string {
-	p := alipay.SampleNotifyParams(o.AppID, o.OutTradeNo, o.Amount, now)
+func (a *Sandbox) notifyParams(o *sandbox.Order, now time.Time) map[string]string {
+	p := SampleNotifyParams(o.AppID, o.OutTradeNo, sandbox.Decimal(o.Amount, o.Currency), now)
 	p["notify_id"] = o.EventID
 	p["trade_no"] = o.TransactionID
 	p["trade_status"] = o.Status
 	p["buyer_id"] = o.Buyer
 	if alipayPaid(o.Status) {
-		p["gmt_payment"] = o.PaidAt.In(beijing).Format(alipayTime)
+		p["gmt_payment"] = o.PaidAt.In(beijing).Format(timeLayout)
 	} else {
 		// Nothing was paid: Alipay leaves out the payment fields.
 		for _, k := range []string{"gmt_payment", "fund_bill_list", "buyer_pay_amount", "receipt_amount", "invoice_amount", "point_amount"} {
 			delete(p, k)
 		}
 		if o.Status == "TRADE_CLOSED" {
-			p["gmt_close"] = now.In(beijing).Format(alipayTime)
+			p["gmt_close"] = now.In(beijing).Format(timeLayout)
 		}
 	}
 	return p
@@ -165,7 +203,7 @@ func (a *Alipay) notifyParams(o *Order, now time.Time) map[string]string {
 // tamper alters one field of a signed body. The form is re-encoded with
 // url.Values, which is how SignNotify encoded it (sorted keys), so only the
 // tampered field's bytes differ.
-func (a *Alipay) tamper(body []byte, params map[string]string, field string) ([]byte, error) {
+func (a *Sandbox) tamper(body []byte, params map[string]string, field string) ([]byte, error) {
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, fmt.Errorf("alipay simulator: re-reading the signed body: %v", err)
@@ -187,7 +225,7 @@ func (a *Alipay) tamper(body []byte, params map[string]string, field string) ([]
 		// signature would fail even at a verifier that takes the algorithm
 		// from the message (gopay's trap), so it would not catch that trap;
 		// this one does.
-		weak := &alipay.Signer{Key: a.signer.Key, SignType: alipay.SignTypeRSA}
+		weak := &Signer{Key: a.signer.Key, SignType: SignTypeRSA}
 		b, err := weak.SignNotify(params)
 		if err != nil {
 			return nil, fmt.Errorf("alipay simulator: signing: %v", err)
@@ -200,55 +238,21 @@ func (a *Alipay) tamper(body []byte, params map[string]string, field string) ([]
 	return []byte(vals.Encode()), nil
 }
 
-// tamperedValue returns a plausible, different value for a field: what an
-// attacker would write (a smaller amount, a success status, another app).
+// tamperedValue is sandbox.TamperedValue with Alipay's clock for
+// notify_time.
 func tamperedValue(field, v string) string {
-	switch field {
-	case "total_amount", "total_fee", "amount":
-		if v == "0.01" || v == "1" {
-			return v + "0"
-		}
-		if strings.Contains(v, ".") {
-			return "0.01"
-		}
-		return "1"
-	case "trade_status":
-		if v == "TRADE_SUCCESS" {
-			return "TRADE_FINISHED"
-		}
-		return "TRADE_SUCCESS"
-	case "result_code", "trade_state":
-		if v == "SUCCESS" {
-			return "FAIL"
-		}
-		return "SUCCESS"
-	case "notify_time":
-		t, err := time.ParseInLocation(alipayTime, v, beijing)
+	if field == "notify_time" {
+		t, err := time.ParseInLocation(timeLayout, v, beijing)
 		if err != nil {
 			return v + "1"
 		}
-		return t.Add(time.Second).Format(alipayTime)
+		return t.Add(time.Second).Format(timeLayout)
 	}
-	// Identifiers: change the last character, keeping the shape.
-	if v == "" {
-		return "X"
-	}
-	last := v[len(v)-1]
-	switch {
-	case last >= '0' && last < '9':
-		last++
-	case last == '9':
-		last = '0'
-	case last == 'X':
-		last = 'Y'
-	default:
-		last = 'X'
-	}
-	return v[:len(v)-1] + string(last)
+	return sandbox.TamperedValue(field, v)
 }
 
 // Mount registers alipay.trade.query at POST /alipay/gateway.do.
-func (a *Alipay) Mount(mux *http.ServeMux, book *OrderBook) {
+func (a *Sandbox) Mount(mux *http.ServeMux, book *sandbox.OrderBook) {
 	mux.HandleFunc("POST /alipay/gateway.do", func(w http.ResponseWriter, r *http.Request) {
 		a.serveGateway(w, r, book)
 	})
@@ -303,13 +307,13 @@ const queryWindow = 10 * time.Minute
 
 // serveGateway answers the open-platform gateway as Alipay does: always
 // HTTP 200 with a signed JSON answer, refusals included.
-func (a *Alipay) serveGateway(w http.ResponseWriter, r *http.Request, book *OrderBook) {
+func (a *Sandbox) serveGateway(w http.ResponseWriter, r *http.Request, book *sandbox.OrderBook) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
 		return
 	}
-	form, err := alipay.ParseForm(body)
+	form, err := ParseForm(body)
 	if err != nil {
 		a.answer(w, "", invalidArg("isv.invalid-parameter", "参数无效: the form does not parse"))
 		return
@@ -319,7 +323,7 @@ func (a *Alipay) serveGateway(w http.ResponseWriter, r *http.Request, book *Orde
 	case len(method) == 0:
 		a.answer(w, "", missingArg("isv.missing-method", "缺少方法名参数"))
 		return
-	case string(method) != alipay.QueryMethod:
+	case string(method) != QueryMethod:
 		a.answer(w, "", invalidArg("isv.invalid-method", "不存在的方法名"))
 		return
 	}
@@ -328,24 +332,24 @@ func (a *Alipay) serveGateway(w http.ResponseWriter, r *http.Request, book *Orde
 	appID := form.Value("app_id")
 	switch {
 	case appID == "":
-		a.answer(w, alipay.QueryMethod, missingArg("isv.missing-app-id", "缺少AppID参数"))
+		a.answer(w, QueryMethod, missingArg("isv.missing-app-id", "缺少AppID参数"))
 		return
 	case !form.Has("sign"):
-		a.answer(w, alipay.QueryMethod, missingArg("isv.missing-signature", "缺少签名参数"))
+		a.answer(w, QueryMethod, missingArg("isv.missing-signature", "缺少签名参数"))
 		return
-	case form.Value("sign_type") != alipay.SignTypeRSA2:
-		a.answer(w, alipay.QueryMethod, invalidArg("isv.invalid-signature-type", "无效的签名类型"))
+	case form.Value("sign_type") != SignTypeRSA2:
+		a.answer(w, QueryMethod, invalidArg("isv.invalid-signature-type", "无效的签名类型"))
 		return
 	}
-	params, err := alipay.VerifyQueryRequest(body, a.appPub)
+	params, err := VerifyQueryRequest(body, a.appPub)
 	if err != nil {
 		a.logf("alipay query refused: request signature does not verify with the app public key")
-		a.answer(w, alipay.QueryMethod, invalidArg("isv.invalid-signature", "验签出错"))
+		a.answer(w, QueryMethod, invalidArg("isv.invalid-signature", "验签出错"))
 		return
 	}
-	ts, err := time.ParseInLocation(alipayTime, params["timestamp"], beijing)
+	ts, err := time.ParseInLocation(timeLayout, params["timestamp"], beijing)
 	if d := a.now().Sub(ts); err != nil || d > queryWindow || d < -queryWindow {
-		a.answer(w, alipay.QueryMethod, invalidArg("isv.invalid-timestamp", "非法的时间戳参数"))
+		a.answer(w, QueryMethod, invalidArg("isv.invalid-timestamp", "非法的时间戳参数"))
 		return
 	}
 	var biz struct {
@@ -353,26 +357,27 @@ func (a *Alipay) serveGateway(w http.ResponseWriter, r *http.Request, book *Orde
 		TradeNo    string `json:"trade_no"`
 	}
 	if err := json.Unmarshal([]byte(params["biz_content"]), &biz); err != nil || (biz.OutTradeNo == "" && biz.TradeNo == "") {
-		a.answer(w, alipay.QueryMethod, alipayError{"40004", "Business Failed", "ACQ.INVALID_PARAMETER", "参数无效"})
+		a.answer(w, QueryMethod, alipayError{"40004", "Business Failed", "ACQ.INVALID_PARAMETER", "参数无效"})
 		return
 	}
-	o, ok := book.Get(alipay.Name, biz.OutTradeNo)
+	o, ok := book.Get(Name, biz.OutTradeNo)
 	if biz.OutTradeNo == "" {
-		o, ok = book.FindTransaction(alipay.Name, biz.TradeNo)
+		o, ok = book.FindTransaction(Name, biz.TradeNo)
 	}
 	// An order of another app does not exist for this one, as at Alipay.
 	if !ok || o.AppID != appID || (biz.TradeNo != "" && biz.TradeNo != o.TransactionID) {
-		a.logf("alipay query out_trade_no=%s trade_no=%s: unknown order (ACQ.TRADE_NOT_EXIST)", clip(biz.OutTradeNo), clip(biz.TradeNo))
-		a.answer(w, alipay.QueryMethod, alipayError{"40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在"})
+		a.logf("alipay query out_trade_no=%s trade_no=%s: unknown order (ACQ.TRADE_NOT_EXIST)", sandbox.Clip(biz.OutTradeNo), sandbox.Clip(biz.TradeNo))
+		a.answer(w, QueryMethod, alipayError{"40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在"})
 		return
 	}
-	a.logf("alipay query out_trade_no=%s: %s %s", o.OutTradeNo, o.QueryStatus, o.QueryAmount)
-	a.answer(w, alipay.QueryMethod, alipayQueryAnswer(&o))
+	a.logf("alipay query out_trade_no=%s: %s %s", o.OutTradeNo, o.QueryStatus, sandbox.Decimal(o.QueryAmount, o.Currency))
+	a.answer(w, QueryMethod, alipayQueryAnswer(&o))
 }
 
 // alipayQueryAnswer is the success answer for o, with the query's view of
 // amount and status.
-func alipayQueryAnswer(o *Order) alipayQueryResponse {
+func alipayQueryAnswer(o *sandbox.Order) alipayQueryResponse {
+	queryAmount := sandbox.Decimal(o.QueryAmount, o.Currency)
 	r := alipayQueryResponse{
 		Code:           "10000",
 		Msg:            "Success",
@@ -384,20 +389,20 @@ func alipayQueryAnswer(o *Order) alipayQueryResponse {
 		OutTradeNo:     o.OutTradeNo,
 		PointAmount:    "0.00",
 		ReceiptAmount:  "0.00",
-		TotalAmount:    o.QueryAmount,
+		TotalAmount:    queryAmount,
 		TradeNo:        o.TransactionID,
 		TradeStatus:    o.QueryStatus,
 	}
 	if alipayPaid(o.QueryStatus) {
-		r.BuyerPayAmount, r.InvoiceAmount, r.ReceiptAmount = o.QueryAmount, o.QueryAmount, o.QueryAmount
-		r.FundBillList = json.RawMessage(`[{"amount":"` + o.QueryAmount + `","fund_channel":"ALIPAYACCOUNT"}]`)
+		r.BuyerPayAmount, r.InvoiceAmount, r.ReceiptAmount = queryAmount, queryAmount, queryAmount
+		r.FundBillList = json.RawMessage(`[{"amount":"` + queryAmount + `","fund_channel":"ALIPAYACCOUNT"}]`)
 		paid := o.PaidAt
 		if paid.IsZero() {
 			paid = time.Now()
 		}
 		// Both: send_pay_date is the documented field; the real answer in
 		// shared/vectors/alipay.json carries gmt_payment too.
-		r.SendPayDate = paid.In(beijing).Format(alipayTime)
+		r.SendPayDate = paid.In(beijing).Format(timeLayout)
 		r.GmtPayment = r.SendPayDate
 	}
 	return r
@@ -405,7 +410,7 @@ func alipayQueryAnswer(o *Order) alipayQueryResponse {
 
 // answer signs resp as the value of method's response key (error_response
 // when the method is unknown) and writes it with status 200.
-func (a *Alipay) answer(w http.ResponseWriter, method string, resp any) {
+func (a *Sandbox) answer(w http.ResponseWriter, method string, resp any) {
 	raw, err := json.Marshal(resp)
 	var out []byte
 	if err == nil {

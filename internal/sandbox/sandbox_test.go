@@ -1,0 +1,51 @@
+package sandbox
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestOrderBookBoundedAndConcurrent(t *testing.T) {
+	b := NewOrderBook()
+	b.max = 3
+	for i, no := range []string{"a", "b", "c", "d"} {
+		b.Put(Order{Provider: "alipay", OutTradeNo: no, TransactionID: "T" + no, Amount: 100})
+		if b.Len() != min(i+1, 3) {
+			t.Fatalf("len %d after %d puts", b.Len(), i+1)
+		}
+	}
+	if _, ok := b.Get("alipay", "a"); ok {
+		t.Fatal("oldest order kept beyond the bound")
+	}
+	if o, ok := b.FindTransaction("alipay", "Td"); !ok || o.OutTradeNo != "d" {
+		t.Fatal("FindTransaction")
+	}
+	if _, ok := b.FindTransaction("alipay", ""); ok {
+		t.Fatal("empty transaction id found")
+	}
+	list := b.List()
+	if len(list) != 3 || list[0].OutTradeNo != "b" || list[2].OutTradeNo != "d" {
+		t.Fatalf("list %+v", list)
+	}
+
+	// Many writers and readers at once (run with -race).
+	var wg sync.WaitGroup
+	big := NewOrderBook()
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				no := NewOutTradeNo(time.Now())
+				big.Put(Order{Provider: "alipay", OutTradeNo: no, Amount: 100})
+				big.Get("alipay", no)
+				_ = big.List()
+			}
+		}()
+	}
+	wg.Wait()
+	if big.Len() == 0 {
+		t.Fatal("no orders")
+	}
+}
