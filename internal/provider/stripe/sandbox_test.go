@@ -227,3 +227,22 @@ func TestSandboxPrepare(t *testing.T) {
 		t.Fatalf("Prepare is not idempotent: %+v vs %+v (%v)", again, o, err)
 	}
 }
+
+// The repository's public sandbox pair (examples/keys, named by
+// examples/stripe/Caddyfile) loads and builds a sidecar.
+func TestExampleKeys(t *testing.T) {
+	dir := sandbox.Dir("../../../examples/keys")
+	sim, err := Spec.Sandbox.Load(dir, provider.SandboxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := provider.Values{}
+	for _, s := range sim.Settings("http://127.0.0.1:1") {
+		if s.Name != "endpoint" {
+			v[s.Name] = s.Args
+		}
+	}
+	if _, _, err := buildFrom(t, v, provider.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+}
