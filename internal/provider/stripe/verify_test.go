@@ -195,7 +195,7 @@ func TestAcknowledge(t *testing.T) {
 		t.Fatalf("duplicate: %+v", a)
 	}
 	for _, c := range reason.All {
-		if c == reason.Forwarded || c == reason.Duplicate {
+		if c == reason.Forwarded || c == reason.Duplicate || c == reason.Watching {
 			continue
 		}
 		a := p.Acknowledge(false, c, reason.HTTPStatus(c))
