@@ -186,4 +186,3 @@ func (n *nowhere) RoundTrip(*http.Request) (*http.Response, error) {
 	n.calls.Add(1)
 	return nil, errors.New("this test allows no outgoing request")
 }
-

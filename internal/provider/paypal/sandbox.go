@@ -21,13 +21,13 @@ import (
 
 // The sandbox's key files.
 const (
-	fileCA        = "paypal_ca.pem"            // the test CA that issued the signing certificate
-	fileCert      = "paypal_cert.pem"          // the signing certificate (what PAYPAL-CERT-URL serves)
-	fileKey       = "paypal_key.pem"           // its private key
-	fileClientID  = "paypal_client_id"         // the REST app's client id
-	fileSecret    = "paypal_client_secret"     // and secret
-	fileWebhookID = "paypal_webhook_id"        // the webhook's id
-	sandboxHost   = "api.sandbox.paypal.com"   // what the sandbox's cert URLs and links name
+	fileCA        = "paypal_ca.pem"          // the test CA that issued the signing certificate
+	fileCert      = "paypal_cert.pem"        // the signing certificate (what PAYPAL-CERT-URL serves)
+	fileKey       = "paypal_key.pem"         // its private key
+	fileClientID  = "paypal_client_id"       // the REST app's client id
+	fileSecret    = "paypal_client_secret"   // and secret
+	fileWebhookID = "paypal_webhook_id"      // the webhook's id
+	sandboxHost   = "api.sandbox.paypal.com" // what the sandbox's cert URLs and links name
 	sandboxName   = "messageverificationcerts.sandbox.paypal.com"
 )
 

@@ -78,7 +78,7 @@ func renderEvent(o *sandbox.Order, amount int64, now time.Time) ([]byte, error) 
 	ev := simEvent{
 		ID: o.EventID, EventVersion: "1.0", CreateTime: ts, ResourceVersion: "2.0",
 		EventType: "PAYMENT.CAPTURE." + o.Status,
-		Links: []simLink{{Href: "https://" + sandboxHost + "/v1/notifications/webhooks-events/" + o.EventID, Rel: "self", Method: "GET"}},
+		Links:     []simLink{{Href: "https://" + sandboxHost + "/v1/notifications/webhooks-events/" + o.EventID, Rel: "self", Method: "GET"}},
 	}
 	if o.Status == "REFUNDED" {
 		ev.ResourceType, ev.Summary = "refund", "A "+value+" "+o.Currency+" capture payment was refunded"
