@@ -186,3 +186,7 @@ func (n *nowhere) RoundTrip(*http.Request) (*http.Response, error) {
 	n.calls.Add(1)
 	return nil, errors.New("this test allows no outgoing request")
 }
+
+func sandboxDir(p string) sandbox.Dir { return sandbox.Dir(p) }
+
+func isNoKeys(err error) bool { return errors.Is(err, sandbox.ErrNoKeys) }
