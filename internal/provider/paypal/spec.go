@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,6 +113,11 @@ func build(env *provider.Env) (provider.Built, error) {
 	if c.certPEM != nil {
 		warnExpiry(env, c.certPEM)
 	}
+	for _, base := range []string{c.apiBase, c.queryBase} {
+		if u, err := url.Parse(base); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			env.Warn("paypal: " + base + " is plain http: the client secret and OAuth token cross the network unencrypted")
+		}
+	}
 	return c.build()
 }
 
@@ -172,6 +178,14 @@ func warnExpiry(env *provider.Env, pemBytes []byte) {
 	if left := chain[0].NotAfter.Sub(env.Now()); left < 30*24*time.Hour {
 		env.Warn(fmt.Sprintf("paypal cert_file expires %s (in %s): pin PayPal's new certificate before then", chain[0].NotAfter.UTC().Format(time.RFC3339), left.Round(time.Hour)))
 	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func parseWebhookID(b []byte) error {

@@ -130,3 +130,17 @@ func TestSandboxKeysFiles(t *testing.T) {
 		t.Fatalf("partial dir: %v, want an error naming what is missing", err)
 	}
 }
+
+func TestPlainHTTPAPIBaseWarned(t *testing.T) {
+	for base, want := range map[string]int{"http://paypal.internal.example": 1, "http://127.0.0.1:9002/paypal": 0, "https://api-m.sandbox.paypal.com": 0} {
+		var warned []string
+		_, err := tryResolveBuild([]provider.Setting{{Name: "webhook_id", Args: []string{"WH1"}}, {Name: "api_base", Args: []string{base}}},
+			provider.Settings{Warn: func(m string) { warned = append(warned, m) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(warned) != want {
+			t.Errorf("%s: warnings %q, want %d", base, warned, want)
+		}
+	}
+}
