@@ -3,12 +3,14 @@ package appstore
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/x509"
 	_ "embed"
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/payguard/payguard/internal/keys"
@@ -49,17 +51,69 @@ func AppleRootCAG3() *x509.Certificate {
 	return certs[0]
 }
 
-// chainVerifier checks an x5c chain against pinned roots only.
+// chainVerifier checks an x5c chain against pinned roots only. Chains
+// that verified are remembered with the time window they are valid in:
+// Apple signs every notification and nested object with the same few
+// chains, and for fixed certificates and roots the outcome of a check
+// depends on nothing but the time.
 type chainVerifier struct {
 	roots *x509.CertPool
+
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]validity
 }
+
+// validity is when every certificate of a verified chain is valid.
+type validity struct{ notBefore, notAfter time.Time }
+
+// maxVerifiedChains bounds the memory of verified chains; Apple uses a
+// handful at a time, so the bound is only reached by churn, and then the
+// memory starts over.
+const maxVerifiedChains = 64
 
 func newChainVerifier(roots []*x509.Certificate) *chainVerifier {
 	pool := x509.NewCertPool()
 	for _, r := range roots {
 		pool.AddCert(r)
 	}
-	return &chainVerifier{roots: pool}
+	return &chainVerifier{roots: pool, verified: map[[sha256.Size]byte]validity{}}
+}
+
+// chainKey identifies leaf and intermediate by their full DER (the root
+// the message brings plays no part in the check).
+func chainKey(leaf, inter *x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write(leaf.Raw)
+	h.Write([]byte{0})
+	h.Write(inter.Raw)
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func (c *chainVerifier) remembered(k [sha256.Size]byte, at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.verified[k]
+	return ok && !at.Before(v.notBefore) && !at.After(v.notAfter)
+}
+
+func (c *chainVerifier) remember(k [sha256.Size]byte, chain []*x509.Certificate) {
+	v := validity{notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
+	for _, cert := range chain[1:] {
+		if cert.NotBefore.After(v.notBefore) {
+			v.notBefore = cert.NotBefore
+		}
+		if cert.NotAfter.Before(v.notAfter) {
+			v.notAfter = cert.NotAfter
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.verified) >= maxVerifiedChains {
+		clear(c.verified)
+	}
+	c.verified[k] = v
 }
 
 // parseChain decodes an x5c header: exactly [leaf, intermediate, root].
@@ -101,6 +155,10 @@ func (c *chainVerifier) verify(certs []*x509.Certificate, at time.Time) error {
 		return fmt.Errorf("chain holds %d certificates, not %d", len(certs), chainLength)
 	}
 	leaf, inter := certs[0], certs[1]
+	key := chainKey(leaf, inter)
+	if c.remembered(key, at) {
+		return nil
+	}
 	intermediates := x509.NewCertPool()
 	intermediates.AddCert(inter)
 	chains, err := leaf.Verify(x509.VerifyOptions{
@@ -114,7 +172,8 @@ func (c *chainVerifier) verify(certs []*x509.Certificate, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("certificate chain: %v", err)
 	}
-	if !hasPath(chains, leaf, inter) {
+	path := appStorePath(chains, leaf, inter)
+	if path == nil {
 		// A leaf that a pinned root signed directly is no App Store leaf.
 		return errors.New("certificate chain does not run leaf, intermediate, pinned root")
 	}
@@ -124,6 +183,7 @@ func (c *chainVerifier) verify(certs []*x509.Certificate, at time.Time) error {
 	if !hasExtension(inter, oidWWDRIntermediate) {
 		return fmt.Errorf("intermediate lacks the Apple WWDR marker %s", oidWWDRIntermediate)
 	}
+	c.remember(key, path)
 	return nil
 }
 
@@ -144,15 +204,15 @@ func parseX5C(s string) (*x509.Certificate, error) {
 	return c, nil
 }
 
-// hasPath reports whether one of the verified chains is exactly leaf,
-// inter, a pinned root.
-func hasPath(chains [][]*x509.Certificate, leaf, inter *x509.Certificate) bool {
+// appStorePath returns the verified chain that is exactly leaf, inter, a
+// pinned root; nil when there is none.
+func appStorePath(chains [][]*x509.Certificate, leaf, inter *x509.Certificate) []*x509.Certificate {
 	for _, ch := range chains {
 		if len(ch) == chainLength && ch[0].Equal(leaf) && ch[1].Equal(inter) {
-			return true
+			return ch
 		}
 	}
-	return false
+	return nil
 }
 
 func hasExtension(c *x509.Certificate, oid asn1.ObjectIdentifier) bool {

@@ -219,3 +219,38 @@ func mustSign(t *testing.T, s appleSigner, payload any) string {
 	}
 	return jws
 }
+
+// A remembered chain is still checked against the time: it is valid
+// only inside every certificate's validity, and only with the roots of
+// the verifier that checked it.
+func TestVerifiedChainsRemembered(t *testing.T) {
+	f := newFixture(t)
+	cv := newChainVerifier([]*x509.Certificate{f.pki.root})
+	certs := []*x509.Certificate{f.pki.leaf, f.pki.inter, f.pki.root}
+	if err := cv.verify(certs, f.now); err != nil {
+		t.Fatal(err)
+	}
+	if !cv.remembered(chainKey(f.pki.leaf, f.pki.inter), f.now) {
+		t.Fatal("verified chain not remembered")
+	}
+	for name, at := range map[string]time.Time{
+		"before": f.now.Add(-2 * time.Hour), "after": f.now.Add(sandboxCertLifetime + time.Hour),
+	} {
+		if err := cv.verify(certs, at); err == nil || !strings.Contains(err.Error(), "expired or is not yet valid") {
+			t.Errorf("%s the validity: %v", name, err)
+		}
+	}
+	stranger, err := newTestPKI(f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := newChainVerifier([]*x509.Certificate{stranger.root}).verify(certs, f.now); err == nil {
+		t.Fatal("another verifier's roots accepted a chain remembered elsewhere")
+	}
+	for i := 0; i <= maxVerifiedChains; i++ {
+		cv.remember(sha256.Sum256([]byte{byte(i), byte(i >> 8)}), certs)
+	}
+	if len(cv.verified) > maxVerifiedChains {
+		t.Fatalf("%d chains remembered", len(cv.verified))
+	}
+}

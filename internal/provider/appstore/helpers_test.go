@@ -23,7 +23,7 @@ type fixture struct {
 
 const testBundle = "com.example.shop"
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	now := time.Now().Truncate(time.Millisecond)
 	pki, err := newTestPKI(now)

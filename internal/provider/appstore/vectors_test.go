@@ -31,7 +31,7 @@ type vectorCase struct {
 	DecodedPayload     json.RawMessage `json:"decoded_payload"`
 }
 
-func loadVectors(t *testing.T) map[string]vectorCase {
+func loadVectors(t testing.TB) map[string]vectorCase {
 	t.Helper()
 	b, err := os.ReadFile("testdata/appstore.json")
 	if err != nil {
