@@ -114,14 +114,18 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if err != nil || signed == "" {
 		return nil, reason.New(reason.Malformed, "body has no signedPayload string")
 	}
-	payload, err := p.v.verifySigned(signed, req.Now)
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	payload, err := p.v.verifySigned(signed, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := p.checkIdentity(payload); err != nil {
 		return nil, err
 	}
-	n, err := p.notification(payload, req.Now)
+	n, err := p.notification(payload, now)
 	if err != nil {
 		return nil, err
 	}

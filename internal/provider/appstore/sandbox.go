@@ -30,7 +30,7 @@ const (
 // secrets: the key file is what authenticates.
 const (
 	SandboxBundleID  = "com.example.payguard"
-	SandboxIssuerID  = "6e1d9c3a-5b0f-4c8e-9a27-payguardsim1"
+	SandboxIssuerID  = "6e1d9c3a-5b0f-4c8e-9a27-5a3d00000001"
 	SandboxKeyID     = "PAYGUARD01"
 	sandboxAppleID   = 1234567890
 	sandboxProductID = "com.example.payguard.credits"
