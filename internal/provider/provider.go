@@ -9,6 +9,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -52,6 +53,10 @@ type Traits struct {
 	// claimed, queried or acknowledged: the shop's own answer goes back
 	// unchanged (Alipay's browser return, mode return).
 	Passthrough bool
+	// DefaultDedupTTL is the route's dedup_ttl (and so its max_age) when the
+	// handler sets none; zero means the pipeline's default (72h). App Store
+	// retries span about 6.5 days, so appstore asks for 168h.
+	DefaultDedupTTL time.Duration
 }
 
 // Ack is what the provider receives.
@@ -104,6 +109,12 @@ type OrderQuerier interface {
 type AnswerJudge interface {
 	Accepted(status int, header http.Header, body []byte) bool
 }
+
+// ErrNotQueryable is what QueryOrder returns for a notification its query
+// cannot speak to (DESIGN.md section 2 step 6: a subscription's expiry, a
+// renewal-preference change, a test notification): the pipeline passes
+// such a notification with Payguard-Query: skipped instead of refusing it.
+var ErrNotQueryable = errors.New("the provider's query cannot speak to this notification")
 
 // Querier is implemented by providers with a reverse order query. Errors
 // are *reason.Error: query_unavailable for anything the provider may fix by

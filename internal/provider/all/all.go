@@ -5,6 +5,7 @@ package all
 
 import (
 	_ "github.com/payguard/payguard/internal/provider/alipay"
+	_ "github.com/payguard/payguard/internal/provider/appstore"
 	_ "github.com/payguard/payguard/internal/provider/paypal"
 	_ "github.com/payguard/payguard/internal/provider/stripe"
 	_ "github.com/payguard/payguard/internal/provider/wechatpay"
