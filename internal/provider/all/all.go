@@ -5,5 +5,6 @@ package all
 
 import (
 	_ "github.com/payguard/payguard/internal/provider/alipay"
+	_ "github.com/payguard/payguard/internal/provider/unionpay"
 	_ "github.com/payguard/payguard/internal/provider/wechatpay"
 )
