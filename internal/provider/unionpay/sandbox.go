@@ -193,7 +193,13 @@ func (s *Sandbox) Settings(base string) []provider.Setting {
 // queryId that embeds the order's txnTime (so the query API can tell it
 // from the order alone), the event id queryId:txnType, the merchant.
 func (s *Sandbox) Prepare(o *sandbox.Order, now time.Time) error {
-	if err := sandbox.CheckCommon(o, Name, "CNY"); err != nil {
+	// The event id queryId:txnType holds a ':', which sandbox.CheckToken
+	// refuses in ids; it is checked here against the ids it is made of.
+	eventID := o.EventID
+	o.EventID = ""
+	err := sandbox.CheckCommon(o, Name, "CNY")
+	o.EventID = eventID
+	if err != nil {
 		return err
 	}
 	if o.Currency != "CNY" {
@@ -217,8 +223,13 @@ func (s *Sandbox) Prepare(o *sandbox.Order, now time.Time) error {
 	if _, err := simTxnTime(o.TransactionID); err != nil {
 		return err
 	}
-	if o.EventID == "" {
-		o.EventID = o.TransactionID + ":" + txnTypeOf(o.Status)
+	want := o.TransactionID + ":" + txnTypeOf(o.Status)
+	switch o.EventID {
+	case "":
+		o.EventID = want
+	case want:
+	default:
+		return fmt.Errorf("unionpay sandbox: event_id %q is not transaction_id:txnType (%s)", sandbox.Clip(o.EventID), want)
 	}
 	return nil
 }
