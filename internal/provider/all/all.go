@@ -8,5 +8,6 @@ import (
 	_ "github.com/payguard/payguard/internal/provider/appstore"
 	_ "github.com/payguard/payguard/internal/provider/paypal"
 	_ "github.com/payguard/payguard/internal/provider/stripe"
+	_ "github.com/payguard/payguard/internal/provider/unionpay"
 	_ "github.com/payguard/payguard/internal/provider/wechatpay"
 )

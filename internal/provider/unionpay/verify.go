@@ -1,0 +1,274 @@
+package unionpay
+
+import (
+	"encoding/base64"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/reason"
+)
+
+// Transaction types (txnType) payguard maps.
+const (
+	TxnConsume = "01" // payment
+	TxnRefund  = "04"
+	TxnVoid    = "31" // 消费撤销, a same-day cancel of a payment
+)
+
+// VerifyNotify authenticates a backUrl notification: the strict form, the
+// signing certificate (owner, key, validity, chain), the signMethod 01
+// signature over the raw values, then merId and the normalized fields.
+//
+// Every error is a *reason.Error: malformed (400) for what cannot be
+// parsed (a duplicated parameter, one also in the URL query, a missing or
+// ill-formed field), bad_signature (401) for anything that does not
+// authenticate as UnionPay's message to this merchant (a missing or other
+// signMethod or version, a certificate that fails a check, a signature
+// that does not verify, another merId).
+func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
+	if req == nil {
+		return nil, reason.New(reason.Malformed, "no request")
+	}
+	f, err := parseForm(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkURLQuery(req.RawQuery, f); err != nil {
+		return nil, err
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = p.now()
+	}
+	if err := p.authenticate(f, now); err != nil {
+		return nil, err
+	}
+	// Authentic from here on.
+	for _, pr := range f.pairs {
+		if !utf8.ValidString(pr.key) || !utf8.ValidString(pr.val) {
+			return nil, reason.New(reason.Malformed, "parameter %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.key, "?")))
+		}
+	}
+	return p.normalize(f)
+}
+
+// authenticate checks that f is signed by UnionPay's certificate. It is
+// shared by notifications and query answers; its errors are bad_signature
+// (or malformed for an unsupported encoding).
+func (p *Provider) authenticate(f *form, now time.Time) error {
+	if v, ok := f.get("signMethod"); !ok || v != SignMethod {
+		return reason.New(reason.BadSignature, "signMethod %s, configured %s", quoteKey(v), SignMethod)
+	}
+	if v, ok := f.get("version"); !ok || v != Version {
+		// 5.0.0 names a locally installed certificate by certId instead
+		// of carrying one: not supported.
+		return reason.New(reason.BadSignature, "version %s, only %s (signPubKeyCert) is supported", quoteKey(v), Version)
+	}
+	if enc := f.value("encoding"); !strings.EqualFold(enc, encodingUTF8) {
+		return reason.New(reason.Malformed, "encoding %s, only UTF-8 is supported", quoteKey(enc))
+	}
+	sigB64 := f.value(fieldSignature)
+	if sigB64 == "" {
+		return reason.New(reason.BadSignature, "signature missing")
+	}
+	certPEM := f.value(fieldCert)
+	if certPEM == "" {
+		return reason.New(reason.BadSignature, "signPubKeyCert missing")
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil {
+		return reason.New(reason.BadSignature, "signature is not base64")
+	}
+	pub, err := p.certs.signingKey([]byte(certPEM), now)
+	if err != nil {
+		return err
+	}
+	if verifySignature(pub, f.signContent(), sig) != nil {
+		return reason.New(reason.BadSignature, "signature does not verify")
+	}
+	return nil
+}
+
+// checkURLQuery refuses a URL query parameter that names a body parameter
+// once normalized as frameworks do (case, and '.', ' ', '[' read as '_'):
+// UnionPay posts everything in the body, and a shop that merges the two
+// could read the unsigned copy.
+func checkURLQuery(rawQuery string, body *form) error {
+	if rawQuery == "" {
+		return nil
+	}
+	q, err := parseForm([]byte(rawQuery))
+	if err != nil {
+		if re, ok := err.(*reason.Error); ok {
+			return reason.New(reason.Malformed, "URL query: %s", re.Detail)
+		}
+		return err
+	}
+	signed := make(map[string]bool, len(body.pairs))
+	for _, pr := range body.pairs {
+		signed[shadowKey(pr.key)] = true
+	}
+	for _, pr := range q.pairs {
+		if signed[shadowKey(pr.key)] {
+			return reason.New(reason.Malformed, "URL query parameter %s shadows a body parameter", quoteKey(pr.key))
+		}
+	}
+	return nil
+}
+
+func shadowKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', ' ', '[':
+			return '_'
+		}
+		return r
+	}, strings.ToLower(k))
+}
+
+// normalize checks the merchant of an authentic notification and builds
+// the normalized notification.
+func (p *Provider) normalize(f *form) (*provider.Verified, error) {
+	if got := f.value("merId"); got != p.merID {
+		// bad_signature, as alipay's app_id: UnionPay signed it, but not
+		// for this merchant (another merchant's notification replayed here).
+		return nil, reason.New(reason.BadSignature, "merId mismatch: got %s", quoteKey(got))
+	}
+	for _, k := range []string{"orderId", "queryId", "txnType", "txnTime", "respCode", "txnAmt", "currencyCode"} {
+		if f.value(k) == "" {
+			return nil, reason.New(reason.Malformed, "%s missing", k)
+		}
+	}
+	txn, err := readTxn(f, "respCode")
+	if err != nil {
+		return nil, err
+	}
+	raw := make(map[string]any, len(f.pairs))
+	for _, pr := range f.pairs {
+		if pr.key == fieldSignature || pr.key == fieldCert {
+			continue
+		}
+		raw[pr.key] = pr.val
+	}
+	if acc, ok := raw["accNo"].(string); ok {
+		raw["accNo"] = maskPAN(acc)
+	}
+	n := notification.Notification{
+		Provider:      Name,
+		EventID:       txn.queryID + ":" + txn.txnType,
+		Type:          notification.TypeFor(txn.status),
+		OutTradeNo:    txn.orderID,
+		TransactionID: txn.queryID,
+		Amount:        txn.amount,
+		Currency:      txn.currency,
+		Status:        txn.status,
+		OccurredAt:    txn.txnTime,
+		Merchant:      p.merID,
+		Raw:           raw,
+	}
+	if txn.txnType == TxnRefund {
+		n.RefundAmount, n.RefundID = txn.txnAmt, txn.queryID
+	}
+	// txnTime is when the merchant sent the order (or the refund), signed:
+	// UnionPay signs no send time, so max_age holds it, not tolerance.
+	return &provider.Verified{Notification: n, EventTime: txn.txnTime}, nil
+}
+
+// txnFields are the fields a notification and a query answer share.
+type txnFields struct {
+	orderID, queryID, txnType string
+	txnTime                   time.Time
+	txnAmt                    int64 // this transaction's amount (a refund's: the refund)
+	amount                    int64 // the payment's: origTxnAmt on a refund where given
+	hasOrigAmt                bool
+	currency                  string
+	status                    notification.Status
+}
+
+// readTxn reads the transaction fields of f; codeField names the field
+// whose response code says how the transaction ended (respCode in a
+// notification, origRespCode in a query answer). Errors are malformed.
+func readTxn(f *form, codeField string) (*txnFields, error) {
+	t := &txnFields{orderID: f.value("orderId"), queryID: f.value("queryId"), txnType: f.value("txnType")}
+	var ok bool
+	if t.txnTime, ok = parseTxnTime(f.value("txnTime")); !ok {
+		return nil, reason.New(reason.Malformed, "txnTime is not yyyyMMddHHmmss")
+	}
+	var err error
+	if t.txnAmt, err = parseFen(f.value("txnAmt")); err != nil {
+		return nil, reason.New(reason.Malformed, "txnAmt is not a whole number of fen")
+	}
+	t.amount = t.txnAmt
+	if orig, present := f.get("origTxnAmt"); present && t.txnType == TxnRefund {
+		if t.amount, err = parseFen(orig); err != nil {
+			return nil, reason.New(reason.Malformed, "origTxnAmt is not a whole number of fen")
+		}
+		t.hasOrigAmt = true
+	}
+	if t.currency, ok = currencyOf(f.value("currencyCode")); !ok {
+		return nil, reason.New(reason.Malformed, "currencyCode %s is not supported (only 156, CNY)", quoteKey(f.value("currencyCode")))
+	}
+	t.status = mapStatus(t.txnType, f.value(codeField))
+	return t, nil
+}
+
+// mapStatus is providers.md's status map: a success code (00, or A6:
+// success with defects) means paid for a payment, refunded for a refund,
+// closed for a void, other for any other transaction type; 03, 04 and 05
+// (timed out, in process: ACP's "ask again later") mean pending; every
+// other code failed.
+func mapStatus(txnType, code string) notification.Status {
+	switch code {
+	case "00", "A6":
+	case "03", "04", "05":
+		return notification.StatusPending
+	default:
+		return notification.StatusFailed
+	}
+	switch txnType {
+	case TxnConsume:
+		return notification.StatusPaid
+	case TxnRefund:
+		return notification.StatusRefunded
+	case TxnVoid:
+		return notification.StatusClosed
+	}
+	return notification.StatusOther
+}
+
+// parseFen reads an amount in fen: digits, no sign, no leading zero.
+func parseFen(s string) (int64, error) {
+	return notification.ParseDecimal(s, 0)
+}
+
+// currencyOf maps ISO 4217 numeric codes to alpha ones. The online gateway
+// settles CNY; another code is refused rather than guessed at, since its
+// minor unit in txnAmt is not documented here.
+func currencyOf(numeric string) (string, bool) {
+	if numeric == "156" {
+		return "CNY", true
+	}
+	return "", false
+}
+
+func parseTxnTime(s string) (time.Time, bool) {
+	if len(s) != len(TimeLayout) || !isDigits(s) {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation(TimeLayout, s, beijing)
+	return t, err == nil
+}
+
+// maskPAN keeps a full card number out of raw (and so out of the
+// forwarded body's normalized form and policies): UnionPay masks accNo
+// itself, but a plain 12-19 digit value is masked to its first 6 and last
+// 4 digits.
+func maskPAN(acc string) string {
+	if len(acc) < 12 || len(acc) > 19 || !isDigits(acc) {
+		return acc
+	}
+	return acc[:6] + strings.Repeat("*", len(acc)-10) + acc[len(acc)-4:]
+}
