@@ -91,7 +91,7 @@ func TestAcknowledge(t *testing.T) {
 		t.Fatalf("duplicate: %+v", a)
 	}
 	for _, code := range reason.All {
-		if code == reason.Forwarded || code == reason.Duplicate {
+		if code == reason.Forwarded || code == reason.Duplicate || code == reason.Watching {
 			continue
 		}
 		want := reason.HTTPStatus(code)
