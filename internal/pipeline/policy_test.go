@@ -57,6 +57,7 @@ func TestPolicyStage(t *testing.T) {
 	}{
 		{"all allow", []string{`notification.amount == 1234`, `request.path == "/notify"`}, 200, reason.Forwarded, "", ""},
 		{"second denies", []string{`notification.amount == 1234`, `notification.amount < 1000`}, 403, reason.PolicyDenied, "p2", "returned false"},
+		{"the failing condition is named", []string{`notification.amount > 0 && notification.currency == "USD"`}, 403, reason.PolicyDenied, "p1", `policy p1: notification.currency == "USD" is false`},
 		{"runtime error denies", []string{`notification.raw.no_such == "x"`}, 403, reason.PolicyDenied, "p1", "no such key"},
 		{"null query denies", []string{`query.amount == notification.amount`}, 403, reason.PolicyDenied, "p1", "query is null"},
 		{"request variables", []string{`request.remote_ip == "203.0.113.7" && request.headers["Content-Type"] == "application/json" && request.time == timestamp("2026-01-02T03:04:05Z")`}, 200, reason.Forwarded, "", ""},

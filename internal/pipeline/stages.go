@@ -35,6 +35,12 @@ type OrderPolicy interface {
 	ReferencesOrder() bool
 }
 
+// PolicyExplainer is implemented by policies that can say which of their
+// conditions failed, for the log line of a denial.
+type PolicyExplainer interface {
+	Explain(ctx context.Context, in *PolicyInput) string
+}
+
 // policiesDecideOrder reports whether a configured policy reads `order`.
 func policiesDecideOrder(pols []Policy) bool {
 	for _, p := range pols {
@@ -56,6 +62,11 @@ func (p *Pipeline) checkPolicies(ctx context.Context, in *PolicyInput, res *Resu
 		}
 		res.Policy = pol.Name()
 		detail := "policy " + pol.Name() + " returned false"
+		if ex, canExplain := pol.(PolicyExplainer); canExplain && err == nil {
+			if why := ex.Explain(ctx, in); why != "" {
+				detail = "policy " + pol.Name() + ": " + why
+			}
+		}
 		if err != nil {
 			detail = "policy " + pol.Name() + ": " + err.Error()
 		}

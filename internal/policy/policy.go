@@ -25,6 +25,8 @@ type Program struct {
 	prg     cel.Program
 	usesOrd bool
 	now     func() time.Time
+	ast     *cel.Ast
+	explain explainer
 }
 
 // Issue is one problem CEL found in an expression: line and column are
@@ -78,7 +80,7 @@ func Compile(name, source string) (*Program, error) {
 	if err != nil {
 		return nil, &CompileError{Name: name, Issues: []Issue{{Line: 1, Column: 1, Message: err.Error()}}}
 	}
-	return &Program{name: name, source: source, prg: prg, usesOrd: references(ast, varOrder), now: time.Now}, nil
+	return &Program{name: name, source: source, prg: prg, usesOrd: references(ast, varOrder), now: time.Now, ast: ast}, nil
 }
 
 // CompileFile reads a policy file and compiles it under its path.
