@@ -162,6 +162,9 @@ type Pipeline struct {
 	traits  provider.Traits
 	orderNS string
 	queries *queryCache
+	// orderByPolicy: a policy reads `order`, so the policies decide and
+	// the default order check is off (DESIGN.md section 5).
+	orderByPolicy bool
 }
 
 // New checks cfg and fills its defaults.
@@ -201,6 +204,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Querier != nil {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
+	p.orderByPolicy = policiesDecideOrder(cfg.Policies)
 	return p, nil
 }
 
@@ -328,7 +332,7 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	if p.cfg.OrderLookup != nil {
 		sctx = stages.enter(StageOrder)
 		order, err = p.cfg.OrderLookup.LookupOrder(sctx, n.OutTradeNo)
-		if err == nil {
+		if err == nil && !p.orderByPolicy {
 			err = checkOrder(&n, order)
 		}
 		if err != nil {
@@ -340,16 +344,10 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 	// 8. policy
 	if len(p.cfg.Policies) > 0 {
 		sctx = stages.enter(StagePolicy)
-	}
-	for _, pol := range p.cfg.Policies {
-		ok, err := pol.Allow(sctx, &PolicyInput{Notification: &n, Query: res.Query, Order: order, RemoteIP: in.RemoteIP, Header: in.Header, Path: in.Path})
-		if err != nil || !ok {
-			res.Policy = pol.Name()
-			detail := "policy " + pol.Name() + " returned false"
-			if err != nil {
-				detail = "policy " + pol.Name() + ": " + err.Error()
-			}
-			p.reject(res, &reason.Error{Code: reason.PolicyDenied, Detail: detail, Err: err})
+		in := &PolicyInput{Notification: &n, Query: res.Query, Order: order,
+			RemoteIP: in.RemoteIP, Header: in.Header, Path: in.Path, Time: p.cfg.Now()}
+		if err := p.checkPolicies(sctx, in, res); err != nil {
+			p.reject(res, err)
 			return
 		}
 	}

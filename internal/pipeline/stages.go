@@ -2,21 +2,15 @@ package pipeline
 
 import (
 	"context"
-	"net/http"
-	"net/netip"
 
 	"github.com/payguard/payguard/internal/notification"
-	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/policy"
 	"github.com/payguard/payguard/internal/reason"
 )
 
 // Order is the shop's own record of an order (DESIGN.md section 5,
 // order_lookup).
-type Order struct {
-	Amount   int64  `json:"amount"`
-	Currency string `json:"currency"`
-	Status   string `json:"status"`
-}
+type Order = policy.Order
 
 // OrderLookup fetches the shop's order record. A missing order is a
 // reason.OrderMismatch error; an unreachable shop is reason.QueryUnavailable.
@@ -25,19 +19,60 @@ type OrderLookup interface {
 }
 
 // PolicyInput is what a policy sees (DESIGN.md section 7).
-type PolicyInput struct {
-	Notification *notification.Notification
-	Query        *provider.QueryResult
-	Order        *Order
-	RemoteIP     netip.Addr
-	Header       http.Header
-	Path         string
-}
+type PolicyInput = policy.Input
 
 // Policy is one operator rule; every configured policy must allow.
+// *policy.Program implements it.
 type Policy interface {
 	Name() string
 	Allow(ctx context.Context, in *PolicyInput) (bool, error)
+}
+
+// OrderPolicy is implemented by policies that can tell whether they read
+// the shop's order: when one does, the default order check is off and the
+// policies decide (DESIGN.md section 5).
+type OrderPolicy interface {
+	ReferencesOrder() bool
+}
+
+// PolicyExplainer is implemented by policies that can say which of their
+// conditions failed, for the log line of a denial.
+type PolicyExplainer interface {
+	Explain(ctx context.Context, in *PolicyInput) string
+}
+
+// policiesDecideOrder reports whether a configured policy reads `order`.
+func policiesDecideOrder(pols []Policy) bool {
+	for _, p := range pols {
+		if op, ok := p.(OrderPolicy); ok && op.ReferencesOrder() {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPolicies is stage 8: every policy must allow. The first that does
+// not, or that fails to evaluate (a denial too, never a pass), is named in
+// res.Policy and the error is policy_denied.
+func (p *Pipeline) checkPolicies(ctx context.Context, in *PolicyInput, res *Result) error {
+	for _, pol := range p.cfg.Policies {
+		ok, err := pol.Allow(ctx, in)
+		if err == nil && ok {
+			continue
+		}
+		res.Policy = pol.Name()
+		detail := "policy " + pol.Name() + " returned false"
+		if ex, canExplain := pol.(PolicyExplainer); canExplain && err == nil {
+			if why := ex.Explain(ctx, in); why != "" {
+				detail = "policy " + pol.Name() + ": " + why
+			}
+		}
+		if err != nil {
+			detail = "policy " + pol.Name() + ": " + err.Error()
+		}
+		return &reason.Error{Code: reason.PolicyDenied, Detail: detail, Err: err}
+	}
+	return nil
 }
 
 // checkOrder applies the default order rule: amount and currency must equal
