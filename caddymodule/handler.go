@@ -22,6 +22,7 @@ import (
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/webhooksig"
 )
 
 func init() {
@@ -164,9 +165,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("payguard %s: upstream_secret %d: %v", name, i+1, err)
 		}
-		key, err := pipeline.ParseWebhookSecret(v)
+		key, err := webhooksig.ParseSecret(v)
 		if err != nil {
-			return fmt.Errorf("payguard %s: %v", name, err)
+			return fmt.Errorf("payguard %s: upstream_secret: %v", name, err)
 		}
 		secrets = append(secrets, key)
 	}

@@ -1,18 +1,14 @@
 package pipeline
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/webhooksig"
 )
 
 // normalizedBody is the JSON of `forward normalized` (DESIGN.md section 4).
@@ -93,43 +89,9 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 		ts := p.cfg.Now().Unix()
 		h.Set("Webhook-Id", id)
 		h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
-		h.Set("Webhook-Signature", SignStandardWebhook(p.cfg.UpstreamSecrets, id, ts, body))
+		h.Set("Webhook-Signature", webhooksig.Sign(p.cfg.UpstreamSecrets, id, ts, body))
 	}
 	return &Outgoing{Header: h, Body: body}, nil
-}
-
-// SignStandardWebhook returns the Standard Webhooks `webhook-signature`
-// value: "v1,<base64 HMAC-SHA256 of id.timestamp.body>" for each secret,
-// space-separated.
-func SignStandardWebhook(secrets [][]byte, id string, ts int64, body []byte) string {
-	sigs := make([]string, 0, len(secrets))
-	for _, s := range secrets {
-		m := hmac.New(sha256.New, s)
-		m.Write([]byte(id))
-		m.Write([]byte{'.'})
-		m.Write([]byte(strconv.FormatInt(ts, 10)))
-		m.Write([]byte{'.'})
-		m.Write(body)
-		sigs = append(sigs, "v1,"+base64.StdEncoding.EncodeToString(m.Sum(nil)))
-	}
-	return strings.Join(sigs, " ")
-}
-
-// ParseWebhookSecret decodes a Standard Webhooks secret: "whsec_" followed
-// by base64. The error never repeats the secret.
-func ParseWebhookSecret(s string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(s, "whsec_")
-	if !ok {
-		return nil, errors.New("upstream_secret must start with whsec_")
-	}
-	key, err := base64.StdEncoding.DecodeString(rest)
-	if err != nil {
-		return nil, errors.New("upstream_secret: the part after whsec_ is not base64")
-	}
-	if len(key) < 16 {
-		return nil, errors.New("upstream_secret: fewer than 16 bytes of key")
-	}
-	return key, nil
 }
 
 func setIf(h http.Header, k, v string) {
