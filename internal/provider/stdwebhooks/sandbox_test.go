@@ -1,0 +1,179 @@
+package stdwebhooks
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/sandbox"
+)
+
+// keyDir writes a fresh GenerateKeys into a temporary directory.
+func keyDir(t *testing.T) sandbox.Dir {
+	t.Helper()
+	files, err := generateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		if !strings.HasPrefix(f.Name, Name+"_") {
+			t.Fatalf("%s is not prefixed with the provider name", f.Name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, f.Mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sandbox.Dir(dir)
+}
+
+func loadSim(t *testing.T, dir sandbox.Dir, scheme string) provider.Sandbox {
+	t.Helper()
+	opts := provider.SandboxOptions{}
+	if scheme != "" {
+		opts.Params = map[string]string{"scheme": scheme}
+	}
+	s, err := loadSandbox(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestGenerateKeys(t *testing.T) {
+	files, err := generateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]os.FileMode{}
+	for _, f := range files {
+		modes[f.Name] = f.Mode
+		if strings.HasSuffix(string(f.Data), "\n") {
+			t.Errorf("%s ends in a newline", f.Name)
+		}
+	}
+	want := map[string]os.FileMode{fileSecret: 0o600, filePrivateKey: 0o600, filePublicKey: 0o644}
+	for name, mode := range want {
+		if modes[name] != mode {
+			t.Errorf("%s: mode %v, want %v", name, modes[name], mode)
+		}
+	}
+	if len(files) != len(want) {
+		t.Errorf("%d files", len(files))
+	}
+}
+
+func TestSandboxLoad(t *testing.T) {
+	if _, err := loadSandbox(sandbox.Dir(t.TempDir()), provider.SandboxOptions{}); !errors.Is(err, sandbox.ErrNoKeys) {
+		t.Fatalf("empty dir: %v", err)
+	}
+	dir := keyDir(t)
+	if _, err := loadSandbox(dir, provider.SandboxOptions{Params: map[string]string{"scheme": "v2"}}); err == nil {
+		t.Fatal("scheme=v2 accepted")
+	}
+	// A public key that is not the private key's half.
+	other := keyDir(t)
+	b, _ := other.Read(filePublicKey)
+	if err := os.WriteFile(dir.Path(filePublicKey), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadSandbox(dir, provider.SandboxOptions{}); err == nil || !strings.Contains(err.Error(), "not the public half") {
+		t.Fatalf("mixed pair: %v", err)
+	}
+	if err := os.Remove(dir.Path(fileSecret)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadSandbox(dir, provider.SandboxOptions{}); err == nil || errors.Is(err, sandbox.ErrNoKeys) {
+		t.Fatalf("partial dir: %v", err)
+	}
+}
+
+// The sandbox's notification verifies at a sidecar built from its own
+// Settings, for each scheme and status, with the order's fields; every
+// tamper field and a stranger's keys are refused.
+func TestSandboxRoundTrip(t *testing.T) {
+	dir := keyDir(t)
+	now := time.Now().Truncate(time.Second)
+	for _, scheme := range []string{"", "v1a"} {
+		sim := loadSim(t, dir, scheme)
+		built, err := buildFrom(t, values(sim.Settings("http://127.0.0.1:1")))
+		if err != nil {
+			t.Fatalf("scheme %q: %v", scheme, err)
+		}
+		for status, want := range map[string]notification.Status{
+			"succeeded": notification.StatusPaid, "refunded": notification.StatusRefunded,
+			"canceled": notification.StatusClosed, "pending": notification.StatusPending, "failed": notification.StatusFailed,
+		} {
+			o := &sandbox.Order{Provider: Name, OutTradeNo: "SIM-1", Amount: 1234, Status: status}
+			if err := sim.Prepare(o, now); err != nil {
+				t.Fatal(err)
+			}
+			msg, err := sim.BuildNotify(o, "", now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := built.Provider.VerifyNotify(&provider.Request{Method: msg.Method, Header: msg.Header, Body: msg.Body, Now: now})
+			if err != nil {
+				t.Fatalf("scheme %q %s: %v", scheme, status, err)
+			}
+			n := v.Notification
+			if n.EventID != o.EventID || n.OutTradeNo != "SIM-1" || n.TransactionID != o.TransactionID || n.Amount != 1234 ||
+				n.Currency != "USD" || n.Status != want || !v.Timestamp.Equal(now) {
+				t.Fatalf("scheme %q %s: %+v at %v", scheme, status, n, v.Timestamp)
+			}
+		}
+		o := &sandbox.Order{Provider: Name, OutTradeNo: "SIM-2", Amount: 500}
+		if err := sim.Prepare(o, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, field := range tamperable {
+			msg, err := sim.BuildNotify(o, field, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = built.Provider.VerifyNotify(&provider.Request{Method: msg.Method, Header: msg.Header, Body: msg.Body, Now: now})
+			wantCode(t, "tamper "+field, err, reason.BadSignature)
+		}
+		stranger := loadSim(t, keyDir(t), scheme)
+		msg, err := stranger.BuildNotify(o, "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = built.Provider.VerifyNotify(&provider.Request{Method: msg.Method, Header: msg.Header, Body: msg.Body, Now: now})
+		wantCode(t, "stranger's keys", err, reason.BadSignature)
+	}
+}
+
+func TestSandboxPrepare(t *testing.T) {
+	sim := loadSim(t, keyDir(t), "")
+	now := time.Now()
+	o := &sandbox.Order{Provider: Name, OutTradeNo: "SIM-1", Amount: 1}
+	if err := sim.Prepare(o, now); err != nil {
+		t.Fatal(err)
+	}
+	first := *o
+	if err := sim.Prepare(o, now); err != nil || *o != first {
+		t.Fatalf("Prepare is not idempotent: %+v vs %+v (%v)", *o, first, err)
+	}
+	if !strings.HasPrefix(o.EventID, "msg_") || !strings.HasPrefix(o.TransactionID, "pay_") || o.Status != senderPaid || o.PaidAt.IsZero() {
+		t.Fatalf("%+v", o)
+	}
+	for name, bad := range map[string]sandbox.Order{
+		"status": {Provider: Name, OutTradeNo: "SIM-1", Amount: 1, Status: "paid"},
+		"mch_id": {Provider: Name, OutTradeNo: "SIM-1", Amount: 1, MchID: "m"},
+		"other":  {Provider: "stripe", OutTradeNo: "SIM-1", Amount: 1},
+	} {
+		if err := sim.Prepare(&bad, now); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, err := sim.BuildNotify(o, "sign", now); err == nil {
+		t.Error("unknown tamper field accepted")
+	}
+}
