@@ -7,6 +7,7 @@ import (
 	_ "github.com/payguard/payguard/internal/provider/alipay"
 	_ "github.com/payguard/payguard/internal/provider/appstore"
 	_ "github.com/payguard/payguard/internal/provider/paypal"
+	_ "github.com/payguard/payguard/internal/provider/pingpp"
 	_ "github.com/payguard/payguard/internal/provider/stdwebhooks"
 	_ "github.com/payguard/payguard/internal/provider/stripe"
 	_ "github.com/payguard/payguard/internal/provider/unionpay"

@@ -1,0 +1,211 @@
+package pingpp
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
+)
+
+// The event types payguard maps; every other type passes as status other.
+const (
+	TypeChargeSucceeded = "charge.succeeded"
+	TypeRefundSucceeded = "refund.succeeded"
+)
+
+// refundCurrency is the currency of a refund notice: Ping++'s refund
+// object carries none, and Ping++ charges settle in CNY.
+const refundCurrency = "CNY"
+
+// maxID bounds ids (Ping++'s are a prefix and 24 characters).
+const maxID = 64
+
+// event is a parsed Ping++ event envelope.
+type event struct {
+	id      string
+	typ     string
+	created time.Time
+	object  map[string]any // data.object
+	raw     map[string]any
+}
+
+// parseEvent reads the envelope strictly: one JSON object, no repeated key
+// at any depth, `object` "event", an `evt_` id, a type, a created time in
+// unix seconds and a data.object. Errors are malformed and quote no
+// values beyond a shortened id or type.
+func parseEvent(body []byte) (*event, error) {
+	m, err := strictjson.DecodeObject(body)
+	if err != nil {
+		return nil, reason.Wrap(reason.Malformed, err, "pingpp event")
+	}
+	ev := &event{raw: m}
+	if obj, _ := m["object"].(string); obj != "event" {
+		return nil, reason.New(reason.Malformed, "pingpp: object is not \"event\"")
+	}
+	ev.id, _ = m["id"].(string)
+	if !strings.HasPrefix(ev.id, "evt_") || len(ev.id) == len("evt_") || !isToken(ev.id) {
+		return nil, reason.New(reason.Malformed, "pingpp: id %s is not an evt_ id", quote(ev.id))
+	}
+	ev.typ, _ = m["type"].(string)
+	if ev.typ == "" || !isToken(ev.typ) {
+		return nil, reason.New(reason.Malformed, "pingpp: type missing or not a word")
+	}
+	secs, ok := strictjson.Int(m["created"])
+	if !ok {
+		return nil, reason.New(reason.Malformed, "pingpp: created is not unix seconds")
+	}
+	ev.created = time.Unix(secs, 0).UTC()
+	data, _ := m["data"].(map[string]any)
+	if ev.object, _ = data["object"].(map[string]any); ev.object == nil {
+		return nil, reason.New(reason.Malformed, "pingpp: data.object missing")
+	}
+	return ev, nil
+}
+
+// notification maps the event: a charge.succeeded charge, a
+// refund.succeeded refund, or any other event as status other with what
+// its object offers.
+func (ev *event) notification() (*notification.Notification, error) {
+	n := &notification.Notification{
+		Provider: Name, EventID: ev.id, Type: ev.typ,
+		OccurredAt: ev.created, Status: notification.StatusOther, Raw: ev.raw,
+	}
+	o := ev.object
+	n.Merchant, _ = o["app"].(string)
+	switch ev.typ {
+	case TypeChargeSucceeded:
+		return n, mapCharge(n, o)
+	case TypeRefundSucceeded:
+		return n, mapRefund(n, o)
+	}
+	// Best effort for the types payguard does not map: nothing here
+	// claims money moved, so nothing is required.
+	n.OutTradeNo, _ = o["order_no"].(string)
+	n.TransactionID, _ = o["id"].(string)
+	n.Amount, _ = strictjson.Int(o["amount"])
+	if c, _ := o["currency"].(string); c != "" {
+		n.Currency = strings.ToUpper(c)
+	}
+	return n, nil
+}
+
+// mapCharge: Ping++ amounts are already integer fen; currency is written
+// lower-case ("cny"). paid must be true for status paid: a
+// charge.succeeded that says otherwise is not believed to be a payment.
+func mapCharge(n *notification.Notification, o map[string]any) error {
+	if obj, _ := o["object"].(string); obj != "charge" {
+		return reason.New(reason.Malformed, "pingpp: charge.succeeded without a charge object")
+	}
+	var err error
+	if n.TransactionID, err = requireID(o, "id", "ch_"); err != nil {
+		return err
+	}
+	if n.OutTradeNo, err = requireID(o, "order_no", ""); err != nil {
+		return err
+	}
+	amount, ok := strictjson.Int(o["amount"])
+	if !ok {
+		return reason.New(reason.Malformed, "pingpp: charge amount is not integer fen")
+	}
+	n.Amount = amount
+	cur, _ := o["currency"].(string)
+	if !isCurrency(cur) {
+		return reason.New(reason.Malformed, "pingpp: charge currency %s is not an ISO 4217 code", quote(cur))
+	}
+	n.Currency = strings.ToUpper(cur)
+	if paid, _ := o["paid"].(bool); paid {
+		n.Status = notification.StatusPaid
+	}
+	if t, ok := strictjson.Int(o["time_paid"]); ok && t > 0 {
+		n.OccurredAt = time.Unix(t, 0).UTC()
+	}
+	return nil
+}
+
+// mapRefund: the refund object names its charge (id and order number) and
+// this refund's amount. It does not carry the charge's amount, so Amount
+// is the refund's too (the README's refund table says so); RefundID is the
+// refund's re_ id, which the shop books each refund once by.
+func mapRefund(n *notification.Notification, o map[string]any) error {
+	if obj, _ := o["object"].(string); obj != "refund" {
+		return reason.New(reason.Malformed, "pingpp: refund.succeeded without a refund object")
+	}
+	var err error
+	if n.RefundID, err = requireID(o, "id", "re_"); err != nil {
+		return err
+	}
+	if n.TransactionID, err = requireID(o, "charge", "ch_"); err != nil {
+		return err
+	}
+	// charge_order_no is the charge's order number in current API
+	// versions; older refund objects carry it as order_no.
+	key := "charge_order_no"
+	if _, ok := o[key]; !ok {
+		key = "order_no"
+	}
+	if n.OutTradeNo, err = requireID(o, key, ""); err != nil {
+		return err
+	}
+	amount, ok := strictjson.Int(o["amount"])
+	if !ok {
+		return reason.New(reason.Malformed, "pingpp: refund amount is not integer fen")
+	}
+	n.Amount, n.RefundAmount, n.Currency = amount, amount, refundCurrency
+	succeed, _ := o["succeed"].(bool)
+	status, _ := o["status"].(string)
+	if succeed || status == "succeeded" {
+		n.Status = notification.StatusRefunded
+	}
+	if t, ok := strictjson.Int(o["time_succeed"]); ok && t > 0 {
+		n.OccurredAt = time.Unix(t, 0).UTC()
+	}
+	return nil
+}
+
+// requireID reads a non-empty id-like string field, with a prefix when
+// given.
+func requireID(o map[string]any, key, prefix string) (string, error) {
+	s, _ := o[key].(string)
+	if s == "" || len(s) > maxID || !strings.HasPrefix(s, prefix) || !isToken(s) {
+		return "", reason.New(reason.Malformed, "pingpp: %s missing or not an id", key)
+	}
+	return s, nil
+}
+
+// isToken: ids and type words are printable ASCII without spaces, so they
+// go into headers and store keys as they are.
+func isToken(s string) bool {
+	if len(s) > maxID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		c := s[i] | 0x20 // lower-case ASCII letters
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// quote renders an untrusted value for an error detail, cut short.
+func quote(s string) string {
+	if len(s) > 40 {
+		return strconv.Quote(s[:40]) + "..."
+	}
+	return strconv.Quote(s)
+}

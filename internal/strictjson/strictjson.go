@@ -1,0 +1,170 @@
+// Package strictjson parses signed JSON bodies more strictly than
+// encoding/json does on its own.
+//
+// encoding/json keeps the last of two members with the same key, replaces
+// invalid UTF-8 with U+FFFD and, when decoding into a struct, matches keys
+// case-insensitively: each is a way for payguard and the shop's own parser
+// to read two different values out of one signed body. Decode refuses the
+// first two and returns plain maps, so callers look fields up by their
+// exact key.
+package strictjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaxDepth bounds nesting, so hostile input cannot exhaust the stack.
+const MaxDepth = 64
+
+// Decode parses b as exactly one JSON value (surrounding whitespace
+// allowed). Objects become map[string]any, arrays []any, numbers
+// json.Number (their literal text, no float rounding), and strings,
+// booleans and null their Go values.
+//
+// It refuses invalid UTF-8 anywhere in b, a key occurring twice in one
+// object (compared after unescaping, so "a" and "\u0061" are the same
+// key), nesting deeper than MaxDepth, and anything after the value. Errors
+// name a byte offset or a shortened key, never a value.
+func Decode(b []byte) (any, error) {
+	if !utf8.Valid(b) {
+		return nil, errors.New("json: invalid UTF-8")
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	p := parser{d: d}
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("json: data after the value at byte %d", d.InputOffset())
+	}
+	return v, nil
+}
+
+// DecodeObject is Decode for a body that must be one JSON object.
+func DecodeObject(b []byte) (map[string]any, error) {
+	v, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("json: the body is not an object")
+	}
+	return m, nil
+}
+
+type parser struct{ d *json.Decoder }
+
+func (p *parser) value(depth int) (any, error) {
+	tok, err := p.d.Token()
+	if err != nil {
+		return nil, p.syntax(err)
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil // string, json.Number, bool or nil
+	}
+	if depth >= MaxDepth {
+		return nil, fmt.Errorf("json: nested deeper than %d at byte %d", MaxDepth, p.d.InputOffset())
+	}
+	switch d {
+	case '{':
+		return p.object(depth + 1)
+	case '[':
+		return p.array(depth + 1)
+	}
+	// The decoder reports a stray '}' or ']' as a syntax error itself;
+	// this is a guard, not a reachable path.
+	return nil, fmt.Errorf("json: unexpected %q at byte %d", rune(d), p.d.InputOffset())
+}
+
+func (p *parser) object(depth int) (map[string]any, error) {
+	m := map[string]any{}
+	for p.d.More() {
+		tok, err := p.d.Token()
+		if err != nil {
+			return nil, p.syntax(err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("json: object key is not a string at byte %d", p.d.InputOffset())
+		}
+		if _, dup := m[key]; dup {
+			return nil, fmt.Errorf("json: key %s occurs twice in one object", Quote(key))
+		}
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		m[key] = v
+	}
+	if _, err := p.d.Token(); err != nil { // the closing '}'
+		return nil, p.syntax(err)
+	}
+	return m, nil
+}
+
+func (p *parser) array(depth int) ([]any, error) {
+	a := []any{}
+	for p.d.More() {
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, v)
+	}
+	if _, err := p.d.Token(); err != nil { // the closing ']'
+		return nil, p.syntax(err)
+	}
+	return a, nil
+}
+
+// syntax rewrites a decoder error without the input it quotes.
+func (p *parser) syntax(err error) error {
+	if err == io.EOF {
+		return errors.New("json: unexpected end of input")
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("json: syntax error at byte %d", se.Offset)
+	}
+	return fmt.Errorf("json: unreadable at byte %d", p.d.InputOffset())
+}
+
+// Quote renders an untrusted key for an error: quoted and cut short.
+func Quote(s string) string {
+	const max = 40
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// Int reads a JSON number that is a plain non-negative integer, as
+// providers write amounts in minor units and unix seconds: no sign,
+// fraction, exponent or leading zero, and within int64.
+func Int(v any) (int64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	s := string(n)
+	if s == "" || len(s) > 18 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	i, err := strconv.ParseInt(s, 10, 64)
+	return i, err == nil
+}
