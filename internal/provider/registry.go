@@ -84,6 +84,12 @@ type Option struct {
 	Required bool
 	// Values are the accepted words of a KindEnum option.
 	Values []string
+	// Literal takes a KindString or KindList value as written: no
+	// placeholder is resolved in it. For values whose own syntax uses
+	// braces, which Caddy's replacer would read as unknown placeholders:
+	// generic's key_suffix "&key={secret}" and CEL expressions (map
+	// literals).
+	Literal bool
 	// Parse checks one value: a secret's or a file's bytes, a string's
 	// text. It runs while adapting when the value holds no placeholder, and
 	// at provision on the resolved value. Its error never quotes the value.
@@ -174,6 +180,9 @@ func (s *Spec) validate() error {
 		}
 		for _, k := range keys {
 			seen[k] = true
+		}
+		if o.Literal && o.Kind != KindString && o.Kind != KindList {
+			return fmt.Errorf("%s: option %q: only string and list options are literal", s.Name, o.Name)
 		}
 		if o.Kind == KindEnum && len(o.Values) == 0 {
 			return fmt.Errorf("%s: enum option %q has no values", s.Name, o.Name)
@@ -298,6 +307,11 @@ func hasPlaceholder(v string) bool { return strings.Contains(v, "{") }
 
 // HasPlaceholder is hasPlaceholder for the glue.
 func HasPlaceholder(v string) bool { return hasPlaceholder(v) }
+
+// HoldsPlaceholder reports whether v, a value of this option, is only
+// known at provision: a literal option's value never is, braces and all,
+// so its Parse can run while adapting.
+func (o Option) HoldsPlaceholder(v string) bool { return !o.Literal && hasPlaceholder(v) }
 
 // Env is what a provider is built from: its options resolved (placeholders
 // replaced, files read), and the handler's settings that concern it.

@@ -69,7 +69,7 @@ func (e *Env) resolveOption(o Option, v Values, repl Replacer) error {
 		if raw == "" {
 			return nil
 		}
-		val, err := repl(raw)
+		val, err := o.resolve(raw, repl)
 		if err != nil {
 			return fmt.Errorf("%s: %v", o.Name, err)
 		}
@@ -124,7 +124,7 @@ func (e *Env) resolveOption(o Option, v Values, repl Replacer) error {
 		}
 	case KindList:
 		for _, a := range v[o.JSONKey()] {
-			val, err := repl(a)
+			val, err := o.resolve(a, repl)
 			if err != nil {
 				return fmt.Errorf("%s: %v", o.Name, err)
 			}
@@ -135,6 +135,15 @@ func (e *Env) resolveOption(o Option, v Values, repl Replacer) error {
 		}
 	}
 	return nil
+}
+
+// resolve replaces the placeholders in a string or list value, unless the
+// option takes its value literally.
+func (o Option) resolve(v string, repl Replacer) (string, error) {
+	if o.Literal && (o.Kind == KindString || o.Kind == KindList) {
+		return v, nil
+	}
+	return repl(v)
 }
 
 func parseWith(o Option, spelled string, b []byte) error {
