@@ -6,6 +6,7 @@ package all
 import (
 	_ "github.com/payguard/payguard/internal/provider/alipay"
 	_ "github.com/payguard/payguard/internal/provider/appstore"
+	_ "github.com/payguard/payguard/internal/provider/generic"
 	_ "github.com/payguard/payguard/internal/provider/paypal"
 	_ "github.com/payguard/payguard/internal/provider/pingpp"
 	_ "github.com/payguard/payguard/internal/provider/stdwebhooks"

@@ -83,3 +83,43 @@ func checkParsed(t *testing.T, fields []field, err error) {
 		seen[fl.key] = true
 	}
 }
+
+// FuzzVerifyNotify runs whole verifications, for a parse-first scheme
+// (form, field signature, md5) and a verify-first one (JSON, header
+// signature): never a panic, every refusal a reason, and nothing accepted
+// that the secret did not sign.
+func FuzzVerifyNotify(f *testing.F) {
+	form := baseValues()
+	form["algorithm"], form["key_suffix"] = []string{AlgMD5WithKey}, []string{"&key={secret}"}
+	json := layoutValues(layouts[3], AlgHMACSHA256, "base64")
+	json["secret"] = []string{"s"}
+	providers := []*Provider{mustBuild(f, form), mustBuild(f, json)}
+	signedBodies := map[string]bool{}
+	for _, p := range providers {
+		body := []byte(layouts[0].body)
+		if p.scheme.Format == formatJSON {
+			body = []byte(layouts[3].body)
+		}
+		signed, h, err := (&Signer{Scheme: p.scheme, Secret: []byte("s")}).SignBody(body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		signedBodies[string(signed)] = true
+		f.Add(signed, h["X-Sig"])
+	}
+	f.Add([]byte("a=1&sign=zz"), "")
+	f.Fuzz(func(t *testing.T, body []byte, sig string) {
+		for _, p := range providers {
+			v, err := p.VerifyNotify(request(body, map[string]string{"X-Sig": sig}))
+			if err != nil {
+				if reason.CodeOf(err, "") == "" {
+					t.Fatalf("refusal without a reason: %v", err)
+				}
+				continue
+			}
+			if v == nil || !signedBodies[string(body)] {
+				t.Fatalf("accepted a body nobody signed: %q", body)
+			}
+		}
+	})
+}

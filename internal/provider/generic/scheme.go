@@ -230,7 +230,7 @@ func (s *Scheme) checkCovered(what string, loc *Location, token string, fields b
 	switch {
 	case s.Message == MessageConcat:
 		for _, p := range s.Parts {
-			covered = covered || p == token || (!loc.Header && p == loc.Name)
+			covered = covered || p == token || (!loc.Header && (p == loc.Name || p == tokBody))
 		}
 	case loc.Header:
 	case s.Message == MessageRaw:
@@ -265,8 +265,8 @@ func (s *Scheme) needsFields() bool {
 
 // signs reports whether the signature covers the field key, for the
 // mappings' view: raw covers every field, sorted_fields all but the
-// signature, the excluded and (by default) the empty ones, concat only
-// those it lists.
+// signature, the excluded and (by default) the empty ones, concat those
+// it lists (all of them when it lists {body}).
 func (s *Scheme) signs(m *message) func(key string) bool {
 	return func(key string) bool {
 		if !s.Signature.Header && key == s.Signature.Name {
@@ -279,7 +279,8 @@ func (s *Scheme) signs(m *message) func(key string) bool {
 			f, _ := m.get(key)
 			return !contains(s.Exclude, key) && (s.SignEmpty || f.value != "" || f.nested)
 		}
-		return contains(s.Parts, key)
+		// concat: {body} signs every field, else only the listed ones.
+		return contains(s.Parts, tokBody) || contains(s.Parts, key)
 	}
 }
 
