@@ -153,7 +153,7 @@ func HandlerBlock(name string, settings []provider.Setting) (string, error) {
 	line := func(w *strings.Builder, indent string, s provider.Setting) error {
 		w.WriteString(indent + s.Name)
 		for _, a := range s.Args {
-			t, err := caddyfileToken(a)
+			t, err := argToken(a)
 			if err != nil {
 				return fmt.Errorf("%s %s: %v", name, s.Name, err)
 			}
@@ -177,4 +177,28 @@ func HandlerBlock(name string, settings []provider.Setting) (string, error) {
 	}
 	b.WriteString("}\n")
 	return b.String(), nil
+}
+
+// argToken writes an option's value as one Caddyfile token. Unlike a path,
+// a value may hold braces (a generic provider's {secret} marker, a CEL map
+// literal): the token is quoted then, never split into a block.
+func argToken(v string) (string, error) {
+	if v == "" || strings.ContainsAny(v, "\n\r") {
+		return "", fmt.Errorf("%q cannot be written into a Caddyfile", clip(v))
+	}
+	switch {
+	case strings.Contains(v, "\"") || strings.Contains(v, "\\"):
+		// A CEL expression with string literals: a backtick token keeps
+		// its quotes and backslashes verbatim.
+		if strings.Contains(v, "`") {
+			return "", fmt.Errorf("%q cannot be written into a Caddyfile", clip(v))
+		}
+		return "`" + v + "`", nil
+	case strings.ContainsAny(v, " \t#{}`"):
+		if strings.Contains(v, "`") {
+			return "", fmt.Errorf("%q cannot be written into a Caddyfile", clip(v))
+		}
+		return `"` + v + `"`, nil
+	}
+	return v, nil
 }

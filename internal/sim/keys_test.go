@@ -174,7 +174,7 @@ func TestSnippetMentionsKeys(t *testing.T) {
 		}
 		for _, set := range p.Settings(DefaultSandboxURL) {
 			for _, a := range set.Args {
-				if !strings.Contains(s, " "+a) {
+				if !strings.Contains(s, a) {
 					t.Errorf("snippet lacks %s %s", set.Name, a)
 				}
 			}

@@ -19,7 +19,7 @@ func init() {
 
 func baseValues() provider.Values {
 	return withMappings(provider.Values{
-		"name": {"partner"}, "format": {formatForm}, "signature": {"field", "sign"}, "encoding": {"hex"},
+		"partner_name": {"partner"}, "format": {formatForm}, "signature": {"field", "sign"}, "encoding": {"hex"},
 		"algorithm": {AlgHMACSHA256}, "secret": {"s"}, "message": {MessageSortedFields},
 	})
 }
@@ -35,9 +35,9 @@ func TestConfigErrors(t *testing.T) {
 		del  []string
 		want string
 	}{
-		"no name":                 {del: []string{"name"}, want: "name is required"},
-		"bad name":                {set: provider.Values{"name": {"Partner X"}}, want: "only a-z"},
-		"name of a provider":      {set: provider.Values{"name": {"taken_by_another"}}, want: "is a provider of its own"},
+		"no name":                 {del: []string{"partner_name"}, want: "name is required"},
+		"bad name":                {set: provider.Values{"partner_name": {"Partner X"}}, want: "only a-z"},
+		"name of a provider":      {set: provider.Values{"partner_name": {"taken_by_another"}}, want: "is a provider of its own"},
 		"bad format":              {set: provider.Values{"format": {"yaml"}}, want: "format must be"},
 		"bad algorithm":           {set: provider.Values{"algorithm": {"md5"}}, want: "algorithm must be"},
 		"signature one word":      {set: provider.Values{"signature": {"sign"}}, want: "signature must be"},

@@ -141,10 +141,21 @@ func exampleValues(t *testing.T, name string) []provider.Values {
 			}
 			v[opt] = append(v[opt], arg)
 		}
-		out = append(out, v)
+		out = append(out, jsonKeys(v))
 	}
 	if len(out) == 0 {
 		t.Fatalf("%s has no payguard generic block", name)
 	}
 	return out
+}
+
+// jsonKeys renames the one option whose JSON key differs from its
+// Caddyfile name: `name` is partner_name in JSON, since Caddy's inline key
+// "name" already selects the provider module.
+func jsonKeys(v provider.Values) provider.Values {
+	if n, ok := v["name"]; ok {
+		delete(v, "name")
+		v["partner_name"] = n
+	}
+	return v
 }

@@ -33,7 +33,7 @@ func settingsValues(set []provider.Setting) provider.Values {
 	for _, s := range set {
 		v[s.Name] = s.Args
 	}
-	return v
+	return jsonKeys(v)
 }
 
 // The sandbox's notifications verify with the generic block its Settings

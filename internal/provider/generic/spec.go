@@ -28,7 +28,8 @@ func init() {
 // literals) are Literal, so no placeholder replacer touches them.
 func options() []provider.Option {
 	opts := []provider.Option{
-		{Name: "name", Kind: provider.KindString, Required: true, Parse: parseName,
+		// JSON partner_name: Caddy strips the inline key "name" that selects the module.
+		{Name: "name", JSON: "partner_name", Kind: provider.KindString, Required: true, Parse: parseName,
 			Doc: "the partner's name: what Payguard-Provider, metrics and store keys show"},
 		{Name: "format", Kind: provider.KindEnum, Required: true, Values: []string{formatForm, formatJSON, formatXML, formatRaw},
 			Doc: "how the body is parsed"},

@@ -43,7 +43,7 @@ func loadVectors(t *testing.T) []vectorCase {
 // vectorValues turns a case's config into option values: "signature
 // field sign" is the option's two arguments.
 func vectorValues(c vectorCase) provider.Values {
-	v := provider.Values{"name": {"vector_partner"}}
+	v := provider.Values{"partner_name": {"vector_partner"}}
 	for k, s := range c.Config {
 		switch k {
 		case "signature", "message":

@@ -49,7 +49,7 @@ var layouts = []layout{
 
 func layoutValues(l layout, alg, encoding string) provider.Values {
 	v := provider.Values{
-		"name": {"partner_x"}, "format": {l.format}, "signature": strings.Fields(l.signature),
+		"partner_name": {"partner_x"}, "format": {l.format}, "signature": strings.Fields(l.signature),
 		"encoding": {encoding}, "algorithm": {alg}, "message": {l.message},
 		"event_id": {`"evt-" + fields.out_trade_no`}, "out_trade_no": {`fields.out_trade_no`},
 		"amount": {`int(fields.amount)`}, "currency": {`"CNY"`},
@@ -246,7 +246,7 @@ func TestSortedFieldsRules(t *testing.T) {
 // A signed timestamp and nonce in headers, covered by message concat.
 func TestTimestampAndNonce(t *testing.T) {
 	v := provider.Values{
-		"name": {"ts_partner"}, "format": {formatJSON}, "signature": {"header", "X-Sig"}, "encoding": {"base64"},
+		"partner_name": {"ts_partner"}, "format": {formatJSON}, "signature": {"header", "X-Sig"}, "encoding": {"base64"},
 		"algorithm": {AlgHMACSHA256}, "secret": {"s"}, "message": {"concat", "{timestamp}", "{nonce}", "{body}"},
 		"separator": {"\n"}, "timestamp": {"header", "X-Ts", "unix_ms"}, "nonce": {"header", "X-Nonce"},
 		"event_id": {`headers["X-Nonce"]`}, "out_trade_no": {`body.o`}, "amount": {`body.a`}, "currency": {`"USD"`}, "status": {`"paid"`},

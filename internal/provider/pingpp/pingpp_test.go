@@ -181,7 +181,7 @@ func TestAcknowledge(t *testing.T) {
 		t.Errorf("duplicate: %d", a.Status)
 	}
 	for _, c := range reason.All {
-		if c == reason.Forwarded || c == reason.Duplicate {
+		if c == reason.Forwarded || c == reason.Duplicate || c == reason.Watching {
 			continue
 		}
 		a := p.Acknowledge(false, c, 0)

@@ -243,7 +243,7 @@ func TestAcknowledge(t *testing.T) {
 		t.Fatalf("duplicate: %+v", a)
 	}
 	for _, code := range reason.All {
-		if code == reason.Forwarded || code == reason.Duplicate {
+		if code == reason.Forwarded || code == reason.Duplicate || code == reason.Watching {
 			continue
 		}
 		a := p.Acknowledge(false, code, reason.HTTPStatus(code))
