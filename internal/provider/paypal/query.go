@@ -59,21 +59,15 @@ func (q *Querier) QueryOrder(ctx context.Context, n *notification.Notification) 
 	case strings.HasPrefix(eventType, "PAYMENT.CAPTURE."):
 		return q.get(ctx, n, capturesPath, "capture", captureStatus)
 	}
-	return nothingToConfirm(n), nil
-}
-
-// nothingToConfirm answers for an event that names no capture or order
-// (billing plans, disputes, ...): its status is other and it carries no
-// amount, so there is nothing PayPal's payment APIs could contradict, and
-// refusing it would lose it for good.
-func nothingToConfirm(n *notification.Notification) *provider.QueryResult {
-	return &provider.QueryResult{Status: n.Status, Amount: n.Amount, Currency: n.Currency}
+	// Billing plans, disputes and the other events name no capture or
+	// order: the pipeline passes them with Payguard-Query: skipped.
+	return nil, provider.ErrNotQueryable
 }
 
 // get fetches the capture or order n names and maps it.
 func (q *Querier) get(ctx context.Context, n *notification.Notification, path, what string, statuses map[string]notification.Status) (*provider.QueryResult, error) {
 	if !isToken(n.TransactionID) {
-		return nil, reason.New(reason.QueryMismatch, "paypal: the notification names no %s to query", what)
+		return nil, provider.ErrNotQueryable // a refund without the "up" link to its capture
 	}
 	endpoint := q.base + path + url.PathEscape(n.TransactionID)
 	status, body, err := q.api.call(ctx, what+" query", func() (*http.Request, error) {

@@ -2,6 +2,7 @@ package paypal
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -199,5 +200,25 @@ func TestQueryOrderEvent(t *testing.T) {
 	}
 	if err := pipeline.CompareQuery(n, res); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestQueryNotQueryable: an event that names no capture or order is passed
+// as skipped, not refused, and costs no call to PayPal.
+func TestQueryNotQueryable(t *testing.T) {
+	tr := &nowhere{}
+	b, err := config{webhookID: "WH1", clientID: "id", secret: []byte("secret"), client: &http.Client{Transport: tr}}.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := parseEvent([]byte(loadVectors(t)["offline_sandbox_billing_plan_created"].Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Querier.QueryOrder(context.Background(), n); !errors.Is(err, provider.ErrNotQueryable) {
+		t.Fatalf("BILLING.PLAN.CREATED: %v, want provider.ErrNotQueryable", err)
+	}
+	if tr.calls.Load() != 0 {
+		t.Fatalf("%d calls to PayPal for an event with nothing to query", tr.calls.Load())
 	}
 }
