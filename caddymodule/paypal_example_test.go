@@ -26,7 +26,7 @@ func TestPayPalExampleCaddyfile(t *testing.T) {
 	}
 	for _, want := range []string{
 		`"name":"paypal"`, `"webhook_id":"8PT597110X687430LKGECATA"`, `"verify":"api"`, `"verify":"offline"`,
-		`"client_secret_file":"examples/paypal/paypal_client_secret"`, `"cert_file":"examples/paypal/paypal_cert.pem"`,
+		`"client_secret_file":"examples/keys/paypal_client_secret"`, `"cert_file":"examples/keys/paypal_cert.pem"`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("adapted example lacks %s", want)
@@ -37,7 +37,7 @@ func TestPayPalExampleCaddyfile(t *testing.T) {
 	}
 
 	const env = "PAYGUARD_TEST_EXAMPLE_PAYPAL_SECRET"
-	withEnv := strings.Replace(string(data), "client_secret_file examples/paypal/paypal_client_secret", "client_secret {env."+env+"}", 1)
+	withEnv := strings.Replace(string(data), "client_secret_file examples/keys/paypal_client_secret", "client_secret {env."+env+"}", 1)
 	if withEnv == string(data) {
 		t.Fatal("the example no longer has the client_secret_file line this test replaces")
 	}
@@ -49,7 +49,7 @@ func TestPayPalExampleCaddyfile(t *testing.T) {
 		t.Fatalf("with the variable set: %v", err)
 	}
 	// verify api without credentials is refused at the directive.
-	noCreds := strings.Replace(string(data), "client_secret_file examples/paypal/paypal_client_secret", "", 1)
+	noCreds := strings.Replace(string(data), "client_secret_file examples/keys/paypal_client_secret", "", 1)
 	if err := wxValidate(t, noCreds); err == nil || !strings.Contains(err.Error(), "client_id and client_secret") {
 		t.Fatalf("missing secret: %v", err)
 	}
