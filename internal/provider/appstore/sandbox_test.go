@@ -1,6 +1,7 @@
 package appstore
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -244,5 +245,33 @@ func TestSandboxQueryAPIChecksToken(t *testing.T) {
 		if got := ask(auth); got != http.StatusUnauthorized {
 			t.Errorf("%s: %d, want 401", name, got)
 		}
+	}
+}
+
+// The committed sandbox keys (examples/keys/appstore_*, which
+// examples/appstore/Caddyfile's simulator route pins) load, and a sidecar
+// built on them verifies the sandbox's notifications and queries it.
+func TestCommittedExampleKeys(t *testing.T) {
+	s := loadTestSandbox(t, sandbox.Dir("../../../examples/keys"), nil)
+	book := sandbox.NewOrderBook()
+	mux := http.NewServeMux()
+	s.Mount(mux, book)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	built := sidecar(t, s, srv.URL)
+	now := time.Now()
+	o := &sandbox.Order{Provider: Name, OutTradeNo: sandbox.NewOutTradeNo(now), Amount: 990}
+	msg, err := s.BuildNotify(o, "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book.Put(*o)
+	v, err := built.Provider.VerifyNotify(&provider.Request{Method: msg.Method, Body: msg.Body, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := built.Querier.QueryOrder(context.Background(), &v.Notification)
+	if err != nil || res.Amount != 990 || res.TransactionID != o.TransactionID {
+		t.Fatalf("query: %+v, %v", res, err)
 	}
 }
