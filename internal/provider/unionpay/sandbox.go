@@ -354,11 +354,6 @@ func (s *Sandbox) forgery() (*forgery, error) {
 // attacker would write.
 func tamperedValue(field, v string) string {
 	switch field {
-	case "txnAmt":
-		if v == "1" {
-			return "10"
-		}
-		return "1"
 	case "respCode":
 		if v == "00" {
 			return "A6"
@@ -385,20 +380,5 @@ func tamperedValue(field, v string) string {
 		sig[len(sig)/2] ^= 0x01
 		return base64.StdEncoding.EncodeToString(sig)
 	}
-	// Identifiers: change the last character, keeping the shape.
-	if v == "" {
-		return "X"
-	}
-	last := v[len(v)-1]
-	switch {
-	case last >= '0' && last < '9':
-		last++
-	case last == '9':
-		last = '0'
-	case last == 'X':
-		last = 'Y'
-	default:
-		last = 'X'
-	}
-	return v[:len(v)-1] + string(last)
+	return sandbox.TamperedValue(field, v) // txnAmt and the identifiers
 }

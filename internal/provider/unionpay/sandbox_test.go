@@ -73,31 +73,10 @@ func writeKeys(dir string) error {
 }
 
 // sidecar builds the provider a sidecar configured with sb's Settings
-// would run, through the spec's own option table and Resolve.
+// would run, through the spec's own option table.
 func sidecar(t *testing.T, sb provider.Sandbox, base string) provider.Built {
 	t.Helper()
-	vals := provider.Values{}
-	set := provider.Settings{}
-	for _, s := range sb.Settings(base) {
-		if s.Query && s.Name == "endpoint" {
-			set.QueryEndpoint = s.Args[0]
-			continue
-		}
-		opt, file, ok := Spec.Option(s.Name, s.Query)
-		if !ok {
-			t.Fatalf("setting %s (query %v) is not an option of the spec", s.Name, s.Query)
-		}
-		key := opt.JSONKey()
-		if file {
-			key = opt.FileKey()
-		}
-		vals[key] = s.Args
-	}
-	env, err := Spec.Resolve(vals, nil, set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Spec.Build(env)
+	b, err := Spec.BuildFromSettings(sb.Settings(base), provider.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
