@@ -16,13 +16,13 @@ import (
 	"github.com/payguard/payguard/internal/reason"
 )
 
-// leafUnder issues a leaf for a fresh key under parent, valid [from, to].
+// leafUnder issues a leaf under parent (nil: self-signed), valid [from,
+// to]. Its key is the test PKI's UnionPay key: what these tests vary is the
+// certificate around it, and RSA key generation is slow.
 func leafUnder(t *testing.T, parent *x509.Certificate, parentKey *rsa.PrivateKey, cn string, from, to time.Time) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pki, _ := pkis(t)
+	k := pki.SignKey
 	if parent == nil {
 		parentKey = k
 	}
@@ -92,10 +92,7 @@ func TestChainFailures(t *testing.T) {
 func TestChainExpiredMiddle(t *testing.T) {
 	pki, _ := pkis(t)
 	now := time.Now()
-	mk, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mk := pki.MerchantKey // any key will do for the middle
 	middle, err := IssueCert(pki.Root, pki.RootKey, &mk.PublicKey, CertSpec{CN: "old middle", CA: true, From: now.Add(-72 * time.Hour), To: now.Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
