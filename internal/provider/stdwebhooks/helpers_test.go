@@ -105,21 +105,6 @@ func wantCode(t *testing.T, name string, err error, code reason.Code) {
 	}
 }
 
-// values turns handler settings into the spec's Values, as the glue does.
-func values(settings []provider.Setting) provider.Values {
-	v := provider.Values{}
-	spec := Spec()
-	for _, s := range settings {
-		o, _, ok := spec.Option(s.Name, s.Query)
-		if !ok {
-			v[s.Name] = s.Args // left for CheckTable to refuse
-			continue
-		}
-		v[o.JSONKey()] = append(v[o.JSONKey()], s.Args...)
-	}
-	return v
-}
-
 // buildFrom resolves values and builds the provider like the glue does.
 func buildFrom(t testing.TB, v provider.Values) (provider.Built, error) {
 	t.Helper()

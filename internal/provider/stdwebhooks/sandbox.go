@@ -70,9 +70,11 @@ func loadSandbox(dir sandbox.Dir, opts provider.SandboxOptions) (provider.Sandbo
 		return nil, err
 	}
 	s := &Sandbox{scheme: webhooksig.VersionV1}
-	for k, v := range opts.Params {
-		if k != "scheme" || (v != webhooksig.VersionV1 && v != webhooksig.VersionV1a) {
-			return nil, fmt.Errorf("%s sandbox: the only parameter is scheme=v1 or scheme=v1a, not %s=%s", Name, sandbox.Clip(k), sandbox.Clip(v))
+	// Params are shared by every provider of one `sim` run: only scheme is
+	// ours, the others (wechatpay_v2's sign_type, ...) are not.
+	if v, ok := opts.Params["scheme"]; ok {
+		if v != webhooksig.VersionV1 && v != webhooksig.VersionV1a {
+			return nil, fmt.Errorf("%s sandbox: scheme must be v1 or v1a, not %q", Name, sandbox.Clip(v))
 		}
 		s.scheme = v
 	}
@@ -207,7 +209,9 @@ var SandboxMappings = []provider.Setting{
 	{Name: FieldTransactionID, Args: []string{`body.data.payment_id`}},
 	{Name: FieldAmount, Args: []string{`body.data.amount`}},
 	{Name: FieldCurrency, Args: []string{`body.data.currency`}},
-	{Name: FieldStatus, Args: []string{`body.data.status == "succeeded" ? "paid" : body.data.status == "canceled" ? "closed" : body.data.status`}},
+	// Single-quoted CEL strings: the line goes into a Caddyfile as one
+	// double-quoted token.
+	{Name: FieldStatus, Args: []string{`body.data.status == 'succeeded' ? 'paid' : body.data.status == 'canceled' ? 'closed' : body.data.status`}},
 }
 
 // Settings are the handler options of a sidecar that verifies this
