@@ -26,6 +26,33 @@ func wxValidate(t *testing.T, caddyfile string) error {
 	return caddy.Validate(&cfg)
 }
 
+// TestStdWebhooksExampleCaddyfile checks that examples/stdwebhooks/Caddyfile
+// validates from the repository root, as its header says, and that a
+// mapping reaches CEL as written: a map literal's braces are not read as
+// Caddy placeholders, and a type error fails validation.
+func TestStdWebhooksExampleCaddyfile(t *testing.T) {
+	t.Chdir("..")
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	data, err := os.ReadFile(filepath.Join("examples", "stdwebhooks", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wxValidate(t, string(data)); err != nil {
+		t.Fatalf("the example does not validate: %v", err)
+	}
+	route := func(status string) string {
+		return ":8089 {\n\tpayguard stdwebhooks {\n\t\tsecret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n\t\tstatus `" + status + "`\n\t}\n\trespond ok\n}\n"
+	}
+	if err := wxValidate(t, route(`{"invoice.paid": "paid"}[body.type]`)); err != nil {
+		t.Fatalf("a map literal: %v", err)
+	}
+	err = wxValidate(t, route(`size(headers)`))
+	if err == nil || !strings.Contains(err.Error(), "status must yield string") {
+		t.Fatalf("a mapping of the wrong type: %v", err)
+	}
+}
+
 // TestWeChatPayExampleCaddyfile checks that examples/wechatpay/Caddyfile
 // adapts and provisions from the repository root, as its header says, and
 // that its secrets can come from the environment instead.

@@ -22,7 +22,7 @@ import (
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 func init() {
@@ -165,7 +165,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("payguard %s: upstream_secret %d: %v", name, i+1, err)
 		}
-		key, err := webhooksig.ParseSecret(v)
+		key, err := stdwebhook.ParseSecret(v)
 		if err != nil {
 			return fmt.Errorf("payguard %s: upstream_secret: %v", name, err)
 		}

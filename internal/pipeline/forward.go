@@ -8,7 +8,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 // normalizedBody is the JSON of `forward normalized` (DESIGN.md section 4).
@@ -89,7 +89,7 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 		ts := p.cfg.Now().Unix()
 		h.Set("Webhook-Id", id)
 		h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
-		h.Set("Webhook-Signature", webhooksig.Sign(p.cfg.UpstreamSecrets, id, ts, body))
+		h.Set("Webhook-Signature", stdwebhook.Sign(p.cfg.UpstreamSecrets, id, ts, body))
 	}
 	return &Outgoing{Header: h, Body: body}, nil
 }

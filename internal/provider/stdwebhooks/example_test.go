@@ -9,7 +9,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 // exampleBlocks reads the option lines of each `payguard stdwebhooks`
@@ -66,7 +66,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 	secret := [][]byte{}
 	for _, s := range blocks[0]["secret"] {
-		k, err := webhooksig.ParseSecret(s)
+		k, err := stdwebhook.ParseSecret(s)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 // FuzzVerifyNotify: arbitrary headers and bodies, some genuinely signed,
@@ -26,15 +26,15 @@ func FuzzVerifyNotify(f *testing.F) {
 	f.Add("msg_2", "1700000000", "", []byte(`{"data":{"out_trade_no":1,"amount":1.5,"currency":"USD","status":"paid"}}`), true)
 	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte, sign bool) {
 		h := http.Header{}
-		h.Set(webhooksig.HeaderID, id)
-		h.Set(webhooksig.HeaderTimestamp, ts)
+		h.Set(stdwebhook.HeaderID, id)
+		h.Set(stdwebhook.HeaderTimestamp, ts)
 		if sign {
 			// Sign what is sent, so the body and mappings are reached.
 			if n, err := strconv.ParseInt(ts, 10, 64); err == nil && strconv.FormatInt(n, 10) == ts {
-				sig = webhooksig.Sign([][]byte{testSecret}, id, n, body) + " " + webhooksig.SignV1a([]ed25519.PrivateKey{testPriv}, id, n, body)
+				sig = stdwebhook.Sign([][]byte{testSecret}, id, n, body) + " " + stdwebhook.SignV1a([]ed25519.PrivateKey{testPriv}, id, n, body)
 			}
 		}
-		h.Set(webhooksig.HeaderSignature, sig)
+		h.Set(stdwebhook.HeaderSignature, sig)
 		for _, p := range []*Provider{sym, asym} {
 			req := &provider.Request{Method: http.MethodPost, Header: h.Clone(), Body: body, Now: time.Unix(1700000000, 0)}
 			v, err := p.VerifyNotify(req)

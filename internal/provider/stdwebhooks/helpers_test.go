@@ -12,7 +12,7 @@ import (
 
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 // vectorCase mirrors shared/vectors/stdwebhooks.json, copied into testdata
@@ -77,19 +77,19 @@ const paidBody = `{"type":"payment.succeeded","timestamp":"2026-01-02T03:04:05Z"
 func request(id string, ts int64, sig string, body string, now time.Time) *provider.Request {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	h.Set(webhooksig.HeaderID, id)
-	h.Set(webhooksig.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(webhooksig.HeaderSignature, sig)
+	h.Set(stdwebhook.HeaderID, id)
+	h.Set(stdwebhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(stdwebhook.HeaderSignature, sig)
 	return &provider.Request{Method: http.MethodPost, Path: "/hook", Header: h, Body: []byte(body), Now: now}
 }
 
 // signedV1 and signedV1a are requests a genuine sender signs at ts.
 func signedV1(secrets [][]byte, id string, ts time.Time, body string) *provider.Request {
-	return request(id, ts.Unix(), webhooksig.Sign(secrets, id, ts.Unix(), []byte(body)), body, ts)
+	return request(id, ts.Unix(), stdwebhook.Sign(secrets, id, ts.Unix(), []byte(body)), body, ts)
 }
 
 func signedV1a(keys []ed25519.PrivateKey, id string, ts time.Time, body string) *provider.Request {
-	return request(id, ts.Unix(), webhooksig.SignV1a(keys, id, ts.Unix(), []byte(body)), body, ts)
+	return request(id, ts.Unix(), stdwebhook.SignV1a(keys, id, ts.Unix(), []byte(body)), body, ts)
 }
 
 // wantCode fails unless err is a *reason.Error with code.
@@ -109,7 +109,7 @@ func wantCode(t *testing.T, name string, err error, code reason.Code) {
 func buildFrom(t testing.TB, v provider.Values) (provider.Built, error) {
 	t.Helper()
 	spec := Spec()
-	env, err := spec.Resolve(v, nil, provider.Settings{Tolerance: webhooksig.DefaultTolerance})
+	env, err := spec.Resolve(v, nil, provider.Settings{Tolerance: stdwebhook.DefaultTolerance})
 	if err != nil {
 		return provider.Built{}, err
 	}

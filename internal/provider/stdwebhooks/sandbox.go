@@ -13,7 +13,7 @@ import (
 
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/sandbox"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 // The sandbox's key files: a v1 secret and a v1a key pair, each in the
@@ -50,9 +50,9 @@ func generateKeys() ([]sandbox.KeyFile, error) {
 		return nil, err
 	}
 	return []sandbox.KeyFile{
-		{Name: fileSecret, Data: []byte(webhooksig.FormatSecret(secret)), Mode: 0o600},
-		{Name: filePrivateKey, Data: []byte(webhooksig.FormatPrivateKey(priv)), Mode: 0o600},
-		{Name: filePublicKey, Data: []byte(webhooksig.FormatPublicKey(pub)), Mode: 0o644},
+		{Name: fileSecret, Data: []byte(stdwebhook.FormatSecret(secret)), Mode: 0o600},
+		{Name: filePrivateKey, Data: []byte(stdwebhook.FormatPrivateKey(priv)), Mode: 0o600},
+		{Name: filePublicKey, Data: []byte(stdwebhook.FormatPublicKey(pub)), Mode: 0o644},
 	}, nil
 }
 
@@ -69,11 +69,11 @@ func loadSandbox(dir sandbox.Dir, opts provider.SandboxOptions) (provider.Sandbo
 	if err := dir.Present(fileSecret, filePrivateKey, filePublicKey); err != nil {
 		return nil, err
 	}
-	s := &Sandbox{scheme: webhooksig.VersionV1}
+	s := &Sandbox{scheme: stdwebhook.VersionV1}
 	// Params are shared by every provider of one `sim` run: only scheme is
 	// ours, the others (wechatpay_v2's sign_type, ...) are not.
 	if v, ok := opts.Params["scheme"]; ok {
-		if v != webhooksig.VersionV1 && v != webhooksig.VersionV1a {
+		if v != stdwebhook.VersionV1 && v != stdwebhook.VersionV1a {
 			return nil, fmt.Errorf("%s sandbox: scheme must be v1 or v1a, not %q", Name, sandbox.Clip(v))
 		}
 		s.scheme = v
@@ -87,13 +87,13 @@ func loadSandbox(dir sandbox.Dir, opts provider.SandboxOptions) (provider.Sandbo
 		text[f] = string(b)
 	}
 	var err error
-	if s.secret, err = webhooksig.ParseSecret(text[fileSecret]); err != nil {
+	if s.secret, err = stdwebhook.ParseSecret(text[fileSecret]); err != nil {
 		return nil, fmt.Errorf("%s: %v", dir.Path(fileSecret), err)
 	}
-	if s.priv, err = webhooksig.ParsePrivateKey(text[filePrivateKey]); err != nil {
+	if s.priv, err = stdwebhook.ParsePrivateKey(text[filePrivateKey]); err != nil {
 		return nil, fmt.Errorf("%s: %v", dir.Path(filePrivateKey), err)
 	}
-	pub, err := webhooksig.ParsePublicKey(text[filePublicKey])
+	pub, err := stdwebhook.ParsePublicKey(text[filePublicKey])
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", dir.Path(filePublicKey), err)
 	}
@@ -170,17 +170,17 @@ func (s *Sandbox) BuildNotify(o *sandbox.Order, tamper string, now time.Time) (*
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "payguard-sim (Standard Webhooks)")
-	h.Set(webhooksig.HeaderID, id)
-	h.Set(webhooksig.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(webhooksig.HeaderSignature, sig)
+	h.Set(stdwebhook.HeaderID, id)
+	h.Set(stdwebhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(stdwebhook.HeaderSignature, sig)
 	return &sandbox.Message{Method: http.MethodPost, Header: h, Body: body}, nil
 }
 
 func (s *Sandbox) sign(id string, ts int64, body []byte) string {
-	if s.scheme == webhooksig.VersionV1a {
-		return webhooksig.SignV1a([]ed25519.PrivateKey{s.priv}, id, ts, body)
+	if s.scheme == stdwebhook.VersionV1a {
+		return stdwebhook.SignV1a([]ed25519.PrivateKey{s.priv}, id, ts, body)
 	}
-	return webhooksig.Sign([][]byte{s.secret}, id, ts, body)
+	return stdwebhook.Sign([][]byte{s.secret}, id, ts, body)
 }
 
 // flipBit changes one bit of the signature in its single entry, so the
@@ -218,9 +218,9 @@ var SandboxMappings = []provider.Setting{
 // sandbox's notifications: its secret (or, with scheme=v1a, its public
 // key) and the mappings of its body. There is no query.
 func (s *Sandbox) Settings(string) []provider.Setting {
-	key := provider.Setting{Name: "secret", Args: []string{webhooksig.FormatSecret(s.secret)}}
-	if s.scheme == webhooksig.VersionV1a {
-		key = provider.Setting{Name: "public_key", Args: []string{webhooksig.FormatPublicKey(s.priv.Public().(ed25519.PublicKey))}}
+	key := provider.Setting{Name: "secret", Args: []string{stdwebhook.FormatSecret(s.secret)}}
+	if s.scheme == stdwebhook.VersionV1a {
+		key = provider.Setting{Name: "public_key", Args: []string{stdwebhook.FormatPublicKey(s.priv.Public().(ed25519.PublicKey))}}
 	}
 	return append([]provider.Setting{key}, SandboxMappings...)
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/payguard/payguard/internal/keys"
 	"github.com/payguard/payguard/internal/provider"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 func init() { provider.Register(Spec()) }
@@ -21,8 +21,10 @@ func Spec() *provider.Spec {
 		{Name: "public_key", Kind: provider.KindList, Parse: parsePublicKey,
 			Doc: "v1a: one or more Ed25519 public keys (whpk_..., bare base64, or PEM); excludes secret"},
 	}
+	// Mappings are CEL, taken as written (Literal): a map literal's braces
+	// are CEL's, not Caddy placeholders.
 	for _, f := range mappingFields {
-		opts = append(opts, provider.Option{Name: f.name, Kind: provider.KindString,
+		opts = append(opts, provider.Option{Name: f.name, Kind: provider.KindString, Literal: true,
 			Parse: checkMapping(f.name, f.result), Doc: f.doc + "; default " + f.def})
 	}
 	return &provider.Spec{
@@ -48,7 +50,7 @@ func check(v provider.Values) error {
 func build(env *provider.Env) (provider.Built, error) {
 	var c Config
 	for _, s := range env.List("secret") {
-		k, err := webhooksig.ParseSecret(s)
+		k, err := stdwebhook.ParseSecret(s)
 		if err != nil {
 			return provider.Built{}, errors.New("secret: " + err.Error())
 		}
@@ -76,7 +78,7 @@ func build(env *provider.Env) (provider.Built, error) {
 }
 
 func parseSecret(b []byte) error {
-	_, err := webhooksig.ParseSecret(string(b))
+	_, err := stdwebhook.ParseSecret(string(b))
 	return err
 }
 
@@ -89,12 +91,12 @@ func parsePublicKey(b []byte) error {
 // base64 of the 32 raw bytes, or that base64 alone), or as PEM or base64
 // DER SPKI like every other payguard key option, Ed25519 only.
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	k, err := webhooksig.ParsePublicKey(s)
+	k, err := stdwebhook.ParsePublicKey(s)
 	if err == nil {
 		return k, nil
 	}
 	t := strings.TrimSpace(s)
-	if strings.HasPrefix(t, webhooksig.PublicKeyPrefix) || strings.HasPrefix(t, webhooksig.SecretPrefix) || strings.HasPrefix(t, webhooksig.PrivateKeyPrefix) {
+	if strings.HasPrefix(t, stdwebhook.PublicKeyPrefix) || strings.HasPrefix(t, stdwebhook.SecretPrefix) || strings.HasPrefix(t, stdwebhook.PrivateKeyPrefix) {
 		return nil, err
 	}
 	pk, perr := keys.ParsePublicKey([]byte(t))

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 func TestRegistered(t *testing.T) {
@@ -29,8 +29,8 @@ func TestRegistered(t *testing.T) {
 }
 
 func TestBuildFromOptions(t *testing.T) {
-	secret := webhooksig.FormatSecret(testSecret)
-	other := webhooksig.FormatSecret(otherSecret)
+	secret := stdwebhook.FormatSecret(testSecret)
+	other := stdwebhook.FormatSecret(otherSecret)
 	b, err := buildFrom(t, provider.Values{"secret": {secret, other}, FieldAmount: {`body.data.amount * 100`}})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestBuildFromOptions(t *testing.T) {
 	// public_key in each accepted spelling.
 	spki, _ := x509.MarshalPKIXPublicKey(testPub)
 	for name, pk := range map[string]string{
-		"whpk_":       webhooksig.FormatPublicKey(testPub),
+		"whpk_":       stdwebhook.FormatPublicKey(testPub),
 		"bare base64": base64.StdEncoding.EncodeToString(testPub),
 		"PEM":         string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki})),
 		"base64 DER":  base64.StdEncoding.EncodeToString(spki),
@@ -66,17 +66,17 @@ func TestBuildFromOptions(t *testing.T) {
 // Every option error fails validation with the option's name and never
 // the secret; mappings are compiled (syntax, names, static type) there.
 func TestOptionErrors(t *testing.T) {
-	secret := webhooksig.FormatSecret(testSecret)
+	secret := stdwebhook.FormatSecret(testSecret)
 	cases := []struct {
 		name string
 		v    provider.Values
 		msg  string
 	}{
 		{"no key", provider.Values{}, "secret (v1) or public_key (v1a) is required"},
-		{"both", provider.Values{"secret": {secret}, "public_key": {webhooksig.FormatPublicKey(testPub)}}, "exclude each other"},
+		{"both", provider.Values{"secret": {secret}, "public_key": {stdwebhook.FormatPublicKey(testPub)}}, "exclude each other"},
 		{"secret without prefix", provider.Values{"secret": {base64.StdEncoding.EncodeToString(testSecret)}}, "secret: must start with whsec_"},
 		{"secret not base64", provider.Values{"secret": {"whsec_hunter2!!"}}, "secret: the part after whsec_ is not base64"},
-		{"second secret short", provider.Values{"secret": {secret, webhooksig.FormatSecret([]byte("hunter2"))}}, "fewer than 16 bytes"},
+		{"second secret short", provider.Values{"secret": {secret, stdwebhook.FormatSecret([]byte("hunter2"))}}, "fewer than 16 bytes"},
 		{"public key is a secret", provider.Values{"public_key": {secret}}, "public_key: starts with whsec_"},
 		{"public key too short", provider.Values{"public_key": {"whpk_" + base64.StdEncoding.EncodeToString(testPub[:31])}}, "32 bytes"},
 		{"ECDSA public key", provider.Values{"public_key": {ecdsaSPKI(t)}}, "public_key: not an Ed25519 key"},

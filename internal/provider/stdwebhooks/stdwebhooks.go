@@ -2,7 +2,7 @@
 // webhooks the Standard Webhooks way (https://www.standardwebhooks.com):
 // `webhook-id`, `webhook-timestamp` and `webhook-signature` over
 // `id.timestamp.body`, with v1 (HMAC-SHA256, `whsec_` secrets) or v1a
-// (Ed25519, a `whpk_` public key). The scheme itself is internal/webhooksig,
+// (Ed25519, a `whpk_` public key). The scheme itself is internal/stdwebhook,
 // shared with payguard's own `upstream_secret` signing.
 //
 // The payload has no fixed schema: CEL field mappings (mapping.go) turn the
@@ -18,7 +18,7 @@ import (
 
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 // Name is the provider name in the Caddyfile and in Payguard-Provider.
@@ -40,7 +40,7 @@ type Config struct {
 
 // Provider verifies Standard Webhooks notifications.
 type Provider struct {
-	keys   webhooksig.Keys
+	keys   stdwebhook.Keys
 	fields fieldMap
 }
 
@@ -53,7 +53,7 @@ func New(c Config) (*Provider, error) {
 		return nil, errors.New("stdwebhooks: secret and public_key exclude each other (a v1a receiver must not accept what a shared secret can sign)")
 	}
 	for _, s := range c.Secrets {
-		if len(s) < webhooksig.MinSecretLen {
+		if len(s) < stdwebhook.MinSecretLen {
 			return nil, errors.New("stdwebhooks: a secret is shorter than 16 bytes")
 		}
 	}
@@ -66,7 +66,7 @@ func New(c Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Provider{keys: webhooksig.Keys{Secrets: c.Secrets, PublicKeys: c.PublicKeys}, fields: fields}, nil
+	return &Provider{keys: stdwebhook.Keys{Secrets: c.Secrets, PublicKeys: c.PublicKeys}, fields: fields}, nil
 }
 
 // Name implements provider.Provider.
@@ -83,7 +83,7 @@ func (p *Provider) Traits() provider.Traits { return provider.Traits{Method: htt
 // same on every retry, so it is the default event id and the store's
 // claim, not a replay check, makes a resend a duplicate.
 func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
-	m, err := webhooksig.ParseHeaders(req.Header)
+	m, err := stdwebhook.ParseHeaders(req.Header)
 	if err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "")
 	}
@@ -92,7 +92,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 		if len(p.keys.PublicKeys) > 0 {
 			detail = "no v1a signature entry matches the configured public keys"
 		}
-		if errors.Is(err, webhooksig.ErrNoSignature) {
+		if errors.Is(err, stdwebhook.ErrNoSignature) {
 			detail = "webhook-signature holds no v1 entry, the scheme the configured secrets verify"
 			if len(p.keys.PublicKeys) > 0 {
 				detail = "webhook-signature holds no v1a entry, the scheme the configured public keys verify"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/reason"
-	"github.com/payguard/payguard/internal/webhooksig"
+	"github.com/payguard/payguard/internal/stdwebhook"
 )
 
 // The published vectors through the whole provider: a receiver configured
@@ -20,7 +20,7 @@ func TestVectors(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			var configs []Config
 			if c.Secret != "" {
-				s, err := webhooksig.ParseSecret(c.Secret)
+				s, err := stdwebhook.ParseSecret(c.Secret)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -35,7 +35,7 @@ func TestVectors(t *testing.T) {
 			}
 			for _, cfg := range configs {
 				req := request(c.WebhookID, 0, c.WebhookSignature, c.Payload, time.Unix(1614265330, 0))
-				req.Header.Set(webhooksig.HeaderTimestamp, c.WebhookTimestamp)
+				req.Header.Set(stdwebhook.HeaderTimestamp, c.WebhookTimestamp)
 				v, err := newProvider(t, cfg).VerifyNotify(req)
 				if !strings.HasPrefix(c.Expected, "valid") {
 					wantCode(t, c.Name, err, reason.BadSignature)
@@ -101,8 +101,8 @@ func TestV1aAndV1AreTheHandlersChoice(t *testing.T) {
 	now := time.Now()
 	asym := newProvider(t, Config{PublicKeys: []ed25519.PublicKey{testPub}})
 	sym := newProvider(t, Config{Secrets: [][]byte{testSecret}})
-	v1 := webhooksig.Sign([][]byte{testSecret}, "msg_1", now.Unix(), []byte(paidBody))
-	v1a := webhooksig.SignV1a([]ed25519.PrivateKey{testPriv}, "msg_1", now.Unix(), []byte(paidBody))
+	v1 := stdwebhook.Sign([][]byte{testSecret}, "msg_1", now.Unix(), []byte(paidBody))
+	v1a := stdwebhook.SignV1a([]ed25519.PrivateKey{testPriv}, "msg_1", now.Unix(), []byte(paidBody))
 	cases := []struct {
 		name string
 		p    *Provider
@@ -113,7 +113,7 @@ func TestV1aAndV1AreTheHandlersChoice(t *testing.T) {
 		{"secret, v1a only", sym, v1a, reason.BadSignature},
 		{"public key, both", asym, v1 + " " + v1a, ""},
 		{"secret, both", sym, v1a + " " + v1, ""},
-		{"public key, v1a by another key", asym, webhooksig.SignV1a([]ed25519.PrivateKey{ed25519.NewKeyFromSeed(make([]byte, 32))}, "msg_1", now.Unix(), []byte(paidBody)), reason.BadSignature},
+		{"public key, v1a by another key", asym, stdwebhook.SignV1a([]ed25519.PrivateKey{ed25519.NewKeyFromSeed(make([]byte, 32))}, "msg_1", now.Unix(), []byte(paidBody)), reason.BadSignature},
 		{"unknown versions only", sym, "v2," + strings.TrimPrefix(v1, "v1,") + " v1b,AAAA", reason.BadSignature},
 	}
 	for _, c := range cases {
@@ -156,16 +156,16 @@ func TestMalformedHeaders(t *testing.T) {
 	now := time.Now()
 	p := newProvider(t, Config{Secrets: [][]byte{testSecret}})
 	edits := map[string]func(h http.Header){
-		"no webhook-id":          func(h http.Header) { h.Del(webhooksig.HeaderID) },
-		"no webhook-timestamp":   func(h http.Header) { h.Del(webhooksig.HeaderTimestamp) },
-		"no webhook-signature":   func(h http.Header) { h.Del(webhooksig.HeaderSignature) },
-		"two signatures headers": func(h http.Header) { h.Add(webhooksig.HeaderSignature, h.Get(webhooksig.HeaderSignature)) },
-		"two ids":                func(h http.Header) { h.Add(webhooksig.HeaderID, "msg_2") },
-		"dot in id":              func(h http.Header) { h.Set(webhooksig.HeaderID, "msg.1") },
-		"timestamp in ms":        func(h http.Header) { h.Set(webhooksig.HeaderTimestamp, h.Get(webhooksig.HeaderTimestamp)+".000") },
-		"timestamp as date":      func(h http.Header) { h.Set(webhooksig.HeaderTimestamp, now.UTC().Format(time.RFC3339)) },
-		"entry without comma":    func(h http.Header) { h.Set(webhooksig.HeaderSignature, "v1") },
-		"empty value":            func(h http.Header) { h.Set(webhooksig.HeaderSignature, "v1,") },
+		"no webhook-id":          func(h http.Header) { h.Del(stdwebhook.HeaderID) },
+		"no webhook-timestamp":   func(h http.Header) { h.Del(stdwebhook.HeaderTimestamp) },
+		"no webhook-signature":   func(h http.Header) { h.Del(stdwebhook.HeaderSignature) },
+		"two signatures headers": func(h http.Header) { h.Add(stdwebhook.HeaderSignature, h.Get(stdwebhook.HeaderSignature)) },
+		"two ids":                func(h http.Header) { h.Add(stdwebhook.HeaderID, "msg_2") },
+		"dot in id":              func(h http.Header) { h.Set(stdwebhook.HeaderID, "msg.1") },
+		"timestamp in ms":        func(h http.Header) { h.Set(stdwebhook.HeaderTimestamp, h.Get(stdwebhook.HeaderTimestamp)+".000") },
+		"timestamp as date":      func(h http.Header) { h.Set(stdwebhook.HeaderTimestamp, now.UTC().Format(time.RFC3339)) },
+		"entry without comma":    func(h http.Header) { h.Set(stdwebhook.HeaderSignature, "v1") },
+		"empty value":            func(h http.Header) { h.Set(stdwebhook.HeaderSignature, "v1,") },
 	}
 	for name, edit := range edits {
 		req := signedV1([][]byte{testSecret}, "msg_1", now, paidBody)
