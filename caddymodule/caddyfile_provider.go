@@ -56,7 +56,7 @@ func (m *ProviderModule) unmarshalProviderOption(d *caddyfile.Dispenser, inQuery
 // checkValueAtParse reads and parses a value that holds no placeholder;
 // one that does is only known at provision, where Resolve checks it.
 func checkValueAtParse(opt provider.Option, v string, readsFile bool) error {
-	if provider.HasPlaceholder(v) || (opt.Parse == nil && !readsFile) {
+	if opt.HoldsPlaceholder(v) || (opt.Parse == nil && !readsFile) {
 		return nil
 	}
 	data := []byte(v)

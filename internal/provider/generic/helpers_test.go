@@ -119,6 +119,7 @@ func exampleValues(t *testing.T, name string) []provider.Values {
 	if err != nil {
 		t.Fatal(err)
 	}
+	spec, _ := provider.Lookup(SpecName)
 	var out []provider.Values
 	for i := 0; i+2 < len(toks); i++ {
 		if toks[i].Text != "payguard" || toks[i+1].Text != "generic" || toks[i+2].Text != "{" {
@@ -139,23 +140,16 @@ func exampleValues(t *testing.T, name string) []provider.Values {
 			if strings.HasSuffix(opt, "_file") {
 				arg = filepath.Join(root, arg)
 			}
-			v[opt] = append(v[opt], arg)
+			key := opt
+			if o, _, ok := spec.Option(opt, false); ok {
+				key = o.JSONKey()
+			}
+			v[key] = append(v[key], arg)
 		}
-		out = append(out, jsonKeys(v))
+		out = append(out, v)
 	}
 	if len(out) == 0 {
 		t.Fatalf("%s has no payguard generic block", name)
 	}
 	return out
-}
-
-// jsonKeys renames the one option whose JSON key differs from its
-// Caddyfile name: `name` is partner_name in JSON, since Caddy's inline key
-// "name" already selects the provider module.
-func jsonKeys(v provider.Values) provider.Values {
-	if n, ok := v["name"]; ok {
-		delete(v, "name")
-		v["partner_name"] = n
-	}
-	return v
 }

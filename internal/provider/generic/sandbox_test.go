@@ -29,11 +29,16 @@ func sandboxDir(t *testing.T) sandbox.Dir {
 }
 
 func settingsValues(set []provider.Setting) provider.Values {
+	spec, _ := provider.Lookup(SpecName)
 	v := provider.Values{}
 	for _, s := range set {
-		v[s.Name] = s.Args
+		o, _, ok := spec.Option(s.Name, s.Query)
+		if !ok {
+			panic("the sandbox sets an option the table lacks: " + s.Name)
+		}
+		v[o.JSONKey()] = s.Args
 	}
-	return jsonKeys(v)
+	return v
 }
 
 // The sandbox's notifications verify with the generic block its Settings
