@@ -362,7 +362,7 @@ func TestAcknowledge(t *testing.T) {
 		t.Errorf("default success: %+v", a)
 	}
 	for _, c := range reason.All {
-		if c == reason.Forwarded || c == reason.Duplicate {
+		if c == reason.Forwarded || c == reason.Duplicate || c == reason.Watching {
 			continue
 		}
 		if a := p.Acknowledge(false, c, 0); a.Status != reason.HTTPStatus(c) || string(a.Body) != "fail" {

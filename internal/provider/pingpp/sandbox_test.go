@@ -30,27 +30,15 @@ func sandboxDir(t *testing.T) sandbox.Dir {
 	return sandbox.Dir(dir)
 }
 
-// buildFromSettings builds the provider the way the glue does: the
-// sandbox's handler options through the spec's option table.
+// buildFromSettings builds the provider the way the glue does, from the
+// sandbox's handler options.
 func buildFromSettings(t *testing.T, settings []provider.Setting) provider.Built {
 	t.Helper()
 	spec, ok := provider.Lookup(Name)
 	if !ok {
 		t.Fatal("pingpp is not registered")
 	}
-	vals, set := provider.Values{}, provider.Settings{}
-	for _, s := range settings {
-		if s.Query && s.Name == "endpoint" {
-			set.QueryEndpoint = s.Args[0]
-			continue
-		}
-		vals[s.Name] = s.Args
-	}
-	env, err := spec.Resolve(vals, nil, set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	built, err := spec.Build(env)
+	built, err := spec.BuildFromSettings(settings, provider.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
