@@ -83,11 +83,17 @@ func NewQuerier(cfg QueryConfig) (*Querier, error) {
 	return q, nil
 }
 
-// QueryOrder implements provider.Querier: GET /v1/charges/{ch_id}. The
+// QueryOrder implements provider.Querier: GET /v1/charges/{ch_id} for a
+// payment or refund notice (others are provider.ErrNotQueryable). The
 // charge reports paid as long as it was paid (refunds do not unset it),
 // so both a late payment notice and a refund notice are confirmed by it;
 // a refund notice must also be covered by the charge's amount_refunded.
 func (q *Querier) QueryOrder(ctx context.Context, n *notification.Notification) (*provider.QueryResult, error) {
+	if n.Status != notification.StatusPaid && n.Status != notification.StatusRefunded {
+		// transfer.succeeded, summary.daily.available, ...: no charge to
+		// confirm; the pipeline passes them with Payguard-Query: skipped.
+		return nil, provider.ErrNotQueryable
+	}
 	if !strings.HasPrefix(n.TransactionID, "ch_") || !isToken(n.TransactionID) {
 		return nil, reason.New(reason.QueryMismatch, "pingpp: no charge id to query")
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -114,7 +115,15 @@ func TestQueryFailures(t *testing.T) {
 			t.Errorf("%s: %v, want %s", name, err, c.want)
 		}
 	}
-	q := newTestQuerier(t, answer(200, chargeAnswer), QueryConfig{})
+	q := newTestQuerier(t, func(w http.ResponseWriter, r *http.Request) {
+		t.Error("an event with nothing to confirm was queried")
+	}, QueryConfig{})
+	other := paidNotice()
+	other.Status = notification.StatusOther
+	if _, err := q.QueryOrder(context.Background(), other); !errors.Is(err, provider.ErrNotQueryable) {
+		t.Errorf("status other: %v, want ErrNotQueryable", err)
+	}
+	q = newTestQuerier(t, answer(200, chargeAnswer), QueryConfig{})
 	n := paidNotice()
 	n.TransactionID = ""
 	if _, err := q.QueryOrder(context.Background(), n); reason.CodeOf(err, "") != reason.QueryMismatch {
