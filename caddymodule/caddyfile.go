@@ -25,6 +25,7 @@ func init() {
 var commonOptions = []string{
 	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward",
 	"upstream_secret", "order_namespace", "audit_redact", "query", "policy",
+	"order_lookup", "order_timeout",
 }
 
 // parseGlobalOption parses the global options block:
@@ -145,6 +146,9 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		upstream_secret whsec_... ...
 //		order_namespace <name>
 //		audit_redact <field> ...
+//		policy <file.cel | "inline expression">   # repeatable
+//		order_lookup <url with {out_trade_no}>
+//		order_timeout 3s
 //		query [on|off] {
 //			endpoint <url>
 //			timeout 3s
@@ -255,6 +259,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "query":
 			if err := h.unmarshalQuery(d, pm, once); err != nil {
+				return err
+			}
+		case "policy", "order_lookup", "order_timeout":
+			if err := h.unmarshalPolicyOption(d, opt); err != nil {
 				return err
 			}
 		default:

@@ -67,6 +67,8 @@ type Handler struct {
 	AuditRedact []string `json:"audit_redact,omitempty"`
 	// Query configures the reverse order query.
 	Query *QueryConfig `json:"query,omitempty"`
+	// PolicyOptions: policy, order_lookup, order_timeout.
+	PolicyOptions
 
 	provider  *ProviderModule
 	pipeline  *pipeline.Pipeline
@@ -182,7 +184,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.telemetry = newTelemetry(prov.Name())
 	querier = h.telemetry.timeQueries(querier)
+	policies, lookup, err := h.policyStages()
+	if err != nil {
+		return fmt.Errorf("payguard %s: %v", name, err)
+	}
 	h.pipeline, err = pipeline.New(pipeline.Config{
+		Policies:        policies,
+		OrderLookup:     lookup,
 		Provider:        prov,
 		Store:           h.app.store,
 		Querier:         querier,
