@@ -61,3 +61,38 @@ func TestPolicyTestCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateNamesPolicyErrors: `payguard validate` fails on a policy that
+// does not compile, naming the Caddyfile line, the policy file and CEL's
+// line and column.
+func TestValidateNamesPolicyErrors(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, err := filepath.Abs("../../examples/keys/alipay_public.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(dir, "typo.cel")
+	os.WriteFile(policyFile, []byte("// Guards against nothing.\nnotification.amount > 0 &&\n  notification.statuss == \"paid\"\n"), 0o600)
+	cases := []struct{ name, line, want string }{
+		{"file", "policy " + policyFile, policyFile + ":3:15: undefined field 'statuss', at " + dir + "/Caddyfile:5"},
+		{"syntax", "policy `notification.amount <`", "notification.amount <:1:22: Syntax error"},
+		{"type", "policy `notification.amount == \"1\"`", "found no matching overload for '_==_'"},
+		{"non-boolean", "policy `notification.amount`", "a policy must be a boolean expression, this one is int, at " + dir + "/Caddyfile:5"},
+		{"order lookup", "order_lookup http://shop/orders", "has no {out_trade_no}, at " + dir + "/Caddyfile:5"},
+	}
+	for _, c := range cases {
+		cf := filepath.Join(dir, "Caddyfile")
+		os.WriteFile(cf, []byte(":8080 {\n\tpayguard alipay {\n\t\tapp_id 2021000000000001\n\t\tpublic_key_file "+keyFile+"\n\t\t"+c.line+"\n\t}\n}\n"), 0o600)
+		out, err := run(t, dir, "validate", "--config", cf)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%s: err %v, output lacks %q:\n%s", c.name, err, c.want, out)
+		}
+	}
+	// A policy that compiles validates.
+	cf := filepath.Join(dir, "Caddyfile")
+	shipped, _ := filepath.Abs("../../policies/alipay.cel")
+	os.WriteFile(cf, []byte(":8080 {\n\tpayguard alipay {\n\t\tapp_id 2021000000000001\n\t\tpublic_key_file "+keyFile+"\n\t\tpolicy "+shipped+"\n\t\torder_lookup http://127.0.0.1:1/orders/{out_trade_no}\n\t}\n}\n"), 0o600)
+	if out, err := run(t, dir, "validate", "--config", cf); err != nil || !strings.Contains(out, "Valid configuration") {
+		t.Errorf("a valid policy: %v\n%s", err, out)
+	}
+}

@@ -72,9 +72,12 @@ func Compile(name, source string) (*Program, error) {
 	if iss.Err() != nil {
 		return nil, compileError(name, iss)
 	}
-	if !ast.OutputType().IsExactType(cel.BoolType) {
-		return nil, &CompileError{Name: name, Issues: []Issue{{Line: 1, Column: 1,
-			Message: fmt.Sprintf("a policy must be a boolean expression, this one is %s (compare it: `... == true`)", ast.OutputType())}}}
+	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) {
+		msg := fmt.Sprintf("a policy must be a boolean expression, this one is %s", out)
+		if out.IsExactType(cel.DynType) {
+			msg += " (compare it: `... == true`)"
+		}
+		return nil, &CompileError{Name: name, Issues: []Issue{{Line: 1, Column: 1, Message: msg}}}
 	}
 	prg, err := program(env, ast)
 	if err != nil {
