@@ -90,8 +90,16 @@ http://127.0.0.1:%d {
 		}
 		reverse_proxy %[2]s
 	}
+	handle /alipay-policies {
+		payguard alipay {
+			app_id %[3]s
+			public_key_file %[4]s
+%[5]s
+		}
+		reverse_proxy %[2]s
+	}
 }
-`, port, strings.TrimPrefix(shop.URL, "http://"), appID, keyFile)
+`, port, strings.TrimPrefix(shop.URL, "http://"), appID, keyFile, policyLines())
 		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
 		if err != nil {
 			panic(err)

@@ -6,17 +6,22 @@ import (
 )
 
 // BenchmarkTypicalPolicy is the amount-and-status policy DESIGN.md section
-// 7 gives as the example: the target is under 2µs per evaluation.
+// 7 gives as the example, on a new notification each time: the target is
+// under 2µs per evaluation.
 func BenchmarkTypicalPolicy(b *testing.B) {
 	p, err := Compile("typical", `notification.amount == query.amount && notification.status == "paid"`)
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := sampleInput()
+	base := sampleInput()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if ok, err := p.Allow(ctx, in); !ok || err != nil {
+		// A fresh input per evaluation, as the pipeline builds one per
+		// notification: nothing is reused from the previous one.
+		in := *base
+		in.vars = nil
+		if ok, err := p.Allow(ctx, &in); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}
@@ -29,11 +34,15 @@ func BenchmarkRequestPolicy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := sampleInput()
+	base := sampleInput()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if ok, err := p.Allow(ctx, in); !ok || err != nil {
+		// A fresh input per evaluation, as the pipeline builds one per
+		// notification: nothing is reused from the previous one.
+		in := *base
+		in.vars = nil
+		if ok, err := p.Allow(ctx, &in); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}

@@ -42,8 +42,14 @@ type Input struct {
 	RemoteIP    netip.Addr
 	Header      http.Header
 	Path        string
-	// Time is request.time; zero means the time of evaluation.
+	// Time is request.time; zero means the time of the first evaluation.
 	Time time.Time
+
+	// vars is the CEL view of this input, built by the first policy that
+	// evaluates it and reused by the others: build one Input per
+	// notification, do not change it once evaluated, and evaluate it from
+	// one goroutine at a time.
+	vars *activation
 }
 
 // The CEL view of the variables. These structs are the one definition of

@@ -9,19 +9,28 @@ import (
 	"github.com/payguard/payguard/internal/notification"
 )
 
-// activation resolves the four variables of one evaluation, each built
-// only when the expression first names it: a policy that reads the amount
-// pays nothing for the request headers.
+// activation resolves the four variables of one input, each built only
+// when an expression first names it (a policy that reads the amount pays
+// nothing for the request headers) and kept for the input's other
+// policies.
 type activation struct {
 	in  *Input
 	now func() time.Time
 
-	n   *celNotification
-	req *celRequest
+	n     *celNotification
+	q     any
+	o     any
+	req   *celRequest
+	qDone bool
+	oDone bool
 }
 
+// newActivation is the input's activation, shared by its policies.
 func newActivation(in *Input, now func() time.Time) *activation {
-	return &activation{in: in, now: now}
+	if in.vars == nil {
+		in.vars = &activation{in: in, now: now}
+	}
+	return in.vars
 }
 
 // ResolveName implements interpreter.Activation.
@@ -33,17 +42,21 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		}
 		return a.n, true
 	case varQuery:
-		q := a.in.Query
-		if q == nil {
-			return types.NullValue, true
+		if !a.qDone {
+			a.q, a.qDone = types.NullValue, true
+			if q := a.in.Query; q != nil {
+				a.q = &celQuery{Status: string(q.Status), Amount: q.Amount, Currency: q.Currency}
+			}
 		}
-		return &celQuery{Status: string(q.Status), Amount: q.Amount, Currency: q.Currency}, true
+		return a.q, true
 	case varOrder:
-		o := a.in.Order
-		if o == nil {
-			return types.NullValue, true
+		if !a.oDone {
+			a.o, a.oDone = types.NullValue, true
+			if o := a.in.Order; o != nil {
+				a.o = &celOrder{Amount: o.Amount, Currency: o.Currency, Status: o.Status}
+			}
 		}
-		return &celOrder{Amount: o.Amount, Currency: o.Currency, Status: o.Status}, true
+		return a.o, true
 	case varRequest:
 		if a.req == nil {
 			a.req = a.requestVar()
