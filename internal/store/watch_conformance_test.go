@@ -231,12 +231,24 @@ func testDelivered(t *testing.T, e env) {
 
 func testWatchInvalid(t *testing.T, e env) {
 	for name, err := range map[string]error{
-		"no provider": func() error { _, err := e.a.WatchOrder(ctx, "ns", Watch{OutTradeNo: "o", Since: watchBase}, long); return err }(),
-		"no order":    func() error { _, err := e.a.WatchOrder(ctx, "ns", Watch{Provider: "p", Since: watchBase}, long); return err }(),
-		"no since":    func() error { _, err := e.a.WatchOrder(ctx, "ns", Watch{Provider: "p", OutTradeNo: "o"}, long); return err }(),
-		"colon":       func() error { _, err := e.a.WatchOrder(ctx, "ns", Watch{Provider: "a:b", OutTradeNo: "o", Since: watchBase}, long); return err }(),
-		"max 0":       func() error { _, err := e.a.TakeDueWatches(ctx, "ns", "p", watchBase, time.Minute, 0); return err }(),
-		"no txn":      func() error { _, err := e.a.RecordDelivered(ctx, "ns", "", SourceNotify, long); return err }(),
+		"no provider": func() error {
+			_, err := e.a.WatchOrder(ctx, "ns", Watch{OutTradeNo: "o", Since: watchBase}, long)
+			return err
+		}(),
+		"no order": func() error {
+			_, err := e.a.WatchOrder(ctx, "ns", Watch{Provider: "p", Since: watchBase}, long)
+			return err
+		}(),
+		"no since": func() error {
+			_, err := e.a.WatchOrder(ctx, "ns", Watch{Provider: "p", OutTradeNo: "o"}, long)
+			return err
+		}(),
+		"colon": func() error {
+			_, err := e.a.WatchOrder(ctx, "ns", Watch{Provider: "a:b", OutTradeNo: "o", Since: watchBase}, long)
+			return err
+		}(),
+		"max 0":  func() error { _, err := e.a.TakeDueWatches(ctx, "ns", "p", watchBase, time.Minute, 0); return err }(),
+		"no txn": func() error { _, err := e.a.RecordDelivered(ctx, "ns", "", SourceNotify, long); return err }(),
 	} {
 		if err == nil || errors.Is(err, ErrUnavailable) {
 			t.Errorf("%s: %v; want an invalid-argument error", name, err)
