@@ -14,8 +14,8 @@ import (
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/stdwebhook"
 	"github.com/payguard/payguard/internal/store"
-	"github.com/payguard/payguard/internal/webhooksig"
 )
 
 // The headers of a recovered delivery beside pipeline's (DESIGN.md section 4).
@@ -171,7 +171,7 @@ func (w *Worker) deliver(ctx context.Context, n *notification.Notification, res 
 		ts := w.cfg.Now().Unix()
 		h.Set("Webhook-Id", n.EventID)
 		h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
-		h.Set("Webhook-Signature", webhooksig.Sign(w.cfg.UpstreamSecrets, n.EventID, ts, body))
+		h.Set("Webhook-Signature", stdwebhook.Sign(w.cfg.UpstreamSecrets, n.EventID, ts, body))
 	}
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/stdwebhook"
 	"github.com/payguard/payguard/internal/store"
-	"github.com/payguard/payguard/internal/webhooksig"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -165,11 +165,11 @@ func TestPaidAtFirstOffsetDeliveredOnce(t *testing.T) {
 	if body["id"] != "recovered:T1" || body["type"] != "payment.succeeded" || body["amount"] != 1234.0 || body["status"] != "paid" {
 		t.Errorf("body %v", body)
 	}
-	m, err := webhooksig.ParseHeaders(r.Header)
+	m, err := stdwebhook.ParseHeaders(r.Header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (webhooksig.Keys{Secrets: [][]byte{wd.secret}}).Verify(m, wd.shop.bodies[0]); err != nil {
+	if err := (stdwebhook.Keys{Secrets: [][]byte{wd.secret}}).Verify(m, wd.shop.bodies[0]); err != nil {
 		t.Errorf("the delivery's Standard Webhooks signature: %v", err)
 	}
 	if len(wd.records) != 1 || wd.records[0].Outcome != audit.Recovered || wd.records[0].Delivered == nil || !*wd.records[0].Delivered ||
