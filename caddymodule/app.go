@@ -37,7 +37,9 @@ type App struct {
 	store    store.Store
 	storeKey string
 	audit    audit.Sink
-	logger   *zap.Logger
+	// recoveries are this config's recover routes (recovery_run.go).
+	recoveries *recoveryRoutes
+	logger     *zap.Logger
 }
 
 // StoreConfig selects the store.
@@ -77,6 +79,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or reuses, across reloads) the store and the audit sink.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.recoveries = &recoveryRoutes{}
 	if a.Store == nil {
 		a.Store = &StoreConfig{Type: "memory"}
 	}

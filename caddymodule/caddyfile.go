@@ -26,6 +26,7 @@ var commonOptions = []string{
 	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward",
 	"upstream_secret", "order_namespace", "audit_redact", "query", "policy",
 	"order_lookup", "order_timeout",
+	"recover", "mode watch", "watch_token",
 }
 
 // parseGlobalOption parses the global options block:
@@ -266,6 +267,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
+			if handled, err := h.unmarshalRecoveryOption(d, pm); err != nil {
+				return err
+			} else if handled {
+				continue
+			}
 			handled, err := pm.unmarshalProviderOption(d, false)
 			if err != nil {
 				return err
@@ -275,7 +281,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		}
 	}
-	if err := pm.finishProviderCaddyfile(&at); err != nil {
+	if err := h.checkRecoveryConfig(pm); err != nil {
+		return at.Err(err.Error())
+	}
+	if pm.watchOpts.watch {
+		// A watch route builds no provider: its keys are not required.
+	} else if err := pm.finishProviderCaddyfile(&at); err != nil {
 		return err
 	}
 	h.ProviderRaw = caddyconfig.JSONModuleObject(pm, "name", name, nil)

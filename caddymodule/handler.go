@@ -69,12 +69,15 @@ type Handler struct {
 	Query *QueryConfig `json:"query,omitempty"`
 	// PolicyOptions: policy, order_lookup, order_timeout.
 	PolicyOptions
+	// Recover is lost-callback recovery (DESIGN.md section 11).
+	Recover *RecoverConfig `json:"recover,omitempty"`
 
 	provider  *ProviderModule
 	pipeline  *pipeline.Pipeline
 	app       *App
 	logger    *zap.Logger
 	telemetry *telemetry
+	recovery  *recoveryState
 }
 
 // QueryConfig is the provider-independent part of the reverse query; the
@@ -119,6 +122,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("payguard: loading the payguard app: %v", err)
 	}
 	h.app = appIface.(*App)
+	if pm.watchOpts.watch {
+		return h.provisionWatch(ctx)
+	}
 
 	if err := h.Validate(); err != nil {
 		return err
@@ -183,6 +189,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("payguard %s: registering metrics: %v", name, err)
 	}
 	h.telemetry = newTelemetry(prov.Name())
+	orderQuerier := querier
 	querier = h.telemetry.timeQueries(querier)
 	policies, lookup, err := h.policyStages()
 	if err != nil {
@@ -205,7 +212,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		OrderNamespace:  h.OrderNamespace,
 		Observer:        h.telemetry,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return h.provisionRecovery(ctx, orderQuerier, secrets)
 }
 
 // Validate checks the options that need no provisioning.
@@ -227,6 +237,9 @@ func (h *Handler) Validate() error {
 // ServeHTTP runs the notification through the pipeline; the next handler
 // sees only a verified, sanitized request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.provider.watchOpts.watch {
+		return h.serveWatch(w, r)
+	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	// Read before the forward replaces the headers: the audit record masks
 	// the body as it arrived.
@@ -267,7 +280,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return cw.status(), nil
 	}
 
-	res := h.pipeline.Handle(r.Context(), in, forward)
+	var recoveredDup bool
+	res := h.pipeline.Handle(r.Context(), in, h.guardRecovered(forward, &recoveredDup))
+	h.afterPipeline(r.Context(), res, recoveredDup)
 	h.telemetry.notificationDone(res)
 	if repl != nil {
 		repl.Set("payguard.reason", string(res.Code))
@@ -410,5 +425,6 @@ func (c *captureWriter) status() int {
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

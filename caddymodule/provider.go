@@ -26,6 +26,8 @@ func init() {
 type ProviderModule struct {
 	spec   *provider.Spec
 	values provider.Values
+	// watchOpts are the glue's `mode watch` options (recovery.go).
+	watchOpts watchOptions
 }
 
 // CaddyModule returns the Caddy module information.
@@ -50,6 +52,11 @@ func (m *ProviderModule) UnmarshalJSON(b []byte) error {
 	}
 	m.values = provider.Values{}
 	for key, rv := range raw {
+		if taken, err := m.takeWatchJSON(key, rv); err != nil {
+			return err
+		} else if taken {
+			continue
+		}
 		opt, ok := m.optionByJSON(key)
 		if !ok {
 			return fmt.Errorf("%s: unknown option %q (valid: %s)", m.spec.Name, key, strings.Join(m.jsonKeys(), ", "))
@@ -82,6 +89,7 @@ func (m ProviderModule) MarshalJSON() ([]byte, error) {
 			out[key] = v[0]
 		}
 	}
+	m.putWatchJSON(out)
 	return json.Marshal(out)
 }
 

@@ -25,6 +25,12 @@ const (
 	Duplicate Outcome = "duplicate"
 	// Failed: a retryable failure (store, query backend, upstream, in flight).
 	Failed Outcome = "failed"
+	// Recovered: lost-callback recovery found a payment the provider never
+	// notified (DESIGN.md section 11); Delivered says whether it was sent.
+	Recovered Outcome = "recovered"
+	// Unconfirmed: a watched order ended without a confirmed payment
+	// (closed, schedule exhausted, or a registered amount the query denies).
+	Unconfirmed Outcome = "unconfirmed"
 )
 
 // Record is one audit record. The JSON names and shapes are the contract;
@@ -58,6 +64,9 @@ type Record struct {
 	// DuplicateOf is the earlier transaction id when the order was already
 	// paid by another transaction.
 	DuplicateOf string `json:"duplicate_of,omitempty"`
+	// Delivered is set on recovered records only: whether the recovered
+	// payment was sent to deliver_to (false: report-only mode).
+	Delivered *bool `json:"delivered,omitempty"`
 }
 
 // Millis converts a duration for Record.DurationMS.

@@ -39,6 +39,13 @@ type Spec struct {
 	// Sandbox is the provider's part of the simulator; nil when it has
 	// none (it is then absent from `payguard sim`).
 	Sandbox *SandboxSpec
+	// Recoverable says the provider's Querier also implements
+	// OrderQuerier (its query API answers by the merchant's order number),
+	// so lost-callback recovery (`recover`, `mode watch`) is offered for
+	// it. It is known before anything is built: a `mode watch` route has
+	// no keys to build a provider from. The provider conformance suite
+	// checks it against the built querier.
+	Recoverable bool
 }
 
 // Built is what Spec.Build returns.

@@ -63,6 +63,15 @@ func runConformance(t *testing.T, open backend) {
 		{"ConcurrentClaimsOneWinner", testConcurrentClaims},
 		{"InvalidArguments", testInvalid},
 		{"CanceledContext", testCanceled},
+		{"WatchTakeReschedule", testWatchTakeReschedule},
+		{"WatchLeaseExpiry", testWatchLeaseExpiry},
+		{"WatchPerProviderAndNamespace", testWatchPerProviderAndNamespace},
+		{"WatchEnd", testWatchEnd},
+		{"WatchTakeOrderAndMax", testWatchTakeOrderAndMax},
+		{"WatchConcurrentTakeOnce", testWatchConcurrentTakeOnce},
+		{"WatchExpires", testWatchExpires},
+		{"Delivered", testDelivered},
+		{"WatchInvalid", testWatchInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

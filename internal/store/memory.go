@@ -24,6 +24,7 @@ type Memory struct {
 
 	mu      sync.Mutex
 	entries map[string]memEntry
+	watches map[string]map[string]*memWatch // namespace → provider:out_trade_no
 	closed  bool
 
 	stop      chan struct{}
@@ -224,6 +225,7 @@ func (m *Memory) Close() error {
 		m.mu.Lock()
 		m.closed = true
 		m.entries = nil
+		m.watches = nil
 		m.mu.Unlock()
 		close(m.stop)
 		<-m.stopped

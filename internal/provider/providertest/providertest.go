@@ -148,6 +148,39 @@ func Run(t *testing.T, name string) {
 	if f.Built.Querier != nil {
 		t.Run("query", func(t *testing.T) { query(t, f) })
 	}
+	oq, ok := f.Built.Querier.(provider.OrderQuerier)
+	if ok != f.Spec.Recoverable {
+		t.Errorf("Spec.Recoverable is %v, but the sandbox-configured querier implements OrderQuerier: %v", f.Spec.Recoverable, ok)
+	}
+	if ok {
+		t.Run("query by order number", func(t *testing.T) { queryByOrderNo(t, f, oq) })
+	}
+}
+
+// queryByOrderNo is the second form of the query (DESIGN.md section 11),
+// the one lost-callback recovery asks: it finds an order the sandbox holds
+// by its number alone, with the hints a watch registration carries (a
+// UnionPay order's txn_time), and an order the provider never saw is
+// query_mismatch.
+func queryByOrderNo(t *testing.T, f *Fixture, oq provider.OrderQuerier) {
+	o := f.Order(t, func(o *sandbox.Order) { o.Amount = 4321 })
+	// txn_time is the order time in Beijing time (UnionPay's txnTime), the
+	// time the sandbox prepared the order.
+	hints := map[string]string{"txn_time": f.Now.In(time.FixedZone("CST", 8*3600)).Format("20060102150405")}
+	ctx, cancel := context.WithTimeout(provider.WithOrderHints(context.Background(), hints), 10*time.Second)
+	defer cancel()
+	r, err := oq.QueryByOrderNo(ctx, o.OutTradeNo)
+	if err != nil {
+		t.Fatalf("the sandbox's own order %s: %v", o.OutTradeNo, err)
+	}
+	if r.Status != notification.StatusPaid || r.Amount != 4321 || r.Currency != o.Currency ||
+		(r.OutTradeNo != "" && r.OutTradeNo != o.OutTradeNo) || r.TransactionID == "" {
+		t.Fatalf("query by number says %+v for %+v", r, o)
+	}
+	_, err = oq.QueryByOrderNo(ctx, "NEVERSEEN"+sandbox.RandDigits(8))
+	if got := reason.CodeOf(err, ""); got != reason.QueryMismatch {
+		t.Fatalf("an unknown order: %v (reason %q), want query_mismatch", err, got)
+	}
 }
 
 func genuine(t *testing.T, f *Fixture) {

@@ -22,8 +22,9 @@ func init() { provider.Register(Spec) }
 // KindSecret option holds one value only, which rotation outgrows, hence
 // a list and a list of files rather than the usual secret[_file] pair.
 var Spec = &provider.Spec{
-	Name:    Name,
-	Summary: "Stripe webhook events (Stripe-Signature, HMAC-SHA256), confirmed by retrieving the event",
+	Name:        Name,
+	Recoverable: true,
+	Summary:     "Stripe webhook events (Stripe-Signature, HMAC-SHA256), confirmed by retrieving the event",
 	Options: []provider.Option{
 		{
 			Name: "secret", Kind: provider.KindList, Parse: CheckSecret,

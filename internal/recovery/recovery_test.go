@@ -1,0 +1,338 @@
+package recovery
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/stdwebhook"
+	"github.com/payguard/payguard/internal/store"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// fakeQuerier answers from a list of results, one per query, the last
+// repeated.
+type fakeQuerier struct {
+	mu      sync.Mutex
+	answers []answer
+	calls   int
+	hints   []string
+}
+
+type answer struct {
+	res *provider.QueryResult
+	err error
+}
+
+func (q *fakeQuerier) QueryByOrderNo(ctx context.Context, no string) (*provider.QueryResult, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.hints = append(q.hints, provider.OrderHint(ctx, "txn_time"))
+	a := q.answers[min(q.calls, len(q.answers)-1)]
+	q.calls++
+	return a.res, a.err
+}
+
+func (q *fakeQuerier) n() int { q.mu.Lock(); defer q.mu.Unlock(); return q.calls }
+
+func paid(amount int64) answer {
+	return answer{res: &provider.QueryResult{Status: notification.StatusPaid, Amount: amount, Currency: "CNY",
+		OutTradeNo: "O1", TransactionID: "T1", Raw: map[string]any{"trade_no": "T1"}}}
+}
+
+func status(s notification.Status) answer {
+	return answer{res: &provider.QueryResult{Status: s, Amount: 1234, Currency: "CNY", OutTradeNo: "O1"}}
+}
+
+// shop records deliveries; status says what it answers to each.
+type shop struct {
+	mu       sync.Mutex
+	got      []*http.Request
+	bodies   [][]byte
+	statuses []int
+}
+
+func (s *shop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, _ := io.ReadAll(r.Body)
+	s.got, s.bodies = append(s.got, r), append(s.bodies, b)
+	code := http.StatusOK
+	if len(s.statuses) > 0 {
+		code, s.statuses = s.statuses[0], s.statuses[1:]
+	}
+	w.WriteHeader(code)
+}
+
+func (s *shop) n() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.got) }
+
+type world struct {
+	w       *Worker
+	st      *store.Memory
+	q       *fakeQuerier
+	shop    *shop
+	now     time.Time
+	records []*audit.Record
+	counts  map[string]int
+	secret  []byte
+}
+
+func newWorld(t *testing.T, deliver bool, answers ...answer) *world {
+	t.Helper()
+	wd := &world{st: store.NewMemory("payguard:"), q: &fakeQuerier{answers: answers}, shop: &shop{}, now: t0,
+		counts: map[string]int{}, secret: []byte("0123456789abcdef0123456789abcdef")}
+	t.Cleanup(func() { _ = wd.st.Close() })
+	cfg := Config{
+		Provider: "alipay", Namespace: "alipay", Store: wd.st, Querier: wd.q,
+		Schedule:        []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute},
+		UpstreamSecrets: [][]byte{wd.secret},
+		Now:             func() time.Time { return wd.now },
+		Audit:           func(_ context.Context, r *audit.Record) { wd.records = append(wd.records, r) },
+		Count:           func(r string) { wd.counts[r]++ },
+	}
+	if deliver {
+		srv := httptest.NewServer(wd.shop)
+		t.Cleanup(srv.Close)
+		cfg.DeliverTo = srv.URL + "/recovered"
+	}
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd.w = w
+	return wd
+}
+
+func (wd *world) watch(t *testing.T, w store.Watch) {
+	t.Helper()
+	if w.Provider == "" {
+		w.Provider = "alipay"
+	}
+	if w.OutTradeNo == "" {
+		w.OutTradeNo = "O1"
+	}
+	w.Since = t0
+	if _, err := wd.st.WatchOrder(context.Background(), "alipay", w, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// at moves the clock to t0+d and runs one tick.
+func (wd *world) at(d time.Duration) { wd.now = t0.Add(d); wd.w.Tick(context.Background()) }
+
+func TestPaidAtFirstOffsetDeliveredOnce(t *testing.T) {
+	wd := newWorld(t, true, paid(1234))
+	wd.watch(t, store.Watch{Hints: map[string]string{"txn_time": "20260102110405"}})
+	wd.at(0)
+	wd.at(59 * time.Second)
+	if wd.q.n() != 0 {
+		t.Fatalf("%d queries before the first offset", wd.q.n())
+	}
+	wd.at(time.Minute)
+	wd.at(5 * time.Minute)
+	wd.at(time.Hour)
+	if wd.q.n() != 1 || wd.shop.n() != 1 {
+		t.Fatalf("%d queries, %d deliveries; want 1 and 1", wd.q.n(), wd.shop.n())
+	}
+	if wd.q.hints[0] != "20260102110405" {
+		t.Errorf("the query got hint %q, want the registered txn_time", wd.q.hints[0])
+	}
+	r := wd.shop.got[0]
+	for k, v := range map[string]string{
+		"Payguard-Provider": "alipay", "Payguard-Event-Id": "recovered:T1", "Payguard-Out-Trade-No": "O1",
+		"Payguard-Transaction-Id": "T1", "Payguard-Amount": "1234", "Payguard-Currency": "CNY",
+		"Payguard-Status": "paid", "Payguard-Query": "confirmed", "Payguard-Source": "recovered",
+		"Content-Type": "application/json",
+	} {
+		if got := r.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	var body map[string]any
+	if err := json.Unmarshal(wd.shop.bodies[0], &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["id"] != "recovered:T1" || body["type"] != "payment.succeeded" || body["amount"] != 1234.0 || body["status"] != "paid" {
+		t.Errorf("body %v", body)
+	}
+	m, err := stdwebhook.ParseHeaders(r.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (stdwebhook.Keys{Secrets: [][]byte{wd.secret}}).Verify(m, wd.shop.bodies[0]); err != nil {
+		t.Errorf("the delivery's Standard Webhooks signature: %v", err)
+	}
+	if len(wd.records) != 1 || wd.records[0].Outcome != audit.Recovered || wd.records[0].Delivered == nil || !*wd.records[0].Delivered ||
+		wd.records[0].EventID != "recovered:T1" {
+		t.Fatalf("records %+v", wd.records)
+	}
+	if src, _ := wd.st.Delivered(context.Background(), "alipay", "T1"); src != store.SourceRecovered {
+		t.Errorf("the transaction is recorded as %q, want recovered", src)
+	}
+	if wd.counts[Delivered] != 1 || len(wd.counts) != 1 {
+		t.Errorf("counts %v", wd.counts)
+	}
+}
+
+func TestUnpaidThenPaidDeliveredAfterSecondOffset(t *testing.T) {
+	wd := newWorld(t, true, status(notification.StatusPending), paid(1234))
+	wd.watch(t, store.Watch{})
+	wd.at(time.Minute)
+	if wd.q.n() != 1 || wd.shop.n() != 0 {
+		t.Fatalf("after the first offset: %d queries, %d deliveries", wd.q.n(), wd.shop.n())
+	}
+	wd.at(4 * time.Minute)
+	if wd.q.n() != 1 {
+		t.Fatal("queried between offsets")
+	}
+	wd.at(5 * time.Minute)
+	wd.at(20 * time.Minute)
+	if wd.q.n() != 2 || wd.shop.n() != 1 {
+		t.Fatalf("%d queries, %d deliveries; want 2 and 1", wd.q.n(), wd.shop.n())
+	}
+}
+
+func TestUnknownOrderIsNotPaidYet(t *testing.T) {
+	wd := newWorld(t, true, answer{err: reason.New(reason.QueryMismatch, "order unknown")}, paid(1234))
+	wd.watch(t, store.Watch{})
+	wd.at(time.Minute)
+	wd.at(5 * time.Minute)
+	if wd.shop.n() != 1 || wd.counts[Failed] != 0 {
+		t.Fatalf("%d deliveries, counts %v", wd.shop.n(), wd.counts)
+	}
+}
+
+func TestRegisteredAmountMismatch(t *testing.T) {
+	wd := newWorld(t, true, paid(1234))
+	wd.watch(t, store.Watch{HasAmount: true, Amount: 999, Currency: "CNY"})
+	wd.at(time.Minute)
+	wd.at(time.Hour)
+	if wd.shop.n() != 0 || wd.q.n() != 1 {
+		t.Fatalf("%d deliveries, %d queries; want none and 1", wd.shop.n(), wd.q.n())
+	}
+	if len(wd.records) != 1 || wd.records[0].Outcome != audit.Unconfirmed || wd.records[0].Reason != reason.QueryMismatch ||
+		wd.records[0].Amount != 999 {
+		t.Fatalf("records %+v", wd.records)
+	}
+	if wd.counts[Unconfirmed] != 1 {
+		t.Errorf("counts %v", wd.counts)
+	}
+}
+
+func TestDeliveryFailsThenRetriedOnce(t *testing.T) {
+	wd := newWorld(t, true, paid(1234))
+	wd.shop.statuses = []int{http.StatusInternalServerError}
+	wd.watch(t, store.Watch{})
+	wd.at(time.Minute)
+	if wd.shop.n() != 1 || wd.counts[Failed] != 1 {
+		t.Fatalf("%d deliveries, counts %v", wd.shop.n(), wd.counts)
+	}
+	wd.at(5 * time.Minute)
+	wd.at(15 * time.Minute)
+	if wd.shop.n() != 2 || wd.counts[Delivered] != 1 {
+		t.Fatalf("%d deliveries, counts %v; want the retry delivered once", wd.shop.n(), wd.counts)
+	}
+}
+
+func TestReportOnly(t *testing.T) {
+	wd := newWorld(t, false, paid(1234))
+	wd.watch(t, store.Watch{})
+	wd.at(time.Minute)
+	wd.at(5 * time.Minute)
+	if len(wd.records) != 1 || wd.records[0].Outcome != audit.Recovered || wd.records[0].Delivered == nil || *wd.records[0].Delivered {
+		t.Fatalf("records %+v", wd.records)
+	}
+	b, _ := json.Marshal(wd.records[0])
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	if m["delivered"] != false || m["outcome"] != "recovered" {
+		t.Errorf("record JSON %s", b)
+	}
+	if wd.counts[Reported] != 1 || wd.q.n() != 1 {
+		t.Errorf("counts %v, %d queries", wd.counts, wd.q.n())
+	}
+	if src, _ := wd.st.Delivered(context.Background(), "alipay", "T1"); src != "" {
+		t.Errorf("a reported payment is recorded as delivered (%q): the real notification would be dropped", src)
+	}
+}
+
+func TestClosedAndExhaustedEndUnconfirmed(t *testing.T) {
+	wd := newWorld(t, true, status(notification.StatusClosed))
+	wd.watch(t, store.Watch{})
+	wd.at(time.Minute)
+	wd.at(time.Hour)
+	if wd.q.n() != 1 || len(wd.records) != 1 || wd.records[0].Outcome != audit.Unconfirmed {
+		t.Fatalf("closed: %d queries, records %+v", wd.q.n(), wd.records)
+	}
+
+	wd = newWorld(t, true, status(notification.StatusPending))
+	wd.watch(t, store.Watch{})
+	for _, d := range []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 2 * time.Hour} {
+		wd.at(d)
+	}
+	if wd.q.n() != 3 || len(wd.records) != 1 || wd.records[0].Outcome != audit.Unconfirmed || wd.counts[Unconfirmed] != 1 {
+		t.Fatalf("exhausted: %d queries, records %+v", wd.q.n(), wd.records)
+	}
+}
+
+func TestNotificationFirstEndsWithoutDelivery(t *testing.T) {
+	wd := newWorld(t, true, paid(1234))
+	wd.watch(t, store.Watch{})
+	// The provider's notification was forwarded meanwhile but the watch
+	// was not ended (say, another route): the delivered transaction stops it.
+	if _, err := wd.st.RecordDelivered(context.Background(), "alipay", "T1", store.SourceNotify, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	wd.at(time.Minute)
+	wd.at(time.Hour)
+	if wd.shop.n() != 0 || wd.q.n() != 1 || len(wd.records) != 0 {
+		t.Fatalf("%d deliveries, %d queries, records %+v", wd.shop.n(), wd.q.n(), wd.records)
+	}
+}
+
+func TestLateInstanceQueriesOnceForMissedOffsets(t *testing.T) {
+	wd := newWorld(t, true, status(notification.StatusPending))
+	wd.watch(t, store.Watch{})
+	wd.at(10 * time.Minute) // the first two offsets passed unattended
+	if wd.q.n() != 1 {
+		t.Fatalf("%d queries, want one for the missed offsets", wd.q.n())
+	}
+	wd.at(14 * time.Minute)
+	wd.at(15 * time.Minute)
+	if wd.q.n() != 2 {
+		t.Fatalf("%d queries, want the last offset's", wd.q.n())
+	}
+}
+
+func TestQueryOutageRetried(t *testing.T) {
+	wd := newWorld(t, true, answer{err: reason.New(reason.QueryUnavailable, "down")}, paid(1234))
+	wd.watch(t, store.Watch{})
+	wd.at(time.Minute)
+	wd.at(5 * time.Minute)
+	if wd.counts[Failed] != 1 || wd.counts[Delivered] != 1 {
+		t.Fatalf("counts %v", wd.counts)
+	}
+}
+
+func TestConfigChecked(t *testing.T) {
+	st := store.NewMemory("p:")
+	defer st.Close()
+	for _, s := range [][]time.Duration{{time.Minute, time.Minute}, {-time.Second}, {5 * time.Minute, time.Minute}} {
+		if _, err := New(Config{Provider: "a", Namespace: "a", Store: st, Querier: &fakeQuerier{}, Schedule: s}); err == nil {
+			t.Errorf("schedule %v accepted", s)
+		}
+	}
+	if _, err := New(Config{Provider: "a", Namespace: "a", Store: st}); err == nil {
+		t.Error("no querier accepted")
+	}
+}
