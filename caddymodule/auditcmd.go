@@ -58,6 +58,7 @@ Examples:
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(auditFindCommand(), auditTailCommand())
+			setPayguardHelp(cmd)
 		},
 	})
 }
@@ -225,4 +226,14 @@ func contextOf(cmd *cobra.Command) context.Context {
 		return ctx
 	}
 	return context.Background()
+}
+
+// helpFooter replaces Caddy's footer (a link to Caddy's CLI docs) under
+// payguard's own commands.
+const helpFooter = "The contract, reason codes and every option: docs/ in the payguard repository.\n"
+
+// setPayguardHelp gives cmd and its subcommands cobra's plain help
+// template with payguard's footer instead of the root's Caddy footer.
+func setPayguardHelp(cmd *cobra.Command) {
+	cmd.SetHelpTemplate((&cobra.Command{}).HelpTemplate() + "\n" + helpFooter)
 }
