@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -285,5 +286,46 @@ func TestAuditExitStatus(t *testing.T) {
 		if code != c.code {
 			t.Errorf("payguard %v: exit %d, want %d\n%s", c.args, code, c.code, out)
 		}
+	}
+}
+
+// The local stack listens on loopback only, its admin endpoint too: the
+// README says how to expose it.
+func TestRootCaddyfileLoopbackOnly(t *testing.T) {
+	out, err := run(t, "../..", "adapt", "--config", "Caddyfile")
+	if err != nil {
+		t.Fatalf("adapt: %v\n%s", err, out)
+	}
+	var cfg struct {
+		Admin struct {
+			Listen string `json:"listen"`
+		} `json:"admin"`
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string `json:"listen"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	// adapt prints the JSON on stdout; warnings go to stderr (combined here).
+	start := strings.Index(out, "{\"admin\"")
+	if start < 0 || json.Unmarshal([]byte(strings.SplitN(out[start:], "\n", 2)[0]), &cfg) != nil {
+		t.Fatalf("no adapted JSON in:\n%s", out)
+	}
+	n := 0
+	for name, s := range cfg.Apps.HTTP.Servers {
+		for _, l := range s.Listen {
+			n++
+			if !strings.HasPrefix(l, "127.0.0.1:") {
+				t.Errorf("server %s listens on %q, not loopback", name, l)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d listeners: want the sidecar, the shop and the sandbox", n)
+	}
+	if a := cfg.Admin.Listen; a != "localhost:2019" && a != "127.0.0.1:2019" {
+		t.Errorf("admin listens on %q", a)
 	}
 }
