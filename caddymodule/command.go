@@ -50,9 +50,25 @@ order-query APIs for the orders it has notified about.
 
 The keys are public test keys: never use them for a real merchant account,
 and never expose the sandbox on a public address.
+
+Examples (with 'payguard run' serving the repository's Caddyfile):
+
+  # a good notification and the provider's two retries: forwarded, duplicate, duplicate
+  payguard sim notify alipay --to http://127.0.0.1:8080/alipay/notify --amount 12.34 --replay 2
+
+  # changed after signing: refused; exit status 0 because it was expected
+  payguard sim notify alipay --to http://127.0.0.1:8080/alipay/notify --tamper total_amount --expect bad_signature
+
+  # the provider's query API disagrees with the notification
+  payguard sim notify wechatpay_v3 --to http://127.0.0.1:8080/wechatpay/v3/notify --amount 12.34 --query-amount 0.01 --expect query_mismatch
+
+  # fresh keys for your own test setup, and the sandbox on its own
+  payguard sim keys --dir /tmp/pg-keys
+  payguard sim serve --listen 127.0.0.1:9002 --keys /tmp/pg-keys
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(simNotifyCommand(), simServeCommand(), simKeysCommand())
+			setPayguardHelp(cmd)
 		},
 	})
 }

@@ -34,6 +34,7 @@ cases in the folder of the same name.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(policyTestCommand())
+			setPayguardHelp(cmd)
 		},
 	})
 }

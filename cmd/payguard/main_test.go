@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -210,4 +211,121 @@ func waitUp(t *testing.T, base, logFile string) {
 	}
 	log, _ := os.ReadFile(logFile)
 	t.Fatalf("payguard at %s did not come up:\n%s", base, log)
+}
+
+// The binary presents itself as payguard: the root help is payguard's,
+// every command's usage line says payguard, payguard's own commands carry
+// examples and no Caddy footer.
+func TestHelpSpeaksPayguard(t *testing.T) {
+	for _, args := range [][]string{nil, {"help"}, {"--help"}, {"-h"}} {
+		out, err := run(t, ".", args...)
+		if err != nil {
+			t.Fatalf("payguard %v: %v\n%s", args, err, out)
+		}
+		for _, want := range []string{"payguard verifies payment-provider notifications", "Usage:\n  payguard <command>",
+			"payguard commands:", "  audit ", "  sim ", "  policy ", "Caddy commands:", "  run ", "  validate ",
+			"$ payguard sim notify alipay"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("payguard %v lacks %q:\n%s", args, want, out)
+			}
+		}
+		if strings.Contains(strings.ToLower(out), "caddy run") || strings.Contains(out, "caddyserver.com") {
+			t.Errorf("payguard %v still speaks Caddy:\n%s", args, out)
+		}
+	}
+	cases := map[string][]string{
+		"run":         {"Usage:\n  payguard run"},
+		"sim":         {"Usage:\n  payguard sim", "Examples", "payguard sim notify alipay --to", "--expect bad_signature", "docs/"},
+		"sim notify":  {"payguard sim notify <provider> --to <url>", "exit status is 0", "--expect REASON"},
+		"audit":       {"Usage:\n  payguard audit", "payguard audit find --file", "payguard audit tail --file", "--follow", "docs/"},
+		"audit find":  {"payguard audit find (--file PATH | --redis URL)", "--order", "--event", "--transaction", "--json", "Exit status"},
+		"audit tail":  {"payguard audit tail", "--follow", "--provider", "--outcome", "--reason", "-n, --lines"},
+		"policy test": {"payguard policy test"},
+	}
+	for sub, wants := range cases {
+		out, err := run(t, ".", append(strings.Fields(sub), "--help")...)
+		if err != nil {
+			t.Fatalf("payguard %s --help: %v\n%s", sub, err, out)
+		}
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				t.Errorf("payguard %s --help lacks %q:\n%s", sub, want, out)
+			}
+		}
+		if strings.HasPrefix(sub, "sim") || strings.HasPrefix(sub, "audit") || strings.HasPrefix(sub, "policy") {
+			if strings.Contains(out, "caddyserver.com") {
+				t.Errorf("payguard %s --help ends in Caddy's footer:\n%s", sub, out)
+			}
+		}
+	}
+}
+
+// payguard audit's exit status: 0 found, 1 nothing found, 2 a usage or
+// read error, so scripts can tell "no such order" from "cannot read".
+func TestAuditExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	os.WriteFile(path, []byte(`{"time":"2026-01-02T03:04:05Z","provider":"alipay","event_id":"e1","out_trade_no":"A","transaction_id":"t1","amount":1,"currency":"CNY","status":"paid","outcome":"forwarded","reason":"forwarded","query":null,"remote_ip":"","duration_ms":1,"trace_id":"","body":""}`+"\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"audit", "find", "--file", path, "--order", "A"}, 0},
+		{[]string{"audit", "find", "--file", path, "--order", "B"}, 1},
+		{[]string{"audit", "find", "--file", filepath.Join(dir, "none"), "--order", "A"}, 2},
+		{[]string{"audit", "find", "--file", path}, 2},
+		{[]string{"audit", "tail", "--file", path}, 0},
+	} {
+		out, err := run(t, dir, c.args...)
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != c.code {
+			t.Errorf("payguard %v: exit %d, want %d\n%s", c.args, code, c.code, out)
+		}
+	}
+}
+
+// The local stack listens on loopback only, its admin endpoint too: the
+// README says how to expose it.
+func TestRootCaddyfileLoopbackOnly(t *testing.T) {
+	out, err := run(t, "../..", "adapt", "--config", "Caddyfile")
+	if err != nil {
+		t.Fatalf("adapt: %v\n%s", err, out)
+	}
+	var cfg struct {
+		Admin struct {
+			Listen string `json:"listen"`
+		} `json:"admin"`
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string `json:"listen"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	// adapt prints the JSON on stdout; warnings go to stderr (combined here).
+	start := strings.Index(out, "{\"admin\"")
+	if start < 0 || json.Unmarshal([]byte(strings.SplitN(out[start:], "\n", 2)[0]), &cfg) != nil {
+		t.Fatalf("no adapted JSON in:\n%s", out)
+	}
+	n := 0
+	for name, s := range cfg.Apps.HTTP.Servers {
+		for _, l := range s.Listen {
+			n++
+			if !strings.HasPrefix(l, "127.0.0.1:") {
+				t.Errorf("server %s listens on %q, not loopback", name, l)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d listeners: want the sidecar, the shop and the sandbox", n)
+	}
+	if a := cfg.Admin.Listen; a != "localhost:2019" && a != "127.0.0.1:2019" {
+		t.Errorf("admin listens on %q", a)
+	}
 }

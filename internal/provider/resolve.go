@@ -47,17 +47,25 @@ func (s *Spec) Resolve(v Values, repl Replacer, set Settings) (*Env, error) {
 	if e.Warn == nil {
 		e.Warn = func(string) {}
 	}
+	// Every option is resolved, and every failure reported at once: an
+	// operator who forgot three {env.X} variables learns of all three from
+	// one failed start, each with its option's name.
+	var errs []error
 	if set.QueryEndpoint != "" {
 		ep, err := repl(set.QueryEndpoint)
 		if err != nil {
-			return nil, fmt.Errorf("query endpoint: %v", err)
+			errs = append(errs, fmt.Errorf("query endpoint: %v", err))
 		}
 		e.QueryEndpoint = ep
 	}
 	for _, o := range s.Options {
 		if err := e.resolveOption(o, v, repl); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		e.Clear()
+		return nil, err
 	}
 	return e, nil
 }
