@@ -98,6 +98,16 @@ type Option struct {
 	Doc string
 }
 
+// ParseCheck makes an Option.Parse out of a parser that builds a value (a
+// key, a certificate chain): the check keeps only the error, and Build
+// parses the resolved bytes again for the value.
+func ParseCheck[T any](parse func([]byte) (T, error)) func([]byte) error {
+	return func(b []byte) error {
+		_, err := parse(b)
+		return err
+	}
+}
+
 // JSONKey is the option's key in the JSON config.
 func (o Option) JSONKey() string {
 	if o.JSON != "" {
