@@ -49,6 +49,19 @@ type Built struct {
 	Querier Querier
 }
 
+// SelfQuerying is the Built of a provider that is its own Querier once its
+// query options are configured (canQuery), and has no Querier before.
+func SelfQuerying(p interface {
+	Provider
+	Querier
+}, canQuery bool) Built {
+	b := Built{Provider: p}
+	if canQuery {
+		b.Querier = p
+	}
+	return b
+}
+
 // OptionKind says how an option's arguments are read and resolved.
 type OptionKind int
 

@@ -62,9 +62,5 @@ func build(env *provider.Env) (provider.Built, error) {
 	if err != nil {
 		return provider.Built{}, err
 	}
-	b := provider.Built{Provider: p}
-	if p.CanQuery() {
-		b.Querier = p
-	}
-	return b, nil
+	return provider.SelfQuerying(p, p.CanQuery()), nil
 }

@@ -67,11 +67,7 @@ func build(env *provider.Env) (provider.Built, error) {
 	if err != nil {
 		return provider.Built{}, err
 	}
-	b := provider.Built{Provider: p}
-	if p.CanQuery() {
-		b.Querier = p
-	}
-	return b, nil
+	return provider.SelfQuerying(p, p.CanQuery()), nil
 }
 
 // checkPKCS12Shape checks what can be checked without the password: a DER
