@@ -56,6 +56,19 @@ type Built struct {
 	Querier Querier
 }
 
+// SelfQuerying is the Built of a provider that is its own Querier once its
+// query options are configured (canQuery), and has no Querier before.
+func SelfQuerying(p interface {
+	Provider
+	Querier
+}, canQuery bool) Built {
+	b := Built{Provider: p}
+	if canQuery {
+		b.Querier = p
+	}
+	return b
+}
+
 // OptionKind says how an option's arguments are read and resolved.
 type OptionKind int
 
@@ -103,6 +116,16 @@ type Option struct {
 	Parse func([]byte) error
 	// Doc is a short description for help texts and docs.
 	Doc string
+}
+
+// ParseCheck makes an Option.Parse out of a parser that builds a value (a
+// key, a certificate chain): the check keeps only the error, and Build
+// parses the resolved bytes again for the value.
+func ParseCheck[T any](parse func([]byte) (T, error)) func([]byte) error {
+	return func(b []byte) error {
+		_, err := parse(b)
+		return err
+	}
 }
 
 // JSONKey is the option's key in the JSON config.

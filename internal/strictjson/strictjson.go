@@ -7,6 +7,10 @@
 // to read two different values out of one signed body. Decode refuses the
 // first two and returns plain maps, so callers look fields up by their
 // exact key.
+//
+// It is the one strict JSON reader of the providers (Stripe, WeChat Pay
+// v3, App Store, Ping++, Standard Webhooks, generic): a fix here reaches
+// every signed body and every query answer they parse.
 package strictjson
 
 import (

@@ -1,10 +1,8 @@
 package alipay
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -25,61 +23,6 @@ func formSeeds(t testing.TB) [][]byte {
 		}
 	}
 	return seeds
-}
-
-// FuzzParseForm: never panics; anything it accepts url.ParseQuery reads the
-// same way (one value per key, identical bytes), and re-encoding what it
-// returns parses back to the same form.
-func FuzzParseForm(f *testing.F) {
-	for _, s := range formSeeds(f) {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		form, err := ParseForm(b)
-		if err != nil {
-			if _, ok := err.(*reason.Error); !ok {
-				t.Fatalf("error %T is not a *reason.Error", err)
-			}
-			return
-		}
-		vals := url.Values{}
-		for _, k := range form.Keys() {
-			v, ok := form.Get(k)
-			if !ok {
-				t.Fatalf("key %q listed but absent", k)
-			}
-			vals.Set(k, string(v))
-		}
-		if len(vals) != form.Len() {
-			t.Fatalf("%d keys, Len %d", len(vals), form.Len())
-		}
-		if !bytes.Contains(b, []byte(";")) {
-			std, err := url.ParseQuery(string(b))
-			if err != nil {
-				t.Fatalf("accepted what url.ParseQuery refuses: %v", err)
-			}
-			if len(std) != len(vals) {
-				t.Fatalf("url.ParseQuery sees %d keys, ParseForm %d", len(std), len(vals))
-			}
-			for k, vs := range std {
-				if len(vs) != 1 || vs[0] != vals.Get(k) || !form.Has(k) {
-					t.Fatalf("key %q: url.ParseQuery %q, ParseForm %q", k, vs, vals.Get(k))
-				}
-			}
-		}
-		again, err := ParseForm([]byte(vals.Encode()))
-		if err != nil {
-			t.Fatalf("re-encoded form does not parse: %v", err)
-		}
-		if again.Len() != form.Len() {
-			t.Fatal("round trip changed the form")
-		}
-		for _, k := range form.Keys() {
-			if again.Value(k) != form.Value(k) {
-				t.Fatalf("round trip changed %q", k)
-			}
-		}
-	})
 }
 
 // FuzzVerifyNotify: whatever arrives (body, URL query, either mode), it

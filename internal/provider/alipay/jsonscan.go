@@ -190,7 +190,7 @@ func (s *jsonScanner) str() error {
 					return s.errorf("unexpected end")
 				}
 				for _, h := range s.b[s.i+2 : s.i+6] {
-					if _, ok := unhex(h); !ok {
+					if !isHexDigit(h) {
 						return s.errorf("bad \\u escape")
 					}
 				}
@@ -255,4 +255,8 @@ func jsonString(raw []byte) (string, error) {
 		return "", errNotString
 	}
 	return s, nil
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -122,8 +122,8 @@ func VerifyQueryRequest(form []byte, appPublicKey *rsa.PublicKey) (map[string]st
 		return nil, err
 	}
 	params := make(map[string]string, f.Len())
-	for _, p := range f.pairs {
-		params[p.key] = string(p.val)
+	for _, p := range f.Pairs() {
+		params[p.Key] = string(p.Value)
 	}
 	if params["sign_type"] != SignTypeRSA2 {
 		return nil, reason.New(reason.BadSignature, "sign_type must be RSA2")

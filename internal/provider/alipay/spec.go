@@ -18,13 +18,13 @@ var Spec = &provider.Spec{
 	Options: []provider.Option{
 		{Name: "app_id", Kind: provider.KindString, Required: true, Doc: "the app every notification must be addressed to"},
 		{Name: "seller_id", Kind: provider.KindString, Doc: "when set, seller_id must equal it"},
-		{Name: "public_key", Kind: provider.KindSecret, Parse: parseRSAPublic, Doc: "the Alipay public key (public-key mode), PEM or the console's bare base64"},
-		{Name: "cert_file", Kind: provider.KindFile, Parse: parseCerts, Doc: "alipayCertPublicKey_RSA2.crt (certificate mode)"},
-		{Name: "root_cert_file", Kind: provider.KindFile, Parse: parseCerts, Doc: "alipayRootCert.crt (certificate mode)"},
+		{Name: "public_key", Kind: provider.KindSecret, Parse: provider.ParseCheck(keys.ParseRSAPublicKey), Doc: "the Alipay public key (public-key mode), PEM or the console's bare base64"},
+		{Name: "cert_file", Kind: provider.KindFile, Parse: provider.ParseCheck(keys.ParseCertificates), Doc: "alipayCertPublicKey_RSA2.crt (certificate mode)"},
+		{Name: "root_cert_file", Kind: provider.KindFile, Parse: provider.ParseCheck(keys.ParseCertificates), Doc: "alipayRootCert.crt (certificate mode)"},
 		{Name: "sign_type", Kind: provider.KindEnum, Values: []string{SignTypeRSA2, SignTypeRSA}, Doc: "RSA2 (default) or RSA (SHA-1, legacy apps only)"},
 		{Name: "mode", Kind: provider.KindEnum, Values: []string{ModeNotify, ModeReturn}, Doc: "notify (default: async POST) or return (the browser's GET)"},
-		{Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: parseRSAPrivate, Doc: "the app private key that signs alipay.trade.query"},
-		{Name: "app_cert_file", Kind: provider.KindFile, Query: true, Parse: parseCerts, Doc: "the app public certificate (certificate mode)"},
+		{Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: provider.ParseCheck(keys.ParseRSAPrivateKey), Doc: "the app private key that signs alipay.trade.query"},
+		{Name: "app_cert_file", Kind: provider.KindFile, Query: true, Parse: provider.ParseCheck(keys.ParseCertificates), Doc: "the app public certificate (certificate mode)"},
 	},
 	Check:   checkOptions,
 	Build:   build,
@@ -63,24 +63,5 @@ func build(env *provider.Env) (provider.Built, error) {
 	if err != nil {
 		return provider.Built{}, err
 	}
-	b := provider.Built{Provider: p}
-	if p.CanQuery() {
-		b.Querier = p
-	}
-	return b, nil
-}
-
-func parseRSAPublic(b []byte) error {
-	_, err := keys.ParseRSAPublicKey(b)
-	return err
-}
-
-func parseRSAPrivate(b []byte) error {
-	_, err := keys.ParseRSAPrivateKey(b)
-	return err
-}
-
-func parseCerts(b []byte) error {
-	_, err := keys.ParseCertificates(b)
-	return err
+	return provider.SelfQuerying(p, p.CanQuery()), nil
 }

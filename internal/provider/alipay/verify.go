@@ -63,9 +63,9 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 			}
 			return nil, err
 		}
-		for _, pr := range q.pairs {
-			if form.Has(pr.key) {
-				return nil, reason.New(reason.Malformed, "parameter %s is both in the URL query and the body", quoteKey(pr.key))
+		for _, pr := range q.Pairs() {
+			if form.Has(pr.Key) {
+				return nil, reason.New(reason.Malformed, "parameter %s is both in the URL query and the body", quoteKey(pr.Key))
 			}
 		}
 	}
@@ -181,18 +181,18 @@ func charsetDecoder(form *Form) (*encoding.Decoder, error) {
 // UTF-8 charset, invalid UTF-8 is malformed rather than silently replaced:
 // Alipay never sends it, and these values become headers and JSON.
 func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
-	out := make(map[string]string, len(form.pairs))
-	for _, pr := range form.pairs {
-		if pr.key == "sign" || pr.key == "sign_type" {
+	out := make(map[string]string, form.Len())
+	for _, pr := range form.Pairs() {
+		if pr.Key == "sign" || pr.Key == "sign_type" {
 			continue
 		}
-		k, v := pr.key, string(pr.val)
+		k, v := pr.Key, string(pr.Value)
 		if dec != nil {
 			kb, err := dec.Bytes([]byte(k))
 			if err != nil {
 				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
 			}
-			vb, err := dec.Bytes(pr.val)
+			vb, err := dec.Bytes(pr.Value)
 			if err != nil {
 				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
 			}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // Name is the provider's configured name.
@@ -106,7 +107,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if err := checkURLQuery(req.RawQuery); err != nil {
 		return nil, err
 	}
-	body, err := decodeObject(req.Body)
+	body, err := strictjson.DecodeObject(req.Body)
 	if err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "body")
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // algES256 is the only algorithm App Store signed data uses. It is fixed
@@ -66,7 +67,7 @@ func parseJWS(s string) (*compactJWS, error) {
 	if err != nil {
 		return nil, reason.New(reason.Malformed, "JWS signature is not base64url")
 	}
-	h, err := decodeObject(header)
+	h, err := strictjson.DecodeObject(header)
 	if err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "JWS header")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // The App Store Server API's bases (providers.md section 5).
@@ -159,7 +160,7 @@ func (q *Querier) get(ctx context.Context, transactionID string) ([]byte, int, e
 // result reads a verified Get Transaction Info answer.
 func (q *Querier) result(body []byte, asked string) (*provider.QueryResult, error) {
 	unavailable := func(err error) error { return reason.Wrap(reason.QueryUnavailable, err, "query answer") }
-	m, err := decodeObject(body)
+	m, err := strictjson.DecodeObject(body)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -202,7 +203,7 @@ func (q *Querier) result(body []byte, asked string) (*provider.QueryResult, erro
 
 // apiErrorCode reads Apple's {"errorCode": 4040010, ...}; 0 when absent.
 func apiErrorCode(body []byte) int64 {
-	m, err := decodeObject(body)
+	m, err := strictjson.DecodeObject(body)
 	if err != nil {
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // The environments Apple signs for. Xcode and local StoreKit testing sign
@@ -52,7 +53,7 @@ func (v *verifier) verifySigned(s string, now time.Time) (map[string]any, error)
 	if !verifyES256(pub, j.signingInput, j.signature) {
 		return nil, reason.New(reason.BadSignature, "ES256 signature does not verify with the x5c leaf")
 	}
-	payload, perr := decodeObject(j.payload)
+	payload, perr := strictjson.DecodeObject(j.payload)
 	at := now
 	signedDate, hasDate, derr := int64Or(payload, perr, "signedDate")
 	if hasDate {

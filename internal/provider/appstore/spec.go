@@ -36,7 +36,7 @@ var options = []provider.Option{
 		Doc:    "Production or Sandbox; notifications for the other are refused",
 	},
 	{
-		Name: "root_cert_file", Kind: provider.KindFiles, Parse: parseRoots,
+		Name: "root_cert_file", Kind: provider.KindFiles, Parse: provider.ParseCheck(keys.ParseCertificates),
 		Doc: "pinned root certificates replacing the shipped Apple Root CA - G3 (tests, the simulator)",
 	},
 	{
@@ -48,7 +48,7 @@ var options = []provider.Option{
 		Doc: "the In-App Purchase key's id",
 	},
 	{
-		Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: checkPrivateKey,
+		Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: provider.ParseCheck(parsePrivateKey),
 		Doc: "the In-App Purchase key (.p8, ES256), inline or as private_key_file",
 	},
 }
@@ -111,16 +111,6 @@ func holdsAppleRoot(roots []*x509.Certificate) bool {
 		}
 	}
 	return false
-}
-
-func parseRoots(b []byte) error {
-	_, err := keys.ParseCertificates(b)
-	return err
-}
-
-func checkPrivateKey(b []byte) error {
-	_, err := parsePrivateKey(b)
-	return err
 }
 
 // parsePrivateKey reads the App Store Connect key: a PKCS#8 P-256 key, as

@@ -2,6 +2,7 @@ package generic
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -30,9 +31,18 @@ func TestParseForm(t *testing.T) {
 			t.Errorf("%q: %v, want malformed", in, err)
 		}
 	}
-	many := strings.Repeat("k=v&", maxFields) + "k=v"
-	if _, err := parseForm([]byte(many)); err == nil {
-		t.Error("too many fields accepted")
+	distinct := func(n int) []byte {
+		pairs := make([]string, n)
+		for i := range pairs {
+			pairs[i] = fmt.Sprintf("k%d=v", i)
+		}
+		return []byte(strings.Join(pairs, "&"))
+	}
+	if fields, err := parseForm(distinct(maxFields)); err != nil || len(fields) != maxFields {
+		t.Errorf("%d fields: %d, %v", maxFields, len(fields), err)
+	}
+	if _, err := parseForm(distinct(maxFields + 1)); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("%d fields: %v, want refused as more than %d", maxFields+1, err, maxFields)
 	}
 }
 

@@ -42,8 +42,8 @@ func options() []provider.Option {
 			Doc:    "the one algorithm accepted; md5-with-key, hmac-sha1 and rsa-sha1 are weak (a warning at start)"},
 		{Name: "secret", Kind: provider.KindList, Doc: "HMAC or md5 secrets, several for rotation"},
 		{Name: "secret_file", Kind: provider.KindFiles, Doc: "files holding one secret each"},
-		{Name: "public_key", Kind: provider.KindList, Parse: parsePublicKey, Doc: "RSA or Ed25519 public keys (PEM or base64 DER), several for rotation"},
-		{Name: "public_key_file", Kind: provider.KindFiles, Parse: parsePublicKey, Doc: "files holding one public key each"},
+		{Name: "public_key", Kind: provider.KindList, Parse: provider.ParseCheck(keys.ParsePublicKey), Doc: "RSA or Ed25519 public keys (PEM or base64 DER), several for rotation"},
+		{Name: "public_key_file", Kind: provider.KindFiles, Parse: provider.ParseCheck(keys.ParsePublicKey), Doc: "files holding one public key each"},
 		{Name: "message", Kind: provider.KindList, Required: true, Literal: true,
 			Doc: "what is signed: raw, sorted_fields, or concat <field|{secret}|{body}|{timestamp}|{nonce}>..."},
 		{Name: "separator", Kind: provider.KindString, Literal: true, Doc: "joins message concat's elements (default none)"},
@@ -74,11 +74,6 @@ func parseName(b []byte) error {
 		return fmt.Errorf("name %s is a provider of its own; a partner's name must not share its metrics and store keys", name)
 	}
 	return nil
-}
-
-func parsePublicKey(b []byte) error {
-	_, err := keys.ParsePublicKey(b)
-	return err
 }
 
 // schemeOf builds the Scheme from option values (adapt-time Values or

@@ -41,7 +41,7 @@ var options = []provider.Option{
 		Doc: "the REST app's client id (verify api and the capture query)"},
 	{Name: "client_secret", Kind: provider.KindSecret, Parse: parseCredential,
 		Doc: "the REST app's secret"},
-	{Name: "cert_file", Kind: provider.KindFile, Parse: parseCertFile,
+	{Name: "cert_file", Kind: provider.KindFile, Parse: provider.ParseCheck(parseCertPEM),
 		Doc: "verify offline: pin PayPal's signing certificate (PEM); nothing is fetched"},
 }
 
@@ -200,11 +200,6 @@ func parseCredential(b []byte) error {
 		return errors.New("must be printable ASCII without spaces or a trailing newline")
 	}
 	return nil
-}
-
-func parseCertFile(b []byte) error {
-	_, err := parseCertPEM(b)
-	return err
 }
 
 func parseAPIBase(b []byte) error {

@@ -12,7 +12,7 @@ func init() {
 		Options: []provider.Option{
 			{
 				Name: "public_key", Kind: provider.KindSecret, Required: true,
-				Parse: parsePublicKey,
+				Parse: provider.ParseCheck(keys.ParseRSAPublicKey),
 				Doc:   "the Ping++ public key of the dashboard (PEM or bare base64 DER) that webhooks verify with",
 			},
 			{
@@ -25,7 +25,7 @@ func init() {
 			},
 			{
 				Name: "private_key", Kind: provider.KindSecret, Query: true,
-				Parse: parsePrivateKey,
+				Parse: provider.ParseCheck(keys.ParseRSAPrivateKey),
 				Doc:   "optional: the merchant RSA private key, when request signing is on in the dashboard",
 			},
 		},
@@ -38,16 +38,6 @@ func init() {
 		Build:   build,
 		Sandbox: sandboxSpec,
 	})
-}
-
-func parsePublicKey(b []byte) error {
-	_, err := keys.ParseRSAPublicKey(b)
-	return err
-}
-
-func parsePrivateKey(b []byte) error {
-	_, err := keys.ParseRSAPrivateKey(b)
-	return err
 }
 
 func build(env *provider.Env) (provider.Built, error) {

@@ -53,17 +53,3 @@ func FuzzVerifyNotify(f *testing.F) {
 		}
 	})
 }
-
-// FuzzDecodeBody: the JSON reader never panics and what it returns is an
-// object.
-func FuzzDecodeBody(f *testing.F) {
-	f.Add([]byte(paidBody))
-	f.Add([]byte(`{"a":{"a":[1,{"a":2}]},"b":1}`))
-	f.Add([]byte(`{"a":1,"a":1}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeBody(b)
-		if err == nil && m == nil {
-			t.Fatal("nil object without error")
-		}
-	})
-}

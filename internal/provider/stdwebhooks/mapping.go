@@ -181,3 +181,11 @@ func isCurrencyCode(s string) bool {
 	}
 	return true
 }
+
+// clip shortens untrusted text for an error message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

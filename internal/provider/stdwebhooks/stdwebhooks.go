@@ -19,6 +19,7 @@ import (
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/stdwebhook"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // Name is the provider name in the Caddyfile and in Payguard-Provider.
@@ -100,9 +101,13 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 		}
 		return nil, reason.Wrap(reason.BadSignature, nil, detail)
 	}
-	body, err := decodeBody(req.Body)
+	// A key repeated in one object is refused: the shop's JSON library may
+	// keep the other copy than ours, and a mapping must read the value the
+	// shop reads (DESIGN.md section 2, step 3). Numbers stay json.Number, so
+	// an integral one is an int in CEL and amounts never pass through float64.
+	body, err := strictjson.DecodeObject(req.Body)
 	if err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "")
+		return nil, reason.Wrap(reason.Malformed, err, "body")
 	}
 	n, err := p.fields.apply(body, req.Header)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/stdwebhook"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // The published vectors through the whole provider: a receiver configured
@@ -187,7 +188,7 @@ func TestMalformedBodies(t *testing.T) {
 		"data after":       paidBody + `{}`,
 		"duplicate key":    `{"data":{"amount":1,"amount":1234}}`,
 		"top-level dup":    `{"a":1,"a":2}`,
-		"deep":             strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1),
+		"deep":             strings.Repeat(`{"a":`, strictjson.MaxDepth+1) + "1" + strings.Repeat("}", strictjson.MaxDepth+1),
 		"truncated":        paidBody[:len(paidBody)-2],
 		"empty":            ``,
 		"missing data":     `{"type":"x"}`,

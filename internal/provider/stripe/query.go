@@ -13,6 +13,7 @@ import (
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // DefaultEndpoint is Stripe's API. There is no separate sandbox host: a
@@ -125,7 +126,7 @@ func (c *QueryClient) QueryOrder(ctx context.Context, n *notification.Notificati
 	if err != nil {
 		return nil, err
 	}
-	ev, derr := decodeStrictObject(body)
+	ev, derr := strictjson.DecodeObject(body)
 	if derr != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, derr, "Stripe's event")
 	}
@@ -211,7 +212,7 @@ func (c *QueryClient) QueryByOrderNo(ctx context.Context, outTradeNo string) (*p
 	if rerr != nil {
 		return nil, rerr
 	}
-	m, derr := decodeStrictObject(body)
+	m, derr := strictjson.DecodeObject(body)
 	if derr != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, derr, "Stripe's search answer")
 	}
@@ -357,7 +358,7 @@ func (c *QueryClient) get(ctx context.Context, path string, query url.Values, h 
 // errorCode is error.code of a Stripe error answer ("" when there is none
 // or it is not a plain word).
 func errorCode(body []byte) string {
-	m, err := decodeStrictObject(body)
+	m, err := strictjson.DecodeObject(body)
 	if err != nil {
 		return ""
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // VerifyNotify implements provider.Provider: the Stripe-Signature header is
@@ -43,7 +44,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if !p.matches(sh, req.Body) {
 		return nil, reason.New(reason.BadSignature, "no v1 signature matches a configured secret")
 	}
-	ev, err := decodeStrictObject(req.Body)
+	ev, err := strictjson.DecodeObject(req.Body)
 	if err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "event")
 	}

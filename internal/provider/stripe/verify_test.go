@@ -9,6 +9,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 var paidBody = piEvent("payment_intent.succeeded", "succeeded", 1234, 1234, "usd", `{"out_trade_no":"ORDER-1"}`)
@@ -162,7 +163,7 @@ func TestVerifyMalformedBodies(t *testing.T) {
 		"wrong kind":        strings.Replace(paidBody, `"object":"payment_intent"`, `"object":"charge"`, 1),
 		"status disagrees":  strings.Replace(paidBody, `"status":"succeeded"`, `"status":"processing"`, 1),
 		"bad account":       strings.Replace(paidBody, `"livemode":false,"pending`, `"account":"acct 1","livemode":false,"pending`, 1),
-		"deep":              strings.Repeat(`{"a":`, maxJSONDepth+1) + `1` + strings.Repeat(`}`, maxJSONDepth+1),
+		"deep":              strings.Repeat(`{"a":`, strictjson.MaxDepth+1) + `1` + strings.Repeat(`}`, strictjson.MaxDepth+1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := p.VerifyNotify(signedRequest(body, testSecret))

@@ -163,29 +163,29 @@ func (p *Provider) readAnswer(answer []byte, orderID, txnTime string, now time.T
 	if err != nil {
 		return nil, nil, unavailable(err, "answer does not parse")
 	}
-	if _, signed := f.get(fieldSignature); !signed {
+	if _, signed := f.Get(fieldSignature); !signed {
 		// A refusal of the request itself (bad signature, bad certId)
 		// comes unsigned: for the log only.
-		return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: unsigned answer, respCode %s (unverified)", quoteKey(f.value("respCode")))
+		return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: unsigned answer, respCode %s (unverified)", quoteKey(f.Value("respCode")))
 	}
 	if err := p.authenticate(f, now); err != nil {
 		return nil, nil, unavailable(err, "answer does not authenticate")
 	}
-	switch code := f.value("respCode"); code {
+	switch code := f.Value("respCode"); code {
 	case respOK:
 	case respNotFound:
 		return nil, nil, reason.New(reason.QueryMismatch, "order unknown to unionpay")
 	default:
 		return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: query answered respCode %s", quoteKey(code))
 	}
-	if got := f.value("merId"); got != p.merID {
+	if got := f.Value("merId"); got != p.merID {
 		return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer is for merId %s", quoteKey(got))
 	}
-	if f.value("orderId") != orderID || f.value("txnTime") != txnTime {
+	if f.Value("orderId") != orderID || f.Value("txnTime") != txnTime {
 		return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer is about another order")
 	}
 	for _, k := range []string{"txnType", "origRespCode", "txnAmt", "currencyCode"} {
-		if f.value(k) == "" {
+		if f.Value(k) == "" {
 			return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer has no %s", k)
 		}
 	}
@@ -193,13 +193,13 @@ func (p *Provider) readAnswer(answer []byte, orderID, txnTime string, now time.T
 	if err != nil {
 		return nil, nil, unavailable(err, "answer")
 	}
-	raw := make(map[string]any, len(f.pairs))
-	for _, pr := range f.pairs {
-		if !utf8.ValidString(pr.key) || !utf8.ValidString(pr.val) {
-			return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer's %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.key, "?")))
+	raw := make(map[string]any, len(f.Pairs()))
+	for _, pr := range f.Pairs() {
+		if !utf8.ValidString(pr.Key) || !utf8.Valid(pr.Value) {
+			return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer's %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.Key, "?")))
 		}
-		if pr.key != fieldSignature && pr.key != fieldCert {
-			raw[pr.key] = pr.val
+		if pr.Key != fieldSignature && pr.Key != fieldCert {
+			raw[pr.Key] = string(pr.Value)
 		}
 	}
 	if acc, ok := raw["accNo"].(string); ok {

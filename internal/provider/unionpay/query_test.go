@@ -14,6 +14,7 @@ import (
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
+	"github.com/payguard/payguard/internal/formbody"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
@@ -156,10 +157,10 @@ func TestQueryOutage(t *testing.T) {
 			book := sandbox.NewOrderBook()
 			mux.HandleFunc("POST "+queryPath, func(w http.ResponseWriter, r *http.Request) {
 				body, _ := io.ReadAll(r.Body)
-				f, _ := parseForm(body)
-				o := sandbox.Order{Provider: Name, OutTradeNo: f.value("orderId"), Amount: 1234, MchID: testMerID}
+				f, _ := formbody.Parse(body)
+				o := sandbox.Order{Provider: Name, OutTradeNo: f.Value("orderId"), Amount: 1234, MchID: testMerID}
 				_ = sb.Prepare(&o, time.Now())
-				o.TransactionID = "48" + f.value("txnTime")[2:] + "0000000"
+				o.TransactionID = "48" + f.Value("txnTime")[2:] + "0000000"
 				book.Put(o)
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				sb.serveQuery(w, r, book)
@@ -231,11 +232,11 @@ func TestQueryByOrderNo(t *testing.T) {
 // sandbox).
 func TestQueryRequestShape(t *testing.T) {
 	pki, _ := pkis(t)
-	var got *form
+	var got *formbody.Form
 	r := newQueryRig(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			body, _ := io.ReadAll(req.Body)
-			got, _ = parseForm(body)
+			got, _ = formbody.Parse(body)
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			next.ServeHTTP(w, req)
 		})
@@ -247,12 +248,12 @@ func TestQueryRequestShape(t *testing.T) {
 	want := QueryParams(testMerID, "ORDSHAPE1", n.Raw["txnTime"].(string))
 	want["certId"] = CertID(pki.Merchant)
 	for k, v := range want {
-		if got.value(k) != v {
-			t.Errorf("%s = %q, want %q", k, got.value(k), v)
+		if got.Value(k) != v {
+			t.Errorf("%s = %q, want %q", k, got.Value(k), v)
 		}
 	}
-	if len(got.pairs) != len(want)+1 {
-		t.Errorf("%d parameters, want %d and signature", len(got.pairs), len(want))
+	if len(got.Pairs()) != len(want)+1 {
+		t.Errorf("%d parameters, want %d and signature", len(got.Pairs()), len(want))
 	}
 }
 
@@ -284,7 +285,7 @@ func TestParseAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]string{"a": "1", "reqReserved": "{x=1&y=2}", "b": "[p&q]", "c": "", "d": "x=y+z%41"} {
-		if got, ok := f.get(k); !ok || got != v {
+		if got, ok := f.Get(k); !ok || string(got) != v {
 			t.Errorf("%s = %q, want %q (raw)", k, got, v)
 		}
 	}

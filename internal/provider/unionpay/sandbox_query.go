@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/payguard/payguard/internal/formbody"
 	"github.com/payguard/payguard/internal/sandbox"
 )
 
@@ -33,18 +34,18 @@ func (s *Sandbox) serveQuery(w http.ResponseWriter, r *http.Request, book *sandb
 		http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
 		return
 	}
-	f, err := parseForm(body)
+	f, err := formbody.Parse(body)
 	if err != nil {
 		s.refuse(w, "10", "报文格式错误")
 		return
 	}
 	for _, k := range []string{"version", "encoding", "signMethod", "txnType", "merId", "orderId", "txnTime", "certId", fieldSignature} {
-		if f.value(k) == "" {
+		if f.Value(k) == "" {
 			s.refuse(w, "13", "报文交易要素缺失: "+k)
 			return
 		}
 	}
-	if f.value("version") != Version || f.value("signMethod") != SignMethod || f.value("txnType") != "00" {
+	if f.Value("version") != Version || f.Value("signMethod") != SignMethod || f.Value("txnType") != "00" {
 		s.refuse(w, "10", "报文格式错误: version, signMethod or txnType")
 		return
 	}
@@ -53,7 +54,7 @@ func (s *Sandbox) serveQuery(w http.ResponseWriter, r *http.Request, book *sandb
 		s.refuse(w, "11", "验证签名失败")
 		return
 	}
-	merID, orderID, txnTime := f.value("merId"), f.value("orderId"), f.value("txnTime")
+	merID, orderID, txnTime := f.Value("merId"), f.Value("orderId"), f.Value("txnTime")
 	o, ok := book.Get(Name, orderID)
 	if ok {
 		t, err := simTxnTime(o.TransactionID)
@@ -78,16 +79,16 @@ func (s *Sandbox) serveQuery(w http.ResponseWriter, r *http.Request, book *sandb
 
 // requestSigned checks payguard's request: the merchant certificate's
 // certId, and its signature under that certificate's key.
-func (s *Sandbox) requestSigned(f *form) bool {
-	if f.value("certId") != CertID(s.merchant) {
+func (s *Sandbox) requestSigned(f *formbody.Form) bool {
+	if f.Value("certId") != CertID(s.merchant) {
 		return false
 	}
-	sig, err := base64.StdEncoding.DecodeString(f.value(fieldSignature))
+	sig, err := base64.StdEncoding.DecodeString(f.Value(fieldSignature))
 	if err != nil {
 		return false
 	}
 	pub, ok := s.merchant.PublicKey.(*rsa.PublicKey)
-	return ok && verifySignature(pub, f.signContent(), sig) == nil
+	return ok && verifySignature(pub, signContent(f), sig) == nil
 }
 
 // answer signs p with UnionPay's key and certificate and writes it.

@@ -18,15 +18,15 @@ var Spec = &provider.Spec{
 	Options: []provider.Option{
 		{Name: "mer_id", Kind: provider.KindString, Required: true, Parse: CheckMerID,
 			Doc: "the merchant number (merId); notifications for another merchant are refused"},
-		{Name: "root_cert_file", Kind: provider.KindFile, Required: true, Parse: checkCAFile,
+		{Name: "root_cert_file", Kind: provider.KindFile, Required: true, Parse: provider.ParseCheck(parseCAs),
 			Doc: "UnionPay's root certificate (acp_prod_root.cer)"},
-		{Name: "middle_cert_file", Kind: provider.KindFile, Required: true, Parse: checkCAFile,
+		{Name: "middle_cert_file", Kind: provider.KindFile, Required: true, Parse: provider.ParseCheck(parseCAs),
 			Doc: "UnionPay's middle certificate (acp_prod_middle.cer); signPubKeyCert must chain through it to the root"},
 		{Name: "sign_cert_file", Kind: provider.KindFile, Query: true, Parse: checkPKCS12Shape,
 			Doc: "the merchant's PKCS#12 signing certificate (.pfx); certId is its serial"},
 		{Name: "sign_cert_password", Kind: provider.KindSecret, Query: true,
 			Doc: "the password of sign_cert_file"},
-		{Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: checkPrivateKey,
+		{Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: provider.ParseCheck(keys.ParseRSAPrivateKey),
 			Doc: "instead of sign_cert_file: the merchant's signing key as PEM"},
 		{Name: "cert_id", Kind: provider.KindString, Query: true, Parse: CheckCertID,
 			Doc: "with private_key: the decimal serial of the merchant's signing certificate"},
@@ -68,18 +68,7 @@ func build(env *provider.Env) (provider.Built, error) {
 	if err != nil {
 		return provider.Built{}, err
 	}
-	b := provider.Built{Provider: p}
-	if p.CanQuery() {
-		b.Querier = p
-	}
-	return b, nil
-}
-
-// checkCAFile checks a root or middle file (the glue names the option in
-// the error).
-func checkCAFile(b []byte) error {
-	_, err := parseCAs(b)
-	return err
+	return provider.SelfQuerying(p, p.CanQuery()), nil
 }
 
 // checkPKCS12Shape checks what can be checked without the password: a DER
@@ -89,9 +78,4 @@ func checkPKCS12Shape(b []byte) error {
 		return errors.New("not a PKCS#12 (.pfx) file")
 	}
 	return nil
-}
-
-func checkPrivateKey(b []byte) error {
-	_, err := keys.ParseRSAPrivateKey(b)
-	return err
 }

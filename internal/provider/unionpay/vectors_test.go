@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/formbody"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -73,13 +74,13 @@ func TestDerivedVectorSignatureMath(t *testing.T) {
 	if vc.Params == nil {
 		t.Fatal("vector signmethod01_signature_math_derived missing")
 	}
-	f := newForm(len(vc.Params))
+	f := formbody.New(len(vc.Params))
 	for k, v := range vc.Params {
-		if err := f.add(k, v); err != nil {
+		if err := f.Add(k, []byte(v)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	content := f.signContent()
+	content := signContent(f)
 	if string(content) != vc.SigningString {
 		t.Fatalf("signed string differs from the vector's:\n got %.120q...\nwant %.120q...", content, vc.SigningString)
 	}

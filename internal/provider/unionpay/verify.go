@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/payguard/payguard/internal/formbody"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
@@ -32,7 +33,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if req == nil {
 		return nil, reason.New(reason.Malformed, "no request")
 	}
-	f, err := parseForm(req.Body)
+	f, err := formbody.Parse(req.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -47,9 +48,9 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 		return nil, err
 	}
 	// Authentic from here on.
-	for _, pr := range f.pairs {
-		if !utf8.ValidString(pr.key) || !utf8.ValidString(pr.val) {
-			return nil, reason.New(reason.Malformed, "parameter %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.key, "?")))
+	for _, pr := range f.Pairs() {
+		if !utf8.ValidString(pr.Key) || !utf8.Valid(pr.Value) {
+			return nil, reason.New(reason.Malformed, "parameter %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.Key, "?")))
 		}
 	}
 	return p.normalize(f)
@@ -58,23 +59,23 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 // authenticate checks that f is signed by UnionPay's certificate. It is
 // shared by notifications and query answers; its errors are bad_signature
 // (or malformed for an unsupported encoding).
-func (p *Provider) authenticate(f *form, now time.Time) error {
-	if v, ok := f.get("signMethod"); !ok || v != SignMethod {
+func (p *Provider) authenticate(f *formbody.Form, now time.Time) error {
+	if v := f.Value("signMethod"); v != SignMethod {
 		return reason.New(reason.BadSignature, "signMethod %s, configured %s", quoteKey(v), SignMethod)
 	}
-	if v, ok := f.get("version"); !ok || v != Version {
+	if v := f.Value("version"); v != Version {
 		// 5.0.0 names a locally installed certificate by certId instead
 		// of carrying one: not supported.
 		return reason.New(reason.BadSignature, "version %s, only %s (signPubKeyCert) is supported", quoteKey(v), Version)
 	}
-	if enc := f.value("encoding"); !strings.EqualFold(enc, encodingUTF8) {
+	if enc := f.Value("encoding"); !strings.EqualFold(enc, encodingUTF8) {
 		return reason.New(reason.Malformed, "encoding %s, only UTF-8 is supported", quoteKey(enc))
 	}
-	sigB64 := f.value(fieldSignature)
+	sigB64 := f.Value(fieldSignature)
 	if sigB64 == "" {
 		return reason.New(reason.BadSignature, "signature missing")
 	}
-	certPEM := f.value(fieldCert)
+	certPEM := f.Value(fieldCert)
 	if certPEM == "" {
 		return reason.New(reason.BadSignature, "signPubKeyCert missing")
 	}
@@ -86,7 +87,7 @@ func (p *Provider) authenticate(f *form, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if verifySignature(pub, f.signContent(), sig) != nil {
+	if verifySignature(pub, signContent(f), sig) != nil {
 		return reason.New(reason.BadSignature, "signature does not verify")
 	}
 	return nil
@@ -96,24 +97,24 @@ func (p *Provider) authenticate(f *form, now time.Time) error {
 // once normalized as frameworks do (case, and '.', ' ', '[' read as '_'):
 // UnionPay posts everything in the body, and a shop that merges the two
 // could read the unsigned copy.
-func checkURLQuery(rawQuery string, body *form) error {
+func checkURLQuery(rawQuery string, body *formbody.Form) error {
 	if rawQuery == "" {
 		return nil
 	}
-	q, err := parseForm([]byte(rawQuery))
+	q, err := formbody.Parse([]byte(rawQuery))
 	if err != nil {
 		if re, ok := err.(*reason.Error); ok {
 			return reason.New(reason.Malformed, "URL query: %s", re.Detail)
 		}
 		return err
 	}
-	signed := make(map[string]bool, len(body.pairs))
-	for _, pr := range body.pairs {
-		signed[shadowKey(pr.key)] = true
+	signed := make(map[string]bool, len(body.Pairs()))
+	for _, pr := range body.Pairs() {
+		signed[shadowKey(pr.Key)] = true
 	}
-	for _, pr := range q.pairs {
-		if signed[shadowKey(pr.key)] {
-			return reason.New(reason.Malformed, "URL query parameter %s shadows a body parameter", quoteKey(pr.key))
+	for _, pr := range q.Pairs() {
+		if signed[shadowKey(pr.Key)] {
+			return reason.New(reason.Malformed, "URL query parameter %s shadows a body parameter", quoteKey(pr.Key))
 		}
 	}
 	return nil
@@ -131,14 +132,14 @@ func shadowKey(k string) string {
 
 // normalize checks the merchant of an authentic notification and builds
 // the normalized notification.
-func (p *Provider) normalize(f *form) (*provider.Verified, error) {
-	if got := f.value("merId"); got != p.merID {
+func (p *Provider) normalize(f *formbody.Form) (*provider.Verified, error) {
+	if got := f.Value("merId"); got != p.merID {
 		// bad_signature, as alipay's app_id: UnionPay signed it, but not
 		// for this merchant (another merchant's notification replayed here).
 		return nil, reason.New(reason.BadSignature, "merId mismatch: got %s", quoteKey(got))
 	}
 	for _, k := range []string{"orderId", "queryId", "txnType", "txnTime", "respCode", "txnAmt", "currencyCode"} {
-		if f.value(k) == "" {
+		if f.Value(k) == "" {
 			return nil, reason.New(reason.Malformed, "%s missing", k)
 		}
 	}
@@ -146,12 +147,12 @@ func (p *Provider) normalize(f *form) (*provider.Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := make(map[string]any, len(f.pairs))
-	for _, pr := range f.pairs {
-		if pr.key == fieldSignature || pr.key == fieldCert {
+	raw := make(map[string]any, len(f.Pairs()))
+	for _, pr := range f.Pairs() {
+		if pr.Key == fieldSignature || pr.Key == fieldCert {
 			continue
 		}
-		raw[pr.key] = pr.val
+		raw[pr.Key] = string(pr.Value)
 	}
 	if acc, ok := raw["accNo"].(string); ok {
 		raw["accNo"] = maskPAN(acc)
@@ -191,27 +192,27 @@ type txnFields struct {
 // readTxn reads the transaction fields of f; codeField names the field
 // whose response code says how the transaction ended (respCode in a
 // notification, origRespCode in a query answer). Errors are malformed.
-func readTxn(f *form, codeField string) (*txnFields, error) {
-	t := &txnFields{orderID: f.value("orderId"), queryID: f.value("queryId"), txnType: f.value("txnType")}
+func readTxn(f *formbody.Form, codeField string) (*txnFields, error) {
+	t := &txnFields{orderID: f.Value("orderId"), queryID: f.Value("queryId"), txnType: f.Value("txnType")}
 	var ok bool
-	if t.txnTime, ok = parseTxnTime(f.value("txnTime")); !ok {
+	if t.txnTime, ok = parseTxnTime(f.Value("txnTime")); !ok {
 		return nil, reason.New(reason.Malformed, "txnTime is not yyyyMMddHHmmss")
 	}
 	var err error
-	if t.txnAmt, err = parseFen(f.value("txnAmt")); err != nil {
+	if t.txnAmt, err = parseFen(f.Value("txnAmt")); err != nil {
 		return nil, reason.New(reason.Malformed, "txnAmt is not a whole number of fen")
 	}
 	t.amount = t.txnAmt
-	if orig, present := f.get("origTxnAmt"); present && t.txnType == TxnRefund {
-		if t.amount, err = parseFen(orig); err != nil {
+	if orig, present := f.Get("origTxnAmt"); present && t.txnType == TxnRefund {
+		if t.amount, err = parseFen(string(orig)); err != nil {
 			return nil, reason.New(reason.Malformed, "origTxnAmt is not a whole number of fen")
 		}
 		t.hasOrigAmt = true
 	}
-	if t.currency, ok = currencyOf(f.value("currencyCode")); !ok {
-		return nil, reason.New(reason.Malformed, "currencyCode %s is not supported (only 156, CNY)", quoteKey(f.value("currencyCode")))
+	if t.currency, ok = currencyOf(f.Value("currencyCode")); !ok {
+		return nil, reason.New(reason.Malformed, "currencyCode %s is not supported (only 156, CNY)", quoteKey(f.Value("currencyCode")))
 	}
-	t.status = mapStatus(t.txnType, f.value(codeField))
+	t.status = mapStatus(t.txnType, f.Value(codeField))
 	return t, nil
 }
 

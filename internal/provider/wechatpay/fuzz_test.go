@@ -10,6 +10,7 @@ import (
 
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // mustReason fails unless err is nil or a *reason.Error (the Provider
@@ -112,7 +113,7 @@ func FuzzParseV3Envelope(f *testing.F) {
 			t.Fatal(err)
 		}
 		wrapped := envelope("EV-fuzz", eventType, res)
-		if _, err := decodeStrictObject(wrapped); err != nil {
+		if _, err := strictjson.DecodeObject(wrapped); err != nil {
 			return // eventType was not valid as JSON string content
 		}
 		n, rerr = p.parseNotification(wrapped)

@@ -23,11 +23,11 @@ var V3Spec = &provider.Spec{
 		{Name: "mch_id", Kind: provider.KindString, Required: true, Doc: "the merchant number every notification must be addressed to"},
 		{Name: "app_id", Kind: provider.KindString, Doc: "when set, must equal the appid of notifications carrying one"},
 		{Name: "api_v3_key", Kind: provider.KindSecret, Required: true, Parse: CheckAPIv3Key, Doc: "the APIv3 key that decrypts resources (32 bytes)"},
-		{Name: "platform_cert_file", JSON: "platform_cert_files", Kind: provider.KindFiles, Parse: parsePlatformCertFile, Doc: "platform certificate files, chosen by Wechatpay-Serial"},
+		{Name: "platform_cert_file", JSON: "platform_cert_files", Kind: provider.KindFiles, Parse: provider.ParseCheck(ParsePlatformCerts), Doc: "platform certificate files, chosen by Wechatpay-Serial"},
 		{Name: "public_key_id", Kind: provider.KindString, Parse: CheckPublicKeyID, Doc: "PUB_KEY_ID_... (public-key mode)"},
-		{Name: "public_key", Kind: provider.KindSecret, Parse: parseRSAPublic, Doc: "WeChat Pay's public key (public-key mode)"},
+		{Name: "public_key", Kind: provider.KindSecret, Parse: provider.ParseCheck(keys.ParseRSAPublicKey), Doc: "WeChat Pay's public key (public-key mode)"},
 		{Name: "merchant_serial", Kind: provider.KindString, Query: true, Doc: "the merchant API certificate's serial"},
-		{Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: parseRSA2048Private, Doc: "the merchant API private key that signs queries"},
+		{Name: "private_key", Kind: provider.KindSecret, Query: true, Parse: provider.ParseCheck(parseRSA2048PrivateKey), Doc: "the merchant API private key that signs queries"},
 	},
 	Check:   checkV3Options,
 	Build:   buildV3,
@@ -73,11 +73,7 @@ func buildV3(env *provider.Env) (provider.Built, error) {
 	if err != nil {
 		return provider.Built{}, err
 	}
-	b := provider.Built{Provider: p}
-	if p.CanQuery() {
-		b.Querier = p
-	}
-	return b, nil
+	return provider.SelfQuerying(p, p.CanQuery()), nil
 }
 
 func buildV2(env *provider.Env) (provider.Built, error) {
@@ -89,19 +85,4 @@ func buildV2(env *provider.Env) (provider.Built, error) {
 		return provider.Built{}, err
 	}
 	return provider.Built{Provider: p, Querier: p}, nil
-}
-
-func parsePlatformCertFile(b []byte) error {
-	_, err := ParsePlatformCerts(b)
-	return err
-}
-
-func parseRSAPublic(b []byte) error {
-	_, err := keys.ParseRSAPublicKey(b)
-	return err
-}
-
-func parseRSA2048Private(b []byte) error {
-	_, err := parseRSA2048PrivateKey(b)
-	return err
 }

@@ -1,19 +1,18 @@
 package wechatpay
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // AlgorithmAEADAES256GCM is the only resource algorithm WeChat Pay v3 uses.
@@ -22,97 +21,6 @@ const AlgorithmAEADAES256GCM = "AEAD_AES_256_GCM"
 // gcmNonceSize is the length of resource.nonce: WeChat sends 12 characters,
 // the standard GCM nonce. Checked before Open, which panics on any other.
 const gcmNonceSize = 12
-
-// maxJSONDepth bounds nesting in decodeStrictObject. WeChat's documents nest
-// three levels; the limit keeps the recursive builder cheap on hostile input.
-const maxJSONDepth = 32
-
-var errTrailing = errors.New("trailing data after the JSON object")
-
-// decodeStrictObject decodes one JSON object into map[string]any with
-// numbers as json.Number (exact: no float rounding of amounts or ids).
-// Unlike encoding/json's Unmarshal it rejects a key repeated in any object
-// (which copy counts would be a guess, and two parsers could disagree),
-// matches keys exactly (Unmarshal into a struct folds case, so "ID" would
-// pass for "id"), and rejects anything after the object.
-func decodeStrictObject(b []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	tok, err := d.Token()
-	if err != nil {
-		return nil, errors.New("not JSON")
-	}
-	if tok != json.Delim('{') {
-		return nil, errors.New("not a JSON object")
-	}
-	m, err := readJSONObject(d, 1)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, errTrailing
-	}
-	return m, nil
-}
-
-func readJSONObject(d *json.Decoder, depth int) (map[string]any, error) {
-	if depth > maxJSONDepth {
-		return nil, errors.New("JSON nested too deeply")
-	}
-	m := map[string]any{}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, errors.New("invalid JSON")
-		}
-		if tok == json.Delim('}') {
-			return m, nil
-		}
-		key, ok := tok.(string)
-		if !ok { // the decoder's own state machine makes this unreachable
-			return nil, errors.New("invalid JSON object key")
-		}
-		if _, dup := m[key]; dup {
-			return nil, fmt.Errorf("duplicate JSON key %s", short(key))
-		}
-		v, err := readJSONValue(d, depth)
-		if err != nil {
-			return nil, err
-		}
-		m[key] = v
-	}
-}
-
-func readJSONValue(d *json.Decoder, depth int) (any, error) {
-	tok, err := d.Token()
-	if err != nil {
-		return nil, errors.New("invalid JSON")
-	}
-	switch tok {
-	case json.Delim('{'):
-		return readJSONObject(d, depth+1)
-	case json.Delim('['):
-		if depth+1 > maxJSONDepth {
-			return nil, errors.New("JSON nested too deeply")
-		}
-		a := []any{}
-		for d.More() {
-			v, err := readJSONValue(d, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			a = append(a, v)
-		}
-		if tok, err := d.Token(); err != nil || tok != json.Delim(']') {
-			return nil, errors.New("invalid JSON array")
-		}
-		return a, nil
-	}
-	if _, ok := tok.(json.Delim); ok {
-		return nil, errors.New("invalid JSON")
-	}
-	return tok, nil // string, json.Number, bool or nil
-}
 
 // jsonField reads m[key] as a string. Absent is ("", false, nil); present
 // with another type is an error.
@@ -203,7 +111,7 @@ type v3Envelope struct {
 // resource_type ("encrypt-resource") and summary are not checked: nothing
 // depends on them, and the algorithm check below is what guards decryption.
 func parseV3Envelope(body []byte) (*v3Envelope, *reason.Error) {
-	m, err := decodeStrictObject(body)
+	m, err := strictjson.DecodeObject(body)
 	if err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "notification body")
 	}
@@ -344,7 +252,7 @@ func (p *V3) parseNotification(body []byte) (*notification.Notification, *reason
 	if rerr != nil {
 		return nil, rerr
 	}
-	res, err := decodeStrictObject(pt)
+	res, err := strictjson.DecodeObject(pt)
 	if err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "decrypted resource")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // v3QueryPath is the query-by-merchant-order-number API.
@@ -74,7 +75,7 @@ func (p *V3) QueryOrder(ctx context.Context, n *notification.Notification) (*pro
 	if d := now.Sub(ts); d > p.tolerance || d < -p.tolerance {
 		return nil, reason.New(reason.QueryUnavailable, "query answer timestamp %d outside the %s window", ts.Unix(), p.tolerance)
 	}
-	m, err := decodeStrictObject(body)
+	m, err := strictjson.DecodeObject(body)
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "query answer")
 	}

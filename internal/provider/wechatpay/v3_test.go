@@ -362,11 +362,11 @@ func TestV3Rejections(t *testing.T) {
 		{"duplicate top-level key", func() *provider.Request {
 			b := envelope("EV-1", "TRANSACTION.SUCCESS", encrypt(txJSON))
 			return signed(bytes.Replace(b, []byte(`{"id":"EV-1",`), []byte(`{"id":"EV-1","id":"EV-2",`), 1))
-		}, reason.Malformed, "duplicate JSON key"},
+		}, reason.Malformed, "occurs twice"},
 		{"duplicate key in resource", func() *provider.Request {
 			b := envelope("EV-1", "TRANSACTION.SUCCESS", encrypt(txJSON))
 			return signed(bytes.Replace(b, []byte(`"resource":{`), []byte(`"resource":{"algorithm":"X",`), 1))
-		}, reason.Malformed, "duplicate JSON key"},
+		}, reason.Malformed, "occurs twice"},
 		{"key differing only in case", func() *provider.Request {
 			b := envelope("EV-1", "TRANSACTION.SUCCESS", encrypt(txJSON))
 			return signed(bytes.Replace(b, []byte(`{"id":"EV-1",`), []byte(`{"ID":"EV-1",`), 1))
@@ -374,10 +374,10 @@ func TestV3Rejections(t *testing.T) {
 		{"duplicate key in plaintext", func() *provider.Request {
 			pt := bytes.Replace(txJSON, []byte(`{`), []byte(`{"out_trade_no":"OTHER",`), 1)
 			return signed(envelope("EV-1", "TRANSACTION.SUCCESS", encrypt(pt)))
-		}, reason.Malformed, "duplicate JSON key"},
+		}, reason.Malformed, "occurs twice"},
 		{"trailing data after JSON", func() *provider.Request {
 			return signed(append(envelope("EV-1", "TRANSACTION.SUCCESS", encrypt(txJSON)), []byte(` {}`)...))
-		}, reason.Malformed, "trailing"},
+		}, reason.Malformed, "data after"},
 		{"body not JSON", func() *provider.Request { return signed([]byte(`<xml></xml>`)) }, reason.Malformed, ""},
 		{"body a JSON array", func() *provider.Request { return signed([]byte(`[1,2]`)) }, reason.Malformed, ""},
 		{"resource missing", func() *provider.Request { return signed([]byte(`{"id":"1","event_type":"TRANSACTION.SUCCESS"}`)) }, reason.Malformed, "resource"},
@@ -387,7 +387,7 @@ func TestV3Rejections(t *testing.T) {
 		}, reason.Malformed, "not a string"},
 		{"deeply nested", func() *provider.Request {
 			return signed([]byte(`{"id":"1","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`))
-		}, reason.Malformed, "deeply"},
+		}, reason.Malformed, "nested deeper"},
 		{"mchid mismatch", func() *provider.Request { return txWith(func(m map[string]any) { m["mchid"] = "1900000002" }) }, reason.BadSignature, "mchid mismatch"},
 		{"mchid missing", func() *provider.Request { return txWith(func(m map[string]any) { delete(m, "mchid") }) }, reason.BadSignature, "mchid mismatch"},
 		{"appid mismatch", func() *provider.Request { return txWith(func(m map[string]any) { m["appid"] = "wx0000" }) }, reason.BadSignature, "appid mismatch"},
