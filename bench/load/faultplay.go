@@ -57,16 +57,18 @@ func (fs *faultStack) playFaults(ctx context.Context, o faultOptions, rep *fault
 	fs.shop.faulty.Store(true)
 	defer fs.shop.faulty.Store(false)
 	outage := func() error {
+		down := time.Now()
 		fs.redis.stop()
 		rep.RedisOutages++
-		fmt.Fprintf(w, "  %6.2fs Redis killed\n", time.Since(start).Seconds())
+		defer func() { rep.outages = append(rep.outages, [2]time.Time{down, time.Now()}) }()
+		fmt.Fprintf(w, "  %6.2fs Redis killed\n", time.Since(fs.shop.started).Seconds())
 		if !sleepCtx(ctx, time.Second) {
 			return ctx.Err()
 		}
 		if err := fs.redis.launch(); err != nil {
 			return fmt.Errorf("restarting Redis: %v", err)
 		}
-		fmt.Fprintf(w, "  %6.2fs Redis back\n", time.Since(start).Seconds())
+		fmt.Fprintf(w, "  %6.2fs Redis back\n", time.Since(fs.shop.started).Seconds())
 		return nil
 	}
 	if !at(0.25) {
@@ -90,7 +92,7 @@ func (fs *faultStack) playFaults(ctx context.Context, o faultOptions, rep *fault
 	if !at(1) {
 		return ctx.Err()
 	}
-	fmt.Fprintf(w, "  %6.2fs faults off\n", time.Since(start).Seconds())
+	fmt.Fprintf(w, "  %6.2fs faults off\n", time.Since(fs.shop.started).Seconds())
 	return nil
 }
 
@@ -114,7 +116,7 @@ func (fs *faultStack) killB(ctx context.Context, o faultOptions, rep *faultRepor
 	fs.mu.Unlock()
 	b.kill()
 	rep.Kills++
-	fmt.Fprintf(w, "  %6.2fs instance b killed with SIGKILL (mid-delivery: %v)\n", time.Since(start).Seconds(), rep.KilledMidDelivery)
+	fmt.Fprintf(w, "  %6.2fs instance b killed with SIGKILL (mid-delivery: %v)\n", time.Since(fs.shop.started).Seconds(), rep.KilledMidDelivery)
 	if !sleepCtx(ctx, time.Second) {
 		return ctx.Err()
 	}
@@ -125,6 +127,6 @@ func (fs *faultStack) killB(ctx context.Context, o faultOptions, rep *faultRepor
 	fs.mu.Lock()
 	fs.inst[1] = s
 	fs.mu.Unlock()
-	fmt.Fprintf(w, "  %6.2fs instance b back\n", time.Since(start).Seconds())
+	fmt.Fprintf(w, "  %6.2fs instance b back\n", time.Since(fs.shop.started).Seconds())
 	return nil
 }

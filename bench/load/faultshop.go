@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -29,12 +30,14 @@ type shopEvent struct {
 	arrivals    int
 	accepted    int
 	firstAccept time.Time
+	trail       []string // each acceptance: when (since the shop started) and through which instance
 }
 
 // faultShop is the legacy shop behind both instances: it takes or refuses
 // each delivery by the harness's fault plan and remembers what it took.
 type faultShop struct {
 	slowFor, holdMax time.Duration
+	started          time.Time
 	faulty           atomic.Bool // faults on (the fault window)
 	armKill          atomic.Bool // the next slow delivery from instance b triggers the kill
 	killNow          chan struct{}
@@ -52,7 +55,7 @@ type faultShop struct {
 
 func newFaultShop(seed uint64, slowFor, holdMax time.Duration, known, forged func(string) bool) *faultShop {
 	return &faultShop{
-		slowFor: slowFor, holdMax: holdMax, killNow: make(chan struct{}, 1),
+		slowFor: slowFor, holdMax: holdMax, started: time.Now(), killNow: make(chan struct{}, 1),
 		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), events: map[string]*shopEvent{},
 		known: known, forged: forged,
 	}
@@ -120,6 +123,7 @@ func (s *faultShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if r.Context().Err() == nil {
 		ev.accepted++
+		ev.trail = append(ev.trail, fmt.Sprintf("%.2fs via %s", time.Since(s.started).Seconds(), r.Header.Get("X-Instance")))
 		if ev.accepted == 1 {
 			ev.firstAccept = time.Now()
 		}
@@ -171,7 +175,9 @@ func (s *faultShop) snapshot() (map[string]shopEvent, [nModes]int, int) {
 	defer s.mu.Unlock()
 	out := make(map[string]shopEvent, len(s.events))
 	for k, v := range s.events {
-		out[k] = *v
+		e := *v
+		e.trail = append([]string(nil), v.trail...)
+		out[k] = e
 	}
 	return out, s.modes, s.forgedN + s.foreign + s.unknown
 }
