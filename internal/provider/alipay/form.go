@@ -20,6 +20,7 @@ type Form struct {
 type formPair struct {
 	key string
 	val []byte
+	str string // val as a string, sharing one allocation with every key and value
 }
 
 // ParseForm parses b as application/x-www-form-urlencoded, strictly.
@@ -40,6 +41,11 @@ type formPair struct {
 //
 // An empty b is an empty form. Errors are *reason.Error with code
 // malformed; their detail names a byte offset, never the input.
+//
+// Every notification goes through here, so it allocates a fixed handful
+// of times whatever the number of parameters: one buffer of decoded bytes,
+// one string of it that every key and string value slices, the pairs and
+// the index.
 func ParseForm(b []byte) (*Form, error) {
 	f := &Form{}
 	if len(b) == 0 {
@@ -51,11 +57,12 @@ func ParseForm(b []byte) (*Form, error) {
 			n++
 		}
 	}
-	f.pairs = make([]formPair, 0, n)
-	f.index = make(map[string]int, n)
 	// One buffer holds every decoded key and value: decoding never grows
 	// a string, so len(b) bytes always suffice.
 	buf := make([]byte, 0, len(b))
+	// bounds[i] = the ends of pair i's key and value in buf (each starts
+	// where the previous one ends).
+	bounds := make([][2]int, 0, n)
 	start := 0
 	for start <= len(b) {
 		end := start
@@ -80,23 +87,30 @@ func ParseForm(b []byte) (*Form, error) {
 			return nil, reason.New(reason.Malformed, "form: empty key at byte %d", start)
 		}
 		var err error
-		k0 := len(buf)
 		if buf, err = appendUnescaped(buf, seg[:eq], start); err != nil {
 			return nil, err
 		}
-		key := string(buf[k0:])
-		v0 := len(buf)
+		kEnd := len(buf)
 		if buf, err = appendUnescaped(buf, seg[eq+1:], start+eq+1); err != nil {
 			return nil, err
 		}
+		bounds = append(bounds, [2]int{kEnd, len(buf)})
+		start = end + 1
+	}
+	all := string(buf)
+	f.pairs = make([]formPair, len(bounds))
+	f.index = make(map[string]int, len(bounds))
+	from := 0
+	for i, bd := range bounds {
+		key := all[from:bd[0]]
 		if _, dup := f.index[key]; dup {
 			return nil, reason.New(reason.Malformed, "form: parameter %s occurs twice", quoteKey(key))
 		}
-		f.index[key] = len(f.pairs)
+		f.index[key] = i
 		// The full slice expression caps the value so no later append can
 		// write into it.
-		f.pairs = append(f.pairs, formPair{key: key, val: buf[v0:len(buf):len(buf)]})
-		start = end + 1
+		f.pairs[i] = formPair{key: key, val: buf[bd[0]:bd[1]:bd[1]], str: all[bd[0]:bd[1]]}
+		from = bd[1]
 	}
 	return f, nil
 }
@@ -149,8 +163,11 @@ func (f *Form) Get(key string) ([]byte, bool) {
 
 // Value is Get as a string, "" when absent.
 func (f *Form) Value(key string) string {
-	v, _ := f.Get(key)
-	return string(v)
+	i, ok := f.index[key]
+	if !ok {
+		return ""
+	}
+	return f.pairs[i].str
 }
 
 // Has reports whether key is present (possibly with an empty value).

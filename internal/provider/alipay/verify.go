@@ -186,7 +186,7 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 		if pr.key == "sign" || pr.key == "sign_type" {
 			continue
 		}
-		k, v := pr.key, string(pr.val)
+		k, v := pr.key, pr.str
 		if dec != nil {
 			kb, err := dec.Bytes([]byte(k))
 			if err != nil {
