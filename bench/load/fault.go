@@ -31,6 +31,7 @@ type faultOptions struct {
 	twins      int           // percent of events the provider also sends as a concurrent second copy
 	deadline   time.Duration // the whole run's bound
 	seed       uint64
+	skip       string // shop modes left out of the plan ("fail,slow")
 	keys, bin  string
 }
 
@@ -45,6 +46,7 @@ func (o *faultOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.twins, "fault-twins", 10, "fault: percent of events also sent as a concurrent second copy (providers send duplicates)")
 	fs.DurationVar(&o.deadline, "fault-deadline", 10*time.Minute, "fault: bound of the whole run")
 	fs.Uint64Var(&o.seed, "fault-seed", 1, "fault: seed of the fault plan")
+	fs.StringVar(&o.skip, "fault-skip", "", "fault: shop answers left out of the plan, comma-separated: "+strings.Join(modeNames[1:], ", "))
 }
 
 // retrySchedules are the providers' documented intervals between attempts,

@@ -38,6 +38,15 @@ func TestFaultBrief(t *testing.T) {
 		fwdTimeout: 4 * time.Second, twins: 10, deadline: 3 * time.Minute, seed: 1,
 		keys: root + "/examples/keys",
 	}
+	if !forwardTimeoutSupported() {
+		// Before the hardening work (issue 10: the shop's answer judged
+		// per provider, the claim's lease renewed while the shop works),
+		// a legacy "fail" is taken as accepted and a shop slower than
+		// claim_lease gets a second copy: the long run shows both
+		// (go run ./bench/load -fault); here what this build guarantees.
+		o.skip = "fail,slow"
+		t.Log("this build has no forward_timeout: the shop's fail and slow answers are left out")
+	}
 	var out strings.Builder
 	rep, err := runFault(o, &out)
 	t.Log("\n" + out.String())
@@ -46,7 +55,7 @@ func TestFaultBrief(t *testing.T) {
 	}
 	// The faults must have happened, or the guarantees were not tested.
 	for m, n := range rep.ShopModes {
-		if n == 0 {
+		if n == 0 && !strings.Contains(o.skip, modeNames[m]) {
 			t.Errorf("the shop never answered %s", modeNames[m])
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/payguard/payguard/internal/sim"
@@ -21,6 +23,16 @@ func (fs *faultStack) start(o faultOptions, ps []*sim.Provider, known map[string
 	}
 	fs.shop = newFaultShop(o.seed, o.claimLease*3/2, o.fwdTimeout*2,
 		func(no string) bool { return known[no] }, isForgedNo)
+	for _, name := range strings.Split(o.skip, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		m := slices.Index(modeNames[:], name)
+		if m <= 0 {
+			return fmt.Errorf("-fault-skip: no shop answer %q", name)
+		}
+		fs.shop.skip[m] = true
+	}
 	var shopAddr string
 	if fs.shopSrv, shopAddr, err = serveLoopback(fs.shop); err != nil {
 		return err

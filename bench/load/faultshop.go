@@ -39,8 +39,9 @@ type faultShop struct {
 	slowFor, holdMax time.Duration
 	started          time.Time
 	faulty           atomic.Bool // faults on (the fault window)
-	armKill          atomic.Bool // the next slow delivery from instance b triggers the kill
+	armKill          atomic.Bool // the next held delivery from instance b triggers the kill
 	killNow          chan struct{}
+	skip             [nModes]bool // answers left out of the plan
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -65,6 +66,14 @@ func newFaultShop(seed uint64, slowFor, holdMax time.Duration, known, forged fun
 // only: for the others a 200 is an acceptance by contract), 4 % slow, 3 %
 // timeout while faults are on.
 func (s *faultShop) pick(provider string) shopMode {
+	m := s.draw(provider)
+	if s.skip[m] {
+		return modeOK
+	}
+	return m
+}
+
+func (s *faultShop) draw(provider string) shopMode {
 	if !s.faulty.Load() {
 		return modeOK
 	}
@@ -98,6 +107,10 @@ func (s *faultShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "success")
 		return
 	}
+	if (mode == modeSlow || mode == modeTimeout) && r.Header.Get("X-Instance") == "b" && s.armKill.CompareAndSwap(true, false) {
+		// Mid-delivery: instance b is waiting for this answer.
+		s.killNow <- struct{}{}
+	}
 	switch mode {
 	case mode500:
 		http.Error(w, "shop error", http.StatusInternalServerError)
@@ -110,10 +123,6 @@ func (s *faultShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shop timed out", http.StatusGatewayTimeout)
 		return
 	case modeSlow:
-		if r.Header.Get("X-Instance") == "b" && s.armKill.CompareAndSwap(true, false) {
-			// Mid-delivery: instance b is waiting for this answer.
-			s.killNow <- struct{}{}
-		}
 		if !s.hold(r, s.slowFor) {
 			return // payguard gave up or died: the shop's transaction rolls back
 		}
