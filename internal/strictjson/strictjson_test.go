@@ -2,8 +2,11 @@ package strictjson
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecodeAccepts(t *testing.T) {
@@ -85,6 +88,76 @@ func FuzzDecode(f *testing.F) {
 		// the language.
 		if !json.Valid(b) {
 			t.Fatalf("Decode accepted invalid JSON %q", b)
+		}
+	})
+}
+
+// FuzzFastPathAgrees: Decode's fast path (encoding/json's Decode after the
+// key and depth check) accepts exactly what the token walk accepts, with
+// the same values.
+func FuzzFastPathAgrees(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a\"":1,"a\\":2}`, `[[[]]]`, `"x"`, ` 1 `, `1 2`,
+		`{"a":{"a":1},"b":{"a":2}}`, `{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"k1":0}`,
+		`{"a":[{"b":1,"b":2}]}`, `{"":1,"":2}`, `[]`, `{}`, `{"x":[1,"a",true,null,{"y":"\ud800"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return
+		}
+		fast, fastErr := Decode(b)
+		slow, slowErr := decodeTokens(b, MaxDepth)
+		if (fastErr == nil) != (slowErr == nil) {
+			t.Fatalf("%q: Decode error %v, token walk error %v", b, fastErr, slowErr)
+		}
+		if fastErr == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: Decode %#v, token walk %#v", b, fast, slow)
+		}
+	})
+}
+
+// TestDeepAndWideRefused covers the fast path's own checks: nesting past
+// MaxDepth and a repeated key in an object large enough for its set.
+func TestDeepAndWideRefused(t *testing.T) {
+	deep := strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1)
+	if _, err := Decode([]byte(deep)); err == nil {
+		t.Error("nesting past MaxDepth accepted")
+	}
+	ok := strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)
+	if _, err := Decode([]byte(ok)); err != nil {
+		t.Errorf("nesting at MaxDepth refused: %v", err)
+	}
+	var wide strings.Builder
+	wide.WriteString("{")
+	for i := range 100 {
+		fmt.Fprintf(&wide, `"k%d":%d,`, i, i)
+	}
+	wide.WriteString(`"k\u0037":0}`) // "k7" again, escaped
+	if _, err := Decode([]byte(wide.String())); err == nil {
+		t.Error("a repeated key in a 100-key object accepted")
+	}
+}
+
+// BenchmarkDecode is a Stripe-sized event through Decode (fast path) and
+// through the token walk it replaced as the common path.
+func BenchmarkDecode(b *testing.B) {
+	ev := []byte(`{"id":"evt_1PqL2x2eZvKYlo2C0d3f4g5h","object":"event","api_version":"2024-06-20","created":1717171717,"data":{"object":{"id":"pi_3PqL2x2eZvKYlo2C1abcdEFG","object":"payment_intent","amount":1234,"amount_received":1234,"currency":"usd","status":"succeeded","latest_charge":"ch_3PqL2x2eZvKYlo2C1xyz","metadata":{"out_trade_no":"order-20240601-0001"},"payment_method_types":["card"],"livemode":false,"created":1717171700}},"livemode":false,"pending_webhooks":1,"request":{"id":"req_abc123","idempotency_key":"a1b2c3"},"type":"payment_intent.succeeded"}`)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Decode(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tokens", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeTokens(ev, MaxDepth); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
