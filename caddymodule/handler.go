@@ -14,7 +14,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -196,6 +195,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		UpstreamSecrets: secrets,
 		OrderNamespace:  h.OrderNamespace,
 		Observer:        h.telemetry,
+		AuditRedact:     h.AuditRedact,
+		SkipAudit:       h.app.audit == nil || h.app.audit == audit.Discard,
 	})
 	return err
 }
@@ -220,9 +221,7 @@ func (h *Handler) Validate() error {
 // sees only a verified, sanitized request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	// Read before the forward replaces the headers: the audit record masks
-	// the body as it arrived.
-	contentType := r.Header.Get("Content-Type")
+	ip := clientIP(r)
 	in := &pipeline.Incoming{
 		Method:        r.Method,
 		Path:          r.URL.Path,
@@ -230,7 +229,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		Header:        r.Header,
 		Body:          r.Body,
 		ContentLength: r.ContentLength,
-		RemoteIP:      clientIP(r),
+		RemoteIP:      ip,
 	}
 	forward := func(ctx context.Context, out *pipeline.Outgoing) (int, error) {
 		r.Header = out.Header
@@ -243,7 +242,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			repl.Set("payguard.event_id", out.Header.Get(pipeline.HeaderEventID))
 			repl.Set("payguard.out_trade_no", out.Header.Get(pipeline.HeaderOutTradeNo))
 		}
-		if h.pipelineTraitsPassthrough() {
+		if out.Passthrough {
 			// The shop's page goes back as it is, marked like every answer.
 			w.Header().Set(pipeline.HeaderReason, string(reason.Forwarded))
 			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
@@ -264,8 +263,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if repl != nil {
 		repl.Set("payguard.reason", string(res.Code))
 	}
-	h.log(r, res)
-	h.writeAudit(r, res, contentType)
+	h.log(res, ip)
+	h.writeAudit(r.Context(), res)
 	if res.Response.Written {
 		return nil
 	}
@@ -280,13 +279,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return nil
 }
 
-func (h *Handler) pipelineTraitsPassthrough() bool {
-	return h.pipeline.Traits().Passthrough
-}
-
 // log writes one line per notification with typed fields; never a body, a
 // signature or a key.
-func (h *Handler) log(r *http.Request, res *pipeline.Result) {
+func (h *Handler) log(res *pipeline.Result, ip netip.Addr) {
 	level := zapcore.InfoLevel
 	if res.Outcome == pipeline.OutcomeRejected || res.Outcome == pipeline.OutcomeFailed {
 		level = zapcore.WarnLevel
@@ -299,7 +294,7 @@ func (h *Handler) log(r *http.Request, res *pipeline.Result) {
 		zap.String("provider", h.pipeline.ProviderName()),
 		zap.String("outcome", string(res.Outcome)),
 		zap.String("reason", string(res.Code)),
-		zap.String("remote_ip", clientIP(r).String()),
+		zap.String("remote_ip", ip.String()),
 		zap.Duration("duration", res.Duration),
 	}
 	if n := res.Notification; n != nil {
@@ -320,15 +315,12 @@ func (h *Handler) log(r *http.Request, res *pipeline.Result) {
 	ce.Write(fields...)
 }
 
-func (h *Handler) writeAudit(r *http.Request, res *pipeline.Result, contentType string) {
-	if h.app.audit == nil || h.app.audit == audit.Discard {
+// writeAudit hands the pipeline's record to the app's sink.
+func (h *Handler) writeAudit(ctx context.Context, res *pipeline.Result) {
+	if res.Audit == nil {
 		return
 	}
-	rec := pipeline.AuditRecord(h.pipeline.ProviderName(), res, clientIP(r), h.AuditRedact, contentType, time.Now())
-	if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
-		rec.TraceID = sc.TraceID().String()
-	}
-	if err := h.app.audit.Write(r.Context(), rec); err != nil {
+	if err := h.app.audit.Write(ctx, res.Audit); err != nil {
 		h.logger.Error("audit record not written", zap.Error(err), zap.String("reason", string(res.Code)))
 	}
 }

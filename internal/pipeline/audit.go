@@ -1,24 +1,27 @@
 package pipeline
 
 import (
+	"context"
 	"net/netip"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/payguard/payguard/internal/audit"
 )
 
-// AuditRecord is the audit record of one notification (DESIGN.md section
-// 5). The body is masked: the fields in redact, and always the signature
-// and card-number fields.
-func AuditRecord(providerName string, res *Result, remoteIP netip.Addr, redact []string, contentType string, at time.Time) *audit.Record {
+// auditRecord is the audit record of one notification (DESIGN.md section
+// 5). The body is masked: the configured fields, and always the signature
+// and card-number fields. at is when the notification arrived.
+func (p *Pipeline) auditRecord(ctx context.Context, res *Result, remoteIP netip.Addr, contentType string, at time.Time) *audit.Record {
 	rec := &audit.Record{
 		Time:        at,
-		Provider:    providerName,
+		Provider:    p.name,
 		Outcome:     res.Outcome,
 		Reason:      res.Code,
 		Policy:      res.Policy,
 		DurationMS:  audit.Millis(res.Duration),
-		Body:        audit.Redact(res.Body, contentType, redact),
+		Body:        audit.Redact(res.Body, contentType, p.cfg.AuditRedact),
 		DuplicateOf: res.DuplicateOf,
 	}
 	if remoteIP.IsValid() {
@@ -30,6 +33,9 @@ func AuditRecord(providerName string, res *Result, remoteIP netip.Addr, redact [
 	if n := res.Notification; n != nil {
 		rec.EventID, rec.OutTradeNo, rec.TransactionID = n.EventID, n.OutTradeNo, n.TransactionID
 		rec.Amount, rec.Currency, rec.Status = n.Amount, n.Currency, string(n.Status)
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		rec.TraceID = sc.TraceID().String()
 	}
 	return rec
 }

@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -103,6 +102,12 @@ type Config struct {
 	// Observer, when set, is told when each stage starts and ends: the
 	// hook for metrics and traces. nil costs nothing.
 	Observer Observer
+	// AuditRedact names the body fields masked in the audit record, beside
+	// audit.AlwaysRedacted.
+	AuditRedact []string
+	// SkipAudit leaves Result.Audit nil (no sink configured), sparing the
+	// body's redaction.
+	SkipAudit bool
 }
 
 // Incoming is the request as the server received it. RemoteIP is the
@@ -123,10 +128,14 @@ type Incoming struct {
 type Outgoing struct {
 	Header http.Header
 	Body   []byte
+	// Passthrough is set on routes that are never acknowledged (the
+	// provider's Traits say so, and the pipeline alone decides): the
+	// Forwarder writes the shop's answer to the client itself, and the
+	// Response is then Written.
+	Passthrough bool
 }
 
-// Forwarder delivers to the shop and returns the shop's status code. In a
-// passthrough route it also writes the shop's answer to the client itself.
+// Forwarder delivers to the shop and returns the shop's status code.
 type Forwarder func(ctx context.Context, out *Outgoing) (status int, err error)
 
 // Response is the answer to the provider.
@@ -151,8 +160,11 @@ type Result struct {
 	// Err carries the detail of a rejection or failure, for the log. It
 	// never holds a secret.
 	Err      error
-	Body     []byte // the raw body, for the audit record
+	Body     []byte // the raw body as read
 	Duration time.Duration
+	// Audit is the notification's audit record (DESIGN.md section 5), the
+	// body masked; nil when Config.SkipAudit.
+	Audit *audit.Record
 }
 
 // Pipeline runs notifications through the stages of one configured route.
@@ -208,9 +220,13 @@ func New(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
-// Handle runs one notification through every stage.
+// Handle runs one notification through every stage and returns the
+// response to write and the audit record.
 func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) *Result {
 	start := p.cfg.Now()
+	// The audit record masks the body as it arrived, whatever the forward
+	// does to the headers.
+	contentType := in.Header.Get("Content-Type")
 	res := &Result{}
 	p.run(ctx, in, forward, res)
 	res.Duration = p.cfg.Now().Sub(start)
@@ -220,222 +236,10 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 	if !res.Response.Written {
 		res.Response.Header.Set(HeaderReason, string(res.Code))
 	}
+	if !p.cfg.SkipAudit {
+		res.Audit = p.auditRecord(ctx, res, in.RemoteIP, contentType, start)
+	}
 	return res
-}
-
-func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res *Result) {
-	// Each stage runs with the context its observer gave it (sctx); the
-	// last stage entered is ended with the notification's reason.
-	stages := stageRun{obs: p.cfg.Observer, parent: ctx}
-	defer stages.finish(res)
-
-	// 1. admit
-	stages.enter(StageAdmit)
-	StripPayguardHeaders(in.Header)
-	if in.Method != p.traits.Method {
-		p.reject(res, reason.New(reason.MethodNotAllowed, "%s on a %s route", in.Method, p.traits.Method))
-		res.Response.Header.Set("Allow", p.traits.Method)
-		return
-	}
-	if in.ContentLength > p.cfg.MaxBody {
-		p.reject(res, reason.New(reason.BodyTooLarge, "Content-Length %d over max_body %d", in.ContentLength, p.cfg.MaxBody))
-		return
-	}
-	if !p.ipAllowed(in.RemoteIP) {
-		p.reject(res, reason.New(reason.IPNotAllowed, "source %s not in allow_ips", in.RemoteIP))
-		return
-	}
-
-	// 2. read, once, at most max_body bytes
-	stages.enter(StageRead)
-	body, err := readBody(in.Body, p.cfg.MaxBody)
-	res.Body = body
-	if err != nil {
-		p.reject(res, err)
-		return
-	}
-
-	// 3. verify
-	stages.enter(StageVerify)
-	v, err := p.cfg.Provider.VerifyNotify(&provider.Request{
-		Method: in.Method, Path: in.Path, RawQuery: in.RawQuery,
-		Header: in.Header, Body: body, Now: p.cfg.Now(),
-	})
-	if err != nil {
-		p.reject(res, asReasonError(err, reason.Malformed))
-		return
-	}
-	n := v.Notification
-	n.Provider = p.name
-	res.Notification = &n
-
-	if p.traits.Passthrough {
-		p.passthrough(stages.enter(StageForward), in, body, forward, res)
-		return
-	}
-
-	// 4. fresh
-	sctx := stages.enter(StageFresh)
-	if err := p.checkFresh(sctx, v); err != nil {
-		p.reject(res, err)
-		return
-	}
-
-	// 5. claim
-	sctx = stages.enter(StageClaim)
-	if n.EventID == "" {
-		p.reject(res, reason.New(reason.Malformed, "notification has no event id"))
-		return
-	}
-	claim, err := p.cfg.Store.ClaimEvent(sctx, p.name, n.EventID, p.cfg.ClaimLease)
-	switch {
-	case err != nil:
-		p.reject(res, reason.Wrap(reason.StoreUnavailable, err, "claim"))
-		return
-	case claim.State == store.Done:
-		res.Code, res.Outcome = reason.Duplicate, OutcomeDuplicate
-		res.Response = p.ack(true, reason.Duplicate)
-		return
-	case claim.State == store.InFlight:
-		p.reject(res, reason.New(reason.InFlight, "event %s is being delivered by another request", n.EventID))
-		return
-	}
-	// From here on the claim is ours: every path either completes it or
-	// releases it, so the provider's retry can deliver what we did not.
-	completed := false
-	defer func() {
-		if !completed {
-			// The stage that stopped the notification ends here: the
-			// release is cleanup, not part of its work.
-			stages.finish(res)
-			// A background context: the request's may be cancelled, and a
-			// claim left in flight would block retries for claim_lease.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = p.cfg.Store.ReleaseEvent(rctx, p.name, n.EventID, claim.Token)
-		}
-	}()
-
-	// 6. query
-	if p.queries != nil {
-		sctx = stages.enter(StageQuery)
-		q, err := p.queries.confirm(sctx, p.name, &n)
-		res.Query = q
-		if err != nil {
-			p.reject(res, asReasonError(err, reason.QueryUnavailable))
-			return
-		}
-	}
-
-	// 7. order
-	var order *Order
-	if p.cfg.OrderLookup != nil {
-		sctx = stages.enter(StageOrder)
-		order, err = p.cfg.OrderLookup.LookupOrder(sctx, n.OutTradeNo)
-		if err == nil && !p.orderByPolicy {
-			err = checkOrder(&n, order)
-		}
-		if err != nil {
-			p.reject(res, asReasonError(err, reason.QueryUnavailable))
-			return
-		}
-	}
-
-	// 8. policy
-	if len(p.cfg.Policies) > 0 {
-		sctx = stages.enter(StagePolicy)
-		in := &PolicyInput{Notification: &n, Query: res.Query, Order: order,
-			RemoteIP: in.RemoteIP, Header: in.Header, Path: in.Path, Time: p.cfg.Now()}
-		if err := p.checkPolicies(sctx, in, res); err != nil {
-			p.reject(res, err)
-			return
-		}
-	}
-
-	// 9. forward
-	//
-	// Duplicate payment: a second, different paid transaction for an order
-	// already paid is still forwarded (the money moved), flagged so the shop
-	// can refund it.
-	sctx = stages.enter(StageForward)
-	if n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
-		earlier, err := p.cfg.Store.RecordPayment(sctx, p.orderNS, n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
-		if err != nil {
-			p.reject(res, reason.Wrap(reason.StoreUnavailable, err, "record payment"))
-			return
-		}
-		res.DuplicateOf = earlier
-	}
-
-	out, err := p.outgoing(in.Header, body, &n, res.Query, res.DuplicateOf)
-	if err != nil {
-		p.reject(res, reason.Wrap(reason.UpstreamFailed, err, "build forwarded request"))
-		return
-	}
-	status, err := forward(sctx, out)
-	if err != nil || status < 200 || status > 299 {
-		if err == nil {
-			err = fmt.Errorf("shop answered %d", status)
-		}
-		p.fail(res, reason.Wrap(reason.UpstreamFailed, err, "forward"))
-		return
-	}
-
-	// 10. acknowledge: only what the shop accepted.
-	sctx = stages.enter(StageAcknowledge)
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(sctx), 5*time.Second)
-	defer cancel()
-	if err := p.cfg.Store.CompleteEvent(cctx, p.name, n.EventID, claim.Token, p.cfg.DedupTTL); err != nil {
-		// The shop has it: acknowledging is right, or the provider would
-		// deliver it again. The lease expiring un-done only matters if the
-		// provider resends anyway; record why.
-		res.Err = reason.Wrap(reason.StoreUnavailable, err, "complete after delivery")
-	}
-	completed = true
-	res.Code, res.Outcome = reason.Forwarded, OutcomeForwarded
-	res.Response = p.ack(true, reason.Forwarded)
-}
-
-// passthrough forwards a verified request that is never claimed, queried or
-// acknowledged: the shop's own answer goes back as it is.
-func (p *Pipeline) passthrough(ctx context.Context, in *Incoming, body []byte, forward Forwarder, res *Result) {
-	out, err := p.outgoing(in.Header, body, res.Notification, nil, "")
-	if err != nil {
-		p.fail(res, reason.Wrap(reason.UpstreamFailed, err, "build forwarded request"))
-		return
-	}
-	status, err := forward(ctx, out)
-	if err != nil {
-		p.fail(res, reason.Wrap(reason.UpstreamFailed, err, "forward"))
-		return
-	}
-	res.Code, res.Outcome = reason.Forwarded, OutcomeForwarded
-	res.Response = Response{Status: status, Written: true}
-}
-
-func (p *Pipeline) checkFresh(ctx context.Context, v *provider.Verified) error {
-	now := p.cfg.Now()
-	if !v.Timestamp.IsZero() {
-		// Both directions: a timestamp far in the future is as suspect as an
-		// old one.
-		d := now.Sub(v.Timestamp)
-		if d > p.cfg.Tolerance || d < -p.cfg.Tolerance {
-			return reason.New(reason.StaleTimestamp, "signed timestamp %s is %s from now, over tolerance %s",
-				v.Timestamp.UTC().Format(time.RFC3339), d.Round(time.Second), p.cfg.Tolerance)
-		}
-	}
-	if v.Nonce != "" {
-		// A nonce must be remembered for as long as its timestamp could
-		// still pass the window: the window spans tolerance either side.
-		fresh, err := p.cfg.Store.RecordNonce(ctx, p.name, v.Nonce, 2*p.cfg.Tolerance)
-		if err != nil {
-			return reason.Wrap(reason.StoreUnavailable, err, "record nonce")
-		}
-		if !fresh {
-			return reason.New(reason.ReplayedNonce, "nonce seen within the replay window")
-		}
-	}
-	return nil
 }
 
 func (p *Pipeline) ipAllowed(ip netip.Addr) bool {
@@ -461,12 +265,9 @@ func (p *Pipeline) reject(res *Result, err error) {
 		res.Outcome = OutcomeFailed
 	}
 	res.Response = p.ack(false, code)
-}
-
-// fail is reject for failures on our side of the delivery.
-func (p *Pipeline) fail(res *Result, err error) {
-	p.reject(res, err)
-	res.Outcome = OutcomeFailed
+	if code == reason.MethodNotAllowed {
+		res.Response.Header.Set("Allow", p.traits.Method)
+	}
 }
 
 func (p *Pipeline) ack(ok bool, code reason.Code) Response {

@@ -165,6 +165,9 @@ func TestForwardOnceWithHeaders(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
+	if s.got[0].Passthrough {
+		t.Error("an acknowledged route's forward marked passthrough")
+	}
 	if len(h.Values(HeaderAmount)) != 1 || h.Get(HeaderDuplicatePayment) != "" {
 		t.Errorf("client-sent Payguard headers survived: %v", h)
 	}
@@ -378,6 +381,9 @@ func TestPassthroughIsNeverClaimed(t *testing.T) {
 	}
 	if s.count() != 2 {
 		t.Fatalf("shop got %d, want both returns", s.count())
+	}
+	if !s.got[0].Passthrough {
+		t.Fatal("the forwarder was not told to pass the shop's answer through")
 	}
 	// Nothing was claimed: a notify for the same event is still new.
 	c, err := st.ClaimEvent(context.Background(), "fake", "e", time.Second)
