@@ -4,11 +4,42 @@ import (
 	"context"
 	"net/netip"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/payguard/payguard/internal/audit"
 )
+
+// MaxUnverifiedAuditBody is how much of a body the audit record keeps when
+// the request failed before its signature held: unauthenticated input must
+// not grow shared state (a Redis stream beside the claims) without bound.
+const MaxUnverifiedAuditBody = 4 << 10
+
+// auditBody is the part of the body the record holds: all of a verified
+// one, the first MaxUnverifiedAuditBody bytes of anything else, cut at a
+// character boundary.
+func auditBody(body []byte, verified bool) []byte {
+	if verified || len(body) <= MaxUnverifiedAuditBody {
+		return body
+	}
+	body = body[:MaxUnverifiedAuditBody]
+	// Drop a UTF-8 sequence the cut split, so the record does not end in
+	// a replacement character that was never sent.
+	for i := 1; i <= utf8.UTFMax && i <= len(body); i++ {
+		c := body[len(body)-i]
+		if c < utf8.RuneSelf {
+			break
+		}
+		if utf8.RuneStart(c) {
+			if r, _ := utf8.DecodeRune(body[len(body)-i:]); r == utf8.RuneError {
+				body = body[:len(body)-i]
+			}
+			break
+		}
+	}
+	return body
+}
 
 // auditRecord is the audit record of one notification (DESIGN.md section
 // 5). The body is masked: the configured fields, and always the signature
@@ -21,7 +52,7 @@ func (p *Pipeline) auditRecord(ctx context.Context, res *Result, remoteIP netip.
 		Reason:      res.Code,
 		Policy:      res.Policy,
 		DurationMS:  audit.Millis(res.Duration),
-		Body:        audit.Redact(res.Body, contentType, p.cfg.AuditRedact),
+		Body:        audit.Redact(auditBody(res.Body, res.Notification != nil), contentType, p.cfg.AuditRedact),
 		DuplicateOf: res.DuplicateOf,
 	}
 	if remoteIP.IsValid() {

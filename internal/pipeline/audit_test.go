@@ -1,11 +1,14 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -58,5 +61,41 @@ func TestSkipAuditBuildsNoRecord(t *testing.T) {
 	p, _ := newPipeline(t, func(c *Config) { c.SkipAudit = true })
 	if res := p.Handle(context.Background(), post(msg("e", "o", "t", 1)), (&shop{}).forward); res.Audit != nil {
 		t.Fatalf("record built: %+v", res.Audit)
+	}
+}
+
+// Item 1 of the hostile review: an unsigned body of control bytes made a
+// ~390 KB record. Before verify, the record keeps the first 4 KiB only; a
+// verified body is kept whole.
+func TestAuditBodyBoundedBeforeVerify(t *testing.T) {
+	p, _ := newPipeline(t, func(c *Config) { c.MaxBody = 1 << 20 })
+	junk := bytes.Repeat([]byte{0x01, 0x02, 0x7f}, 20000) // 60 KB, unsigned
+	res := p.Handle(context.Background(), post(junk), (&shop{}).forward)
+	expect(t, res, 400, reason.Malformed)
+	if got := len(res.Audit.Body); got != MaxUnverifiedAuditBody {
+		t.Fatalf("unverified record body is %d bytes, want %d", got, MaxUnverifiedAuditBody)
+	}
+	line, _ := res.Audit.MarshalJSON()
+	if len(line) > 8*MaxUnverifiedAuditBody {
+		t.Fatalf("record is %d bytes", len(line))
+	}
+
+	// A verified notification keeps its whole body.
+	long, _ := json.Marshal(fakeMsg{ID: "big", Order: strings.Repeat("x", 10000), Txn: "t", Amount: 1, Sig: "good"})
+	res = p.Handle(context.Background(), post(long), (&shop{}).forward)
+	expect(t, res, 200, reason.Forwarded)
+	if len(res.Audit.Body) != len(long) {
+		t.Fatalf("verified body cut to %d of %d bytes", len(res.Audit.Body), len(long))
+	}
+}
+
+func TestAuditBodyCutAtCharacterBoundary(t *testing.T) {
+	body := append(bytes.Repeat([]byte("a"), MaxUnverifiedAuditBody-1), "支付"...)
+	got := auditBody(body, false)
+	if len(got) != MaxUnverifiedAuditBody-1 || !utf8.Valid(got) {
+		t.Fatalf("cut to %d bytes, valid %v", len(got), utf8.Valid(got))
+	}
+	if got := auditBody(body[:100], false); len(got) != 100 {
+		t.Fatalf("short body cut to %d", len(got))
 	}
 }
