@@ -1,0 +1,93 @@
+package caddymodule_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// appKeyFile writes a fresh app private key (the query's signing key).
+func appKeyFile(t *testing.T) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	path := filepath.Join(t.TempDir(), "app_private.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// routeStack runs one Caddy with the given routes (each a full `handle`
+// block; %[1]s in them is the shop's address) and the store lines.
+func routeStack(t *testing.T, storeLines, routes string) (base string, shop *recorder) {
+	t.Helper()
+	keysFor(t)
+	shop = newRecorder(t)
+	port := freePort(t)
+	startCaddy(t, fmt.Sprintf(`{
+	admin off
+	auto_https off
+	persist_config off
+	log {
+		output discard
+	}
+	payguard {
+		%s
+	}
+}
+http://127.0.0.1:%d {
+%s
+}
+`, storeLines, port, fmt.Sprintf(routes, strings.TrimPrefix(shop.srv.URL, "http://"))))
+	return fmt.Sprintf("http://127.0.0.1:%d", port), shop
+}
+
+// Issue 10 item 2: an Alipay service-market notification cannot be
+// confirmed by alipay.trade.query. It used to get 403 query_mismatch for
+// good; now it reaches the shop with Payguard-Query: skipped, and nobody
+// was asked.
+func TestQuerySkippedForWhatItCannotConfirm(t *testing.T) {
+	var gatewayCalls atomic.Int32
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gatewayCalls.Add(1)
+		http.Error(w, "not expected", 500)
+	}))
+	t.Cleanup(gw.Close)
+	keysFor(t)
+	routes := `	handle /alipay/notify {
+		payguard alipay {
+			app_id 2021000000000001
+			public_key_file ` + testKeys.alipayPubFile + `
+			query {
+				endpoint ` + gw.URL + `/gateway.do
+				private_key_file ` + appKeyFile(t) + `
+			}
+		}
+		reverse_proxy %[1]s
+	}`
+	base, shop := routeStack(t, "store memory", routes)
+	body := mustSign(t, signer(), map[string]string{
+		"app_id": "2021000000000001", "notify_id": "sm-1", "notify_type": "servicemarket_order_notify",
+		"notify_time": time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05"),
+		"charset":     "utf-8", "version": "1.0", "commodity_order_id": "CO-1", "merchant_pid": "2088000000000001",
+	})
+	resp, ack := postForm(t, base+"/alipay/notify", body, nil)
+	want(t, resp, ack, 200, "forwarded", "success")
+	if got := shop.last().header.Get("Payguard-Query"); got != "skipped" || gatewayCalls.Load() != 0 {
+		t.Fatalf("Payguard-Query %q, %d gateway calls", got, gatewayCalls.Load())
+	}
+}
