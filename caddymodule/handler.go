@@ -231,7 +231,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ContentLength: r.ContentLength,
 		RemoteIP:      ip,
 	}
-	forward := func(ctx context.Context, out *pipeline.Outgoing) (int, error) {
+	forward := func(ctx context.Context, out *pipeline.Outgoing) (pipeline.Answer, error) {
 		r.Header = out.Header
 		r.Body = io.NopCloser(bytes.NewReader(out.Body))
 		r.ContentLength = int64(len(out.Body))
@@ -247,15 +247,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			w.Header().Set(pipeline.HeaderReason, string(reason.Forwarded))
 			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 			if err := next.ServeHTTP(rec, r); err != nil {
-				return 0, err
+				return pipeline.Answer{}, err
 			}
-			return rec.Status(), nil
+			return pipeline.Answer{Status: rec.Status()}, nil
 		}
 		cw := &captureWriter{header: http.Header{}}
 		if err := next.ServeHTTP(cw, r); err != nil {
-			return 0, err
+			return pipeline.Answer{}, err
 		}
-		return cw.status(), nil
+		return cw.answer(), nil
 	}
 
 	res := h.pipeline.Handle(r.Context(), in, forward)
@@ -364,17 +364,22 @@ func parseAllowIPs(list []string) ([]netip.Prefix, error) {
 }
 
 // captureWriter takes the shop's answer so payguard can decide the
-// provider's acknowledgement from it; the shop's body never reaches the
-// provider.
+// provider's acknowledgement from it: the status, the headers and the
+// first pipeline.MaxAnswerBody bytes of the body. The shop's body never
+// reaches the provider.
 type captureWriter struct {
 	header http.Header
 	code   int
+	body   []byte
 }
 
 func (c *captureWriter) Header() http.Header { return c.header }
 func (c *captureWriter) Write(b []byte) (int, error) {
 	if c.code == 0 {
 		c.code = http.StatusOK
+	}
+	if room := pipeline.MaxAnswerBody - len(c.body); room > 0 {
+		c.body = append(c.body, b[:min(room, len(b))]...)
 	}
 	return len(b), nil
 }
@@ -383,11 +388,12 @@ func (c *captureWriter) WriteHeader(code int) {
 		c.code = code
 	}
 }
-func (c *captureWriter) status() int {
-	if c.code == 0 {
-		return http.StatusOK
+func (c *captureWriter) answer() pipeline.Answer {
+	a := pipeline.Answer{Status: c.code, Header: c.header, Body: c.body}
+	if a.Status == 0 {
+		a.Status = http.StatusOK
 	}
-	return c.code
+	return a
 }
 
 // Interface guards

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/payguard/payguard/internal/store/redistest"
 )
 
 // appKeyFile writes a fresh app private key (the query's signing key).
@@ -90,4 +92,29 @@ func TestQuerySkippedForWhatItCannotConfirm(t *testing.T) {
 	if got := shop.last().header.Get("Payguard-Query"); got != "skipped" || gatewayCalls.Load() != 0 {
 		t.Fatalf("Payguard-Query %q, %d gateway calls", got, gatewayCalls.Load())
 	}
+}
+
+// Issue 10 item 3: a legacy Alipay handler's 200 "fail" is a retry, not a
+// success: nothing is acknowledged, the claim is released, and the
+// provider's retry is delivered once the shop answers "success".
+func TestLegacyAlipayFailIsRetried(t *testing.T) {
+	stores(t, func(t *testing.T, st *stack, _ *redistest.Server) {
+		body := mustSign(t, signer(), notifyParams("n-legacy", "order-l", "TL", "3.00"))
+		st.shop.setAnswer("fail")
+		resp, ack := postForm(t, st.base+"/alipay/notify", body, nil)
+		want(t, resp, ack, 502, "upstream_failed", "fail")
+		st.shop.setAnswer("  success\n")
+		resp, ack = postForm(t, st.base+"/alipay/notify", body, nil)
+		want(t, resp, ack, 200, "forwarded", "success")
+		resp, ack = postForm(t, st.base+"/alipay/notify", body, nil)
+		want(t, resp, ack, 200, "duplicate", "success")
+		if st.shop.count() != 2 {
+			t.Fatalf("shop got %d, want 2", st.shop.count())
+		}
+		// forward normalized: the shop is no legacy handler, a 2xx accepts.
+		st.shop.setAnswer("ok")
+		local := mustSign(t, signer(), notifyParams("n-legacy-norm", "order-ln", "TLN", "3.00"))
+		resp, ack = postForm(t, st.base+"/alipay/local", local, nil)
+		want(t, resp, ack, 200, "forwarded", "success")
+	})
 }

@@ -69,12 +69,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// recorder is the shop: it records every request that reaches it.
+// recorder is the shop: it records every request that reaches it and
+// answers as the legacy handler of the forwarded provider would (Alipay's
+// "success", WeChat v2's return_code SUCCESS), or with answer when set.
 type recorder struct {
 	mu     sync.Mutex
 	reqs   []recorded
 	status int
+	answer string
 	srv    *httptest.Server
+}
+
+// legacyAnswer is what a legacy handler of the provider answers when it
+// took the notification; a browser return gets the shop's page.
+func legacyAnswer(req *http.Request) string {
+	switch {
+	case req.Method != http.MethodPost:
+		return "shop page"
+	case req.Header.Get("Payguard-Provider") == "alipay":
+		return "success"
+	case req.Header.Get("Payguard-Provider") == "wechatpay_v2":
+		return "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+	}
+	return "shop page"
 }
 
 type recorded struct {
@@ -89,10 +106,13 @@ func newRecorder(t *testing.T) *recorder {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.reqs = append(r.reqs, recorded{header: req.Header.Clone(), body: string(b), path: req.URL.RequestURI()})
-		st := r.status
+		st, answer := r.status, r.answer
 		r.mu.Unlock()
+		if answer == "" {
+			answer = legacyAnswer(req)
+		}
 		w.WriteHeader(st)
-		io.WriteString(w, "shop page")
+		io.WriteString(w, answer)
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -113,6 +133,13 @@ func (r *recorder) last() recorded {
 func (r *recorder) setStatus(s int) {
 	r.mu.Lock()
 	r.status = s
+	r.mu.Unlock()
+}
+
+// setAnswer makes the shop answer body ("" for its legacy answer).
+func (r *recorder) setAnswer(body string) {
+	r.mu.Lock()
+	r.answer = body
 	r.mu.Unlock()
 }
 

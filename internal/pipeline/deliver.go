@@ -125,12 +125,12 @@ func (d *delivery) passthrough() error {
 		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
 	}
 	out.Passthrough = true
-	status, err := d.forward(d.sctx, out)
+	answer, err := d.forward(d.sctx, out)
 	if err != nil {
 		return reason.Wrap(reason.UpstreamFailed, err, "forward")
 	}
 	d.res.Code, d.res.Outcome = reason.Forwarded, OutcomeForwarded
-	d.res.Response = Response{Status: status, Written: true}
+	d.res.Response = Response{Status: answer.Status, Written: true}
 	return nil
 }
 
@@ -268,9 +268,9 @@ func (d *delivery) forwardToShop() error {
 	if err != nil {
 		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
 	}
-	status, err := d.forward(d.sctx, out)
-	if err == nil && (status < 200 || status > 299) {
-		err = fmt.Errorf("shop answered %d", status)
+	answer, err := d.forward(d.sctx, out)
+	if err == nil {
+		err = p.accepted(answer)
 	}
 	if err != nil {
 		return reason.Wrap(reason.UpstreamFailed, err, "forward")
@@ -278,7 +278,7 @@ func (d *delivery) forwardToShop() error {
 	return nil
 }
 
-// acknowledge: the shop accepted, so the event is done and the provider
+// acknowledge: the shop accepted (Pipeline.accepted), so the event is done and the provider
 // gets its success answer.
 func (d *delivery) acknowledge() error {
 	d.enter(StageAcknowledge)

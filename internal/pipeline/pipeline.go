@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -135,8 +136,21 @@ type Outgoing struct {
 	Passthrough bool
 }
 
-// Forwarder delivers to the shop and returns the shop's status code.
-type Forwarder func(ctx context.Context, out *Outgoing) (status int, err error)
+// Forwarder delivers to the shop and returns the shop's answer. An error
+// means no answer (the shop unreachable, the request cancelled).
+type Forwarder func(ctx context.Context, out *Outgoing) (Answer, error)
+
+// Answer is the shop's answer as the Forwarder captured it.
+type Answer struct {
+	Status int
+	Header http.Header
+	// Body is at most MaxAnswerBody bytes of the shop's body: enough to
+	// judge a legacy handler's "success" or <return_code>, never more.
+	Body []byte
+}
+
+// MaxAnswerBody bounds what a Forwarder keeps of the shop's body.
+const MaxAnswerBody = 64 << 10
 
 // Response is the answer to the provider.
 type Response struct {
@@ -177,6 +191,7 @@ type Pipeline struct {
 	// orderByPolicy: a policy reads `order`, so the policies decide and
 	// the default order check is off (DESIGN.md section 5).
 	orderByPolicy bool
+	judge         provider.AnswerJudge // nil: a 2xx is accepted
 }
 
 // New checks cfg and fills its defaults.
@@ -206,6 +221,11 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Now = time.Now
 	}
 	p := &Pipeline{cfg: cfg, name: cfg.Provider.Name(), traits: cfg.Provider.Traits()}
+	if j, ok := cfg.Provider.(provider.AnswerJudge); ok && cfg.Forward == ForwardOriginal {
+		// The legacy handler answers in the provider's format: its own
+		// "please retry" must count as one.
+		p.judge = j
+	}
 	if p.traits.Method == "" {
 		p.traits.Method = http.MethodPost
 	}
@@ -317,6 +337,19 @@ func asReasonError(err error, def reason.Code) error {
 		return err
 	}
 	return reason.Wrap(def, err, "")
+}
+
+// accepted is DESIGN.md section 2 step 10: with forward original and a
+// provider whose legacy handlers answer in its format, the provider's own
+// rule; otherwise a 2xx.
+func (p *Pipeline) accepted(a Answer) error {
+	if a.Status < 200 || a.Status > 299 {
+		return fmt.Errorf("shop answered %d", a.Status)
+	}
+	if p.judge != nil && !p.judge.Accepted(a.Status, a.Header, a.Body) {
+		return fmt.Errorf("shop answered %d with the provider's failure (or an unknown) answer", a.Status)
+	}
+	return nil
 }
 
 // formatAmount is the Payguard-Amount value.

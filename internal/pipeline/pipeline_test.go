@@ -79,24 +79,26 @@ type shop struct {
 	mu     sync.Mutex
 	got    []*Outgoing
 	status int
+	body   string
 	err    error
 	delay  time.Duration
 }
 
-func (s *shop) forward(ctx context.Context, out *Outgoing) (int, error) {
+func (s *shop) forward(ctx context.Context, out *Outgoing) (Answer, error) {
 	if s.delay > 0 {
 		time.Sleep(s.delay)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
-		return 0, s.err
+		return Answer{}, s.err
 	}
 	s.got = append(s.got, out)
-	if s.status == 0 {
-		return 200, nil
+	a := Answer{Status: s.status, Body: []byte(s.body)}
+	if a.Status == 0 {
+		a.Status = 200
 	}
-	return s.status, nil
+	return a, nil
 }
 
 func (s *shop) count() int {
