@@ -23,8 +23,9 @@ func init() {
 
 // commonOptions are the handler options every provider takes.
 var commonOptions = []string{
-	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward",
-	"upstream_secret", "order_namespace", "audit_redact", "query", "policy",
+	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward_timeout",
+	"forward", "upstream_secret", "order_namespace",
+	"audit_redact", "query", "policy",
 }
 
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -41,6 +42,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		tolerance 5m
 //		dedup_ttl 72h
 //		claim_lease 30s
+//		forward_timeout 60s
 //		forward original|normalized
 //		upstream_secret whsec_... ...
 //		order_namespace <name>
@@ -90,69 +92,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		}
+		if handled, err := h.unmarshalCommonOption(d, opt); handled || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch opt {
-		case "allow_ips":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			if _, err := parseAllowIPs(args); err != nil {
-				return d.Errf("payguard: %v", err)
-			}
-			h.AllowIPs = args
-		case "max_body":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(s)
-			if err != nil || n == 0 || n > 1<<30 {
-				return d.Errf("payguard: max_body %q is not a size between 1B and 1GiB", s)
-			}
-			h.MaxBody = int64(n)
-		case "tolerance", "dedup_ttl", "claim_lease":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur <= 0 {
-				return d.Errf("payguard: %s %q is not a positive duration", opt, s)
-			}
-			switch opt {
-			case "tolerance":
-				h.Tolerance = caddy.Duration(dur)
-			case "dedup_ttl":
-				h.DedupTTL = caddy.Duration(dur)
-			default:
-				h.ClaimLease = caddy.Duration(dur)
-			}
-		case "forward":
-			if !d.AllArgs(&h.Forward) {
-				return d.ArgErr()
-			}
-			if h.Forward != "original" && h.Forward != "normalized" {
-				return d.Errf("payguard: forward must be original or normalized, not %q", h.Forward)
-			}
-		case "upstream_secret":
-			h.UpstreamSecrets = d.RemainingArgs()
-			if len(h.UpstreamSecrets) == 0 {
-				return d.ArgErr()
-			}
-			for _, s := range h.UpstreamSecrets {
-				if !strings.HasPrefix(s, "whsec_") && !strings.HasPrefix(s, "{") {
-					return d.Err("payguard: upstream_secret must be whsec_... or a placeholder")
-				}
-			}
-		case "order_namespace":
-			if !d.AllArgs(&h.OrderNamespace) {
-				return d.ArgErr()
-			}
-		case "audit_redact":
-			h.AuditRedact = d.RemainingArgs()
-			if len(h.AuditRedact) == 0 {
-				return d.ArgErr()
-			}
 		case "query":
 			if err := h.unmarshalQuery(d, pm, once); err != nil {
 				return err
@@ -171,6 +117,87 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	h.ProviderRaw = caddyconfig.JSONModuleObject(pm, "name", name, nil)
+	return nil
+}
+
+// unmarshalCommonOption parses the handler options that are no
+// provider's; handled is false for any other option.
+func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (handled bool, err error) {
+	switch opt {
+	case "allow_ips":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return true, d.ArgErr()
+		}
+		if _, err := parseAllowIPs(args); err != nil {
+			return true, d.Errf("payguard: %v", err)
+		}
+		h.AllowIPs = args
+	case "max_body":
+		var s string
+		if !d.AllArgs(&s) {
+			return true, d.ArgErr()
+		}
+		n, err := humanize.ParseBytes(s)
+		if err != nil || n == 0 || n > 1<<30 {
+			return true, d.Errf("payguard: max_body %q is not a size between 1B and 1GiB", s)
+		}
+		h.MaxBody = int64(n)
+	case "tolerance", "dedup_ttl", "claim_lease", "forward_timeout":
+		return true, h.unmarshalDuration(d, opt)
+	case "forward":
+		if !d.AllArgs(&h.Forward) {
+			return true, d.ArgErr()
+		}
+		if h.Forward != "original" && h.Forward != "normalized" {
+			return true, d.Errf("payguard: forward must be original or normalized, not %q", h.Forward)
+		}
+	case "upstream_secret":
+		h.UpstreamSecrets = d.RemainingArgs()
+		if len(h.UpstreamSecrets) == 0 {
+			return true, d.ArgErr()
+		}
+		for _, s := range h.UpstreamSecrets {
+			if !strings.HasPrefix(s, "whsec_") && !strings.HasPrefix(s, "{") {
+				return true, d.Err("payguard: upstream_secret must be whsec_... or a placeholder")
+			}
+		}
+	case "order_namespace":
+		if !d.AllArgs(&h.OrderNamespace) {
+			return true, d.ArgErr()
+		}
+	case "audit_redact":
+		h.AuditRedact = d.RemainingArgs()
+		if len(h.AuditRedact) == 0 {
+			return true, d.ArgErr()
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// unmarshalDuration parses one of the handler's positive durations.
+func (h *Handler) unmarshalDuration(d *caddyfile.Dispenser, opt string) error {
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return d.Errf("payguard: %s %q is not a positive duration", opt, s)
+	}
+	v := caddy.Duration(dur)
+	switch opt {
+	case "tolerance":
+		h.Tolerance = v
+	case "dedup_ttl":
+		h.DedupTTL = v
+	case "claim_lease":
+		h.ClaimLease = v
+	case "forward_timeout":
+		h.ForwardTimeout = v
+	}
 	return nil
 }
 

@@ -55,6 +55,10 @@ type Handler struct {
 	// ClaimLease is how long an in-flight claim blocks other deliveries of
 	// the same event; default 30s. It must outlast the upstream's timeout.
 	ClaimLease caddy.Duration `json:"claim_lease,omitempty"`
+	// ForwardTimeout bounds the wait for the shop's answer (the claim's
+	// lease is renewed meanwhile); default 60s. After it the request is
+	// cancelled, the claim released, and the provider told 502.
+	ForwardTimeout caddy.Duration `json:"forward_timeout,omitempty"`
 	// Forward is "original" (default) or "normalized".
 	Forward string `json:"forward,omitempty"`
 	// UpstreamSecrets ("whsec_...") sign what is forwarded in the Standard
@@ -157,18 +161,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(allow) == 0 {
 		h.logger.Warn("allow_ips is empty: notifications are accepted from any source address", zap.String("provider", name))
 	}
-	var secrets [][]byte
-	repl := caddy.NewReplacer()
-	for i, s := range h.UpstreamSecrets {
-		v, err := repl.ReplaceOrErr(s, true, true)
-		if err != nil {
-			return fmt.Errorf("payguard %s: upstream_secret %d: %v", name, i+1, err)
-		}
-		key, err := stdwebhook.ParseSecret(v)
-		if err != nil {
-			return fmt.Errorf("payguard %s: upstream_secret: %v", name, err)
-		}
-		secrets = append(secrets, key)
+	secrets, err := h.upstreamSecrets()
+	if err != nil {
+		return fmt.Errorf("payguard %s: %v", name, err)
 	}
 	mode := pipeline.ForwardOriginal
 	if h.Forward == "normalized" {
@@ -191,6 +186,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Tolerance:       time.Duration(h.Tolerance),
 		DedupTTL:        time.Duration(h.DedupTTL),
 		ClaimLease:      time.Duration(h.ClaimLease),
+		ForwardTimeout:  time.Duration(h.ForwardTimeout),
 		Forward:         mode,
 		UpstreamSecrets: secrets,
 		OrderNamespace:  h.OrderNamespace,
@@ -199,6 +195,31 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		SkipAudit:       h.app.audit == nil || h.app.audit == audit.Discard,
 	})
 	return err
+}
+
+// upstreamSecrets resolves upstream_secret (placeholders) into keys held
+// in memory only.
+func (h *Handler) upstreamSecrets() ([][]byte, error) {
+	var keys [][]byte
+	repl := caddy.NewReplacer()
+	add := func(opt string, i int, v string) error {
+		key, err := stdwebhook.ParseSecret(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s %d: %v", opt, i+1, err)
+		}
+		keys = append(keys, key)
+		return nil
+	}
+	for i, s := range h.UpstreamSecrets {
+		v, err := repl.ReplaceOrErr(s, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("upstream_secret %d: %v", i+1, err)
+		}
+		if err := add("upstream_secret", i, v); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 // Validate checks the options that need no provisioning.
@@ -231,33 +252,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ContentLength: r.ContentLength,
 		RemoteIP:      ip,
 	}
-	forward := func(ctx context.Context, out *pipeline.Outgoing) (pipeline.Answer, error) {
-		r.Header = out.Header
-		r.Body = io.NopCloser(bytes.NewReader(out.Body))
-		r.ContentLength = int64(len(out.Body))
-		r.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
-		r.TransferEncoding = nil
-		if repl != nil {
-			repl.Set("payguard.provider", out.Header.Get(pipeline.HeaderProvider))
-			repl.Set("payguard.event_id", out.Header.Get(pipeline.HeaderEventID))
-			repl.Set("payguard.out_trade_no", out.Header.Get(pipeline.HeaderOutTradeNo))
-		}
-		if out.Passthrough {
-			// The shop's page goes back as it is, marked like every answer.
-			w.Header().Set(pipeline.HeaderReason, string(reason.Forwarded))
-			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-			if err := next.ServeHTTP(rec, r); err != nil {
-				return pipeline.Answer{}, err
-			}
-			return pipeline.Answer{Status: rec.Status()}, nil
-		}
-		cw := &captureWriter{header: http.Header{}}
-		if err := next.ServeHTTP(cw, r); err != nil {
-			return pipeline.Answer{}, err
-		}
-		return cw.answer(), nil
-	}
-
+	forward := h.forwarder(w, r, next, repl)
 	res := h.pipeline.Handle(r.Context(), in, forward)
 	h.telemetry.notificationDone(res)
 	if repl != nil {
@@ -277,6 +272,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	w.WriteHeader(res.Response.Status)
 	_, _ = w.Write(res.Response.Body)
 	return nil
+}
+
+// forwarder hands the sanitized request to next (the proxy to the shop)
+// with the pipeline's context, so that forward_timeout cancels it, and
+// captures the shop's answer; a passthrough route's answer goes to w.
+func (h *Handler) forwarder(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, repl *caddy.Replacer) pipeline.Forwarder {
+	return func(ctx context.Context, out *pipeline.Outgoing) (pipeline.Answer, error) {
+		fr := r.WithContext(ctx)
+		fr.Header = out.Header
+		fr.Body = io.NopCloser(bytes.NewReader(out.Body))
+		fr.ContentLength = int64(len(out.Body))
+		fr.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
+		fr.TransferEncoding = nil
+		if repl != nil {
+			repl.Set("payguard.provider", out.Header.Get(pipeline.HeaderProvider))
+			repl.Set("payguard.event_id", out.Header.Get(pipeline.HeaderEventID))
+			repl.Set("payguard.out_trade_no", out.Header.Get(pipeline.HeaderOutTradeNo))
+		}
+		if out.Passthrough {
+			// The shop's page goes back as it is, marked like every answer.
+			w.Header().Set(pipeline.HeaderReason, string(reason.Forwarded))
+			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+			if err := next.ServeHTTP(rec, fr); err != nil {
+				return pipeline.Answer{}, err
+			}
+			return pipeline.Answer{Status: rec.Status()}, nil
+		}
+		cw := &captureWriter{header: http.Header{}}
+		if err := next.ServeHTTP(cw, fr); err != nil {
+			return pipeline.Answer{}, err
+		}
+		return cw.answer(), nil
+	}
 }
 
 // log writes one line per notification with typed fields; never a body, a

@@ -118,3 +118,65 @@ func TestLegacyAlipayFailIsRetried(t *testing.T) {
 		want(t, resp, ack, 200, "forwarded", "success")
 	})
 }
+
+// storeLines runs f on the memory store and on a real redis-server.
+func eachStore(t *testing.T, f func(t *testing.T, storeLines string)) {
+	t.Run("memory", func(t *testing.T) { f(t, "store memory") })
+	t.Run("redis", func(t *testing.T) { f(t, "store redis "+redistest.Start(t).URL()) })
+}
+
+// Issue 10 item 4: with claim_lease 1s and a shop that answers in 2.5s, a
+// copy sent at 1.5s was claimed and forwarded too. The lease is renewed
+// while the shop works; forward_timeout bounds the wait.
+func TestSlowShopGetsOneCopy(t *testing.T) {
+	eachStore(t, func(t *testing.T, storeLines string) {
+		keysFor(t)
+		base, shop := routeStack(t, storeLines, `	handle /alipay/notify {
+		payguard alipay {
+			app_id 2021000000000001
+			public_key_file `+testKeys.alipayPubFile+`
+			claim_lease 1s
+		}
+		reverse_proxy %[1]s
+	}
+	handle /alipay/bounded {
+		payguard alipay {
+			app_id 2021000000000001
+			public_key_file `+testKeys.alipayPubFile+`
+			forward_timeout 300ms
+		}
+		reverse_proxy %[1]s
+	}`)
+		arrived := shop.slow(2500 * time.Millisecond)
+		body := mustSign(t, signer(), notifyParams("n-slow", "order-s", "TS", "1.00"))
+		first := make(chan string)
+		go func() {
+			resp, _ := postForm(t, base+"/alipay/notify", body, nil)
+			first <- resp.Header.Get("Payguard-Reason")
+		}()
+		<-arrived
+		time.Sleep(1500 * time.Millisecond) // past the first lease
+		resp, ack := postForm(t, base+"/alipay/notify", body, nil)
+		want(t, resp, ack, 409, "in_flight", "fail")
+		if got := <-first; got != "forwarded" {
+			t.Fatalf("first copy: %s", got)
+		}
+		if shop.count() != 1 {
+			t.Fatalf("shop got %d copies", shop.count())
+		}
+
+		// The bounded route gives up after 300ms, releases the claim and
+		// answers 502; the retry is claimed at once, not in flight.
+		bounded := mustSign(t, signer(), notifyParams("n-bounded", "order-b", "TB", "1.00"))
+		start := time.Now()
+		resp, ack = postForm(t, base+"/alipay/bounded", bounded, nil)
+		want(t, resp, ack, 502, "upstream_failed", "fail")
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("forward_timeout 300ms took %s", d)
+		}
+		<-arrived
+		shop.slow(0)
+		resp, ack = postForm(t, base+"/alipay/bounded", bounded, nil)
+		want(t, resp, ack, 200, "forwarded", "success")
+	})
+}

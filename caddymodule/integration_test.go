@@ -77,7 +77,10 @@ type recorder struct {
 	reqs   []recorded
 	status int
 	answer string
-	srv    *httptest.Server
+	delay  time.Duration
+	// arrived, when set, is told of each request as it arrives.
+	arrived chan struct{}
+	srv     *httptest.Server
 }
 
 // legacyAnswer is what a legacy handler of the provider answers when it
@@ -106,8 +109,18 @@ func newRecorder(t *testing.T) *recorder {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.reqs = append(r.reqs, recorded{header: req.Header.Clone(), body: string(b), path: req.URL.RequestURI()})
-		st, answer := r.status, r.answer
+		st, answer, delay, arrived := r.status, r.answer, r.delay, r.arrived
 		r.mu.Unlock()
+		if arrived != nil {
+			arrived <- struct{}{}
+		}
+		if delay > 0 {
+			// A slow shop; the request's end (payguard giving up) ends it.
+			select {
+			case <-time.After(delay):
+			case <-req.Context().Done():
+			}
+		}
 		if answer == "" {
 			answer = legacyAnswer(req)
 		}
@@ -134,6 +147,16 @@ func (r *recorder) setStatus(s int) {
 	r.mu.Lock()
 	r.status = s
 	r.mu.Unlock()
+}
+
+// slow makes the shop take d to answer, announcing each arrival on the
+// returned channel.
+func (r *recorder) slow(d time.Duration) chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delay = d
+	r.arrived = make(chan struct{}, 16)
+	return r.arrived
 }
 
 // setAnswer makes the shop answer body ("" for its legacy answer).

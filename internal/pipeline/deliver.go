@@ -268,7 +268,7 @@ func (d *delivery) forwardToShop() error {
 	if err != nil {
 		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
 	}
-	answer, err := d.forward(d.sctx, out)
+	answer, err := d.forwardRenewing(out)
 	if err == nil {
 		err = p.accepted(answer)
 	}
@@ -276,6 +276,48 @@ func (d *delivery) forwardToShop() error {
 		return reason.Wrap(reason.UpstreamFailed, err, "forward")
 	}
 	return nil
+}
+
+// forwardRenewing delivers within forward_timeout and renews the claim's
+// lease while the shop has not answered, so no copy the provider sends
+// meanwhile is claimed and forwarded a second time (a crashed instance
+// renews nothing, and its claim still expires within claim_lease).
+func (d *delivery) forwardRenewing(out *Outgoing) (Answer, error) {
+	fctx, cancel := context.WithTimeout(d.sctx, d.p.cfg.ForwardTimeout)
+	defer cancel()
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		d.renewUntil(stop)
+	}()
+	answer, err := d.forward(fctx, out)
+	close(stop)
+	<-renewed
+	if errors.Is(fctx.Err(), context.DeadlineExceeded) && d.sctx.Err() == nil {
+		return Answer{}, fmt.Errorf("no answer within forward_timeout %s", d.p.cfg.ForwardTimeout)
+	}
+	return answer, err
+}
+
+// renewUntil renews the claim every third of its lease until stop closes.
+// A renewal that fails (store unreachable) is tried again at the next
+// tick; the claim then lasts at least until its last renewal's lease.
+func (d *delivery) renewUntil(stop <-chan struct{}) {
+	lease := d.p.cfg.ClaimLease
+	every := max(lease/3, time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), every)
+			_, _ = d.p.cfg.Store.RenewEvent(rctx, d.p.name, d.n.EventID, d.claim.Token, lease)
+			cancel()
+		}
+	}
 }
 
 // acknowledge: the shop accepted (Pipeline.accepted), so the event is done and the provider

@@ -49,7 +49,9 @@ const (
 	DefaultTolerance  = 5 * time.Minute
 	DefaultDedupTTL   = 72 * time.Hour
 	DefaultClaimLease = 30 * time.Second
-	DefaultQueryCache = 30 * time.Second
+	// DefaultForwardTimeout bounds the wait for the shop's answer.
+	DefaultForwardTimeout = 60 * time.Second
+	DefaultQueryCache     = 30 * time.Second
 )
 
 // ForwardMode says what body the shop receives.
@@ -91,7 +93,11 @@ type Config struct {
 	Tolerance  time.Duration
 	DedupTTL   time.Duration
 	ClaimLease time.Duration
-	Forward    ForwardMode
+	// ForwardTimeout bounds the wait for the shop; the claim's lease is
+	// renewed meanwhile. After it the forward is cancelled, the claim
+	// released, and the answer is 502 upstream_failed.
+	ForwardTimeout time.Duration
+	Forward        ForwardMode
 	// UpstreamSecrets sign what is forwarded in the Standard Webhooks
 	// format; several give several signatures (secret rotation at the shop).
 	UpstreamSecrets [][]byte
@@ -137,7 +143,9 @@ type Outgoing struct {
 }
 
 // Forwarder delivers to the shop and returns the shop's answer. An error
-// means no answer (the shop unreachable, the request cancelled).
+// means no answer (the shop unreachable, the request cancelled). It must
+// give up promptly once ctx is done: that is how forward_timeout ends a
+// forward.
 type Forwarder func(ctx context.Context, out *Outgoing) (Answer, error)
 
 // Answer is the shop's answer as the Forwarder captured it.
@@ -213,6 +221,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.ClaimLease <= 0 {
 		cfg.ClaimLease = DefaultClaimLease
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = DefaultForwardTimeout
 	}
 	if cfg.QueryCache < 0 {
 		cfg.QueryCache = 0
