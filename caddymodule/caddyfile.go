@@ -24,7 +24,7 @@ func init() {
 // commonOptions are the handler options every provider takes.
 var commonOptions = []string{
 	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward_timeout",
-	"forward", "upstream_secret", "order_namespace",
+	"max_age", "forward", "upstream_secret", "order_namespace",
 	"audit_redact", "query", "policy",
 }
 
@@ -43,6 +43,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		dedup_ttl 72h
 //		claim_lease 30s
 //		forward_timeout 60s
+//		max_age 72h
 //		forward original|normalized
 //		upstream_secret whsec_... ...
 //		order_namespace <name>
@@ -143,7 +144,7 @@ func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (han
 			return true, d.Errf("payguard: max_body %q is not a size between 1B and 1GiB", s)
 		}
 		h.MaxBody = int64(n)
-	case "tolerance", "dedup_ttl", "claim_lease", "forward_timeout":
+	case "tolerance", "dedup_ttl", "claim_lease", "forward_timeout", "max_age":
 		return true, h.unmarshalDuration(d, opt)
 	case "forward":
 		if !d.AllArgs(&h.Forward) {
@@ -197,6 +198,8 @@ func (h *Handler) unmarshalDuration(d *caddyfile.Dispenser, opt string) error {
 		h.ClaimLease = v
 	case "forward_timeout":
 		h.ForwardTimeout = v
+	case "max_age":
+		h.MaxAge = v
 	}
 	return nil
 }

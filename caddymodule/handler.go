@@ -59,6 +59,9 @@ type Handler struct {
 	// lease is renewed meanwhile); default 60s. After it the request is
 	// cancelled, the claim released, and the provider told 502.
 	ForwardTimeout caddy.Duration `json:"forward_timeout,omitempty"`
+	// MaxAge is the oldest signed event time accepted where the provider
+	// signs no send time; default dedup_ttl.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
 	// Forward is "original" (default) or "normalized".
 	Forward string `json:"forward,omitempty"`
 	// UpstreamSecrets ("whsec_...") sign what is forwarded in the Standard
@@ -126,40 +129,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	name := pm.spec.Name
 
-	set := provider.Settings{
-		Tolerance: time.Duration(h.Tolerance),
-		Warn:      func(msg string) { h.logger.Warn(msg, zap.String("provider", name)) },
-	}
-	if set.Tolerance <= 0 {
-		set.Tolerance = pipeline.DefaultTolerance
-	}
-	if h.Query != nil {
-		set.QueryEndpoint = h.Query.Endpoint
-		set.QueryTimeout = time.Duration(h.Query.Timeout)
-	}
-	built, err := pm.build(set)
+	prov, querier, queryCache, err := h.buildProvider(name)
 	if err != nil {
-		return fmt.Errorf("payguard %s: %v", name, err)
-	}
-	prov, querier := built.Provider, built.Querier
-	queryCache := pipeline.DefaultQueryCache
-	if h.Query != nil {
-		if h.Query.Enabled != nil && !*h.Query.Enabled {
-			querier = nil
-		} else if h.Query.Enabled != nil && *h.Query.Enabled && querier == nil {
-			return fmt.Errorf("payguard %s: query on, but no query credentials are configured", name)
-		}
-		if h.Query.Cache != nil {
-			queryCache = time.Duration(*h.Query.Cache)
-		}
+		return err
 	}
 
 	allow, err := parseAllowIPs(h.AllowIPs)
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
-	}
-	if len(allow) == 0 {
-		h.logger.Warn("allow_ips is empty: notifications are accepted from any source address", zap.String("provider", name))
 	}
 	secrets, err := h.upstreamSecrets()
 	if err != nil {
@@ -187,6 +164,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		DedupTTL:        time.Duration(h.DedupTTL),
 		ClaimLease:      time.Duration(h.ClaimLease),
 		ForwardTimeout:  time.Duration(h.ForwardTimeout),
+		MaxAge:          time.Duration(h.MaxAge),
 		Forward:         mode,
 		UpstreamSecrets: secrets,
 		OrderNamespace:  h.OrderNamespace,
@@ -194,7 +172,57 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		AuditRedact:     h.AuditRedact,
 		SkipAudit:       h.app.audit == nil || h.app.audit == audit.Discard,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	h.warnAtStart(name)
+	return nil
+}
+
+// warnAtStart tells the operator about settings that work but weaken what
+// payguard guarantees.
+func (h *Handler) warnAtStart(name string) {
+	if len(h.AllowIPs) == 0 {
+		h.logger.Warn("allow_ips is empty: notifications are accepted from any source address", zap.String("provider", name))
+	}
+	if h.pipeline.MaxAge() > h.pipeline.DedupTTL() {
+		h.logger.Warn("max_age is longer than dedup_ttl: a notification replayed after its event was forgotten is delivered again",
+			zap.String("provider", name), zap.Duration("max_age", h.pipeline.MaxAge()), zap.Duration("dedup_ttl", h.pipeline.DedupTTL()))
+	}
+}
+
+// buildProvider builds the provider with the handler's settings, and its
+// querier unless the query is off; it returns the query cache duration.
+func (h *Handler) buildProvider(name string) (provider.Provider, provider.Querier, time.Duration, error) {
+	set := provider.Settings{
+		Tolerance: time.Duration(h.Tolerance),
+		MaxAge:    time.Duration(h.MaxAge),
+		Warn:      func(msg string) { h.logger.Warn(msg, zap.String("provider", name)) },
+	}
+	if set.Tolerance <= 0 {
+		set.Tolerance = pipeline.DefaultTolerance
+	}
+	if h.Query != nil {
+		set.QueryEndpoint = h.Query.Endpoint
+		set.QueryTimeout = time.Duration(h.Query.Timeout)
+	}
+	built, err := h.provider.build(set)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("payguard %s: %v", name, err)
+	}
+	querier := built.Querier
+	queryCache := pipeline.DefaultQueryCache
+	if h.Query != nil {
+		if h.Query.Enabled != nil && !*h.Query.Enabled {
+			querier = nil
+		} else if h.Query.Enabled != nil && *h.Query.Enabled && querier == nil {
+			return nil, nil, 0, fmt.Errorf("payguard %s: query on, but no query credentials are configured", name)
+		}
+		if h.Query.Cache != nil {
+			queryCache = time.Duration(*h.Query.Cache)
+		}
+	}
+	return built.Provider, querier, queryCache, nil
 }
 
 // upstreamSecrets resolves upstream_secret (placeholders) into keys held

@@ -180,3 +180,34 @@ func TestSlowShopGetsOneCopy(t *testing.T) {
 		want(t, resp, ack, 200, "forwarded", "success")
 	})
 }
+
+// Issue 10 item 5: Alipay signs no send time. A three-month-old
+// notification was forwarded, and a replay after dedup_ttl was forwarded
+// again; max_age (default dedup_ttl) on the signed notify_time stops both.
+func TestMaxAgeStopsOldAndForgottenReplays(t *testing.T) {
+	eachStore(t, func(t *testing.T, storeLines string) {
+		keysFor(t)
+		base, shop := routeStack(t, storeLines, `	handle /alipay/notify {
+		payguard alipay {
+			app_id 2021000000000001
+			public_key_file `+testKeys.alipayPubFile+`
+			dedup_ttl 2s
+		}
+		reverse_proxy %[1]s
+	}`)
+		old := notifyParams("n-old", "order-old", "TOLD", "1.00")
+		old["notify_time"] = time.Now().AddDate(0, -3, 0).In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")
+		resp, ack := postForm(t, base+"/alipay/notify", mustSign(t, signer(), old), nil)
+		want(t, resp, ack, 401, "stale_timestamp", "fail")
+
+		body := mustSign(t, signer(), notifyParams("n-replay", "order-rp", "TRP", "1.00"))
+		resp, ack = postForm(t, base+"/alipay/notify", body, nil)
+		want(t, resp, ack, 200, "forwarded", "success")
+		time.Sleep(2500 * time.Millisecond) // the store forgets the event
+		resp, ack = postForm(t, base+"/alipay/notify", body, nil)
+		want(t, resp, ack, 401, "stale_timestamp", "fail")
+		if shop.count() != 1 {
+			t.Fatalf("shop got %d", shop.count())
+		}
+	})
+}

@@ -151,6 +151,16 @@ func (p *Pipeline) checkFresh(ctx context.Context, v *provider.Verified) error {
 				v.Timestamp.UTC().Format(time.RFC3339), d.Round(time.Second), p.cfg.Tolerance)
 		}
 	}
+	if v.Timestamp.IsZero() && !v.EventTime.IsZero() {
+		// No send time is signed, but the event's time is: a replay older
+		// than max_age (the store's memory of the event, by default) must
+		// not be delivered again. The future gets tolerance, as above.
+		age := now.Sub(v.EventTime)
+		if age > p.cfg.MaxAge || age < -p.cfg.Tolerance {
+			return reason.New(reason.StaleTimestamp, "signed event time %s is %s old, max_age %s",
+				v.EventTime.UTC().Format(time.RFC3339), age.Round(time.Second), p.cfg.MaxAge)
+		}
+	}
 	if v.Nonce != "" {
 		// A nonce must be remembered for as long as its timestamp could
 		// still pass the window: the window spans tolerance either side.

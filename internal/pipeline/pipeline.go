@@ -93,6 +93,10 @@ type Config struct {
 	Tolerance  time.Duration
 	DedupTTL   time.Duration
 	ClaimLease time.Duration
+	// MaxAge is the oldest signed event time accepted where the provider
+	// signs no send time (Verified.EventTime); default DedupTTL, so that no
+	// replay older than the store's memory of the event is delivered.
+	MaxAge time.Duration
 	// ForwardTimeout bounds the wait for the shop; the claim's lease is
 	// renewed meanwhile. After it the forward is cancelled, the claim
 	// released, and the answer is 502 upstream_failed.
@@ -218,6 +222,12 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.DedupTTL <= 0 {
 		cfg.DedupTTL = DefaultDedupTTL
+		if d := cfg.Provider.Traits().DefaultDedupTTL; d > 0 {
+			cfg.DedupTTL = d
+		}
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = cfg.DedupTTL
 	}
 	if cfg.ClaimLease <= 0 {
 		cfg.ClaimLease = DefaultClaimLease
@@ -365,6 +375,12 @@ func (p *Pipeline) accepted(a Answer) error {
 
 // formatAmount is the Payguard-Amount value.
 func formatAmount(v int64) string { return strconv.FormatInt(v, 10) }
+
+// DedupTTL is the route's effective dedup_ttl, defaults applied.
+func (p *Pipeline) DedupTTL() time.Duration { return p.cfg.DedupTTL }
+
+// MaxAge is the route's effective max_age.
+func (p *Pipeline) MaxAge() time.Duration { return p.cfg.MaxAge }
 
 // Traits are the provider's traits this pipeline runs with.
 func (p *Pipeline) Traits() provider.Traits { return p.traits }

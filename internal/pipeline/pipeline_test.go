@@ -35,6 +35,7 @@ type fakeMsg struct {
 	Amount int64  `json:"amount"`
 	Status string `json:"status"`
 	TS     int64  `json:"ts"`
+	ET     int64  `json:"et"` // signed event time, unix seconds
 	Nonce  string `json:"nonce"`
 	Sig    string `json:"sig"`
 }
@@ -64,6 +65,9 @@ func (f *fakeProvider) VerifyNotify(r *provider.Request) (*provider.Verified, er
 	}, Nonce: m.Nonce}
 	if m.TS != 0 {
 		v.Timestamp = time.Unix(m.TS, 0)
+	}
+	if m.ET != 0 {
+		v.EventTime = time.Unix(m.ET, 0)
 	}
 	return v, nil
 }

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/payguard/payguard/internal/provider"
@@ -140,7 +139,7 @@ func FuzzVerifySigned(f *testing.F) {
 		f.Fatal(err)
 	}
 	testKeys(f)
-	pNotify := newProvider(f, func(c *Config) { c.MaxAge = 24 * time.Hour })
+	pNotify := newProvider(f, nil)
 	pNotify.alipayKey = &small.PublicKey
 	pReturn := newProvider(f, func(c *Config) { c.Mode = ModeReturn; c.SellerID = "" })
 	pReturn.alipayKey = &small.PublicKey

@@ -32,7 +32,7 @@ import (
 // Every error is a *reason.Error: malformed (400) for what cannot be parsed,
 // bad_signature (401) for anything that does not authenticate as addressed
 // to this app, unknown_key (401) for another Alipay certificate,
-// stale_timestamp (401) only with MaxAge. A missing sign or sign_type is
+// never stale_timestamp (the pipeline checks notify_time). A missing sign or sign_type is
 // bad_signature: it is an authentication failure, not a syntax one.
 func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if req == nil {
@@ -103,7 +103,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if err != nil {
 		return nil, err
 	}
-	return p.normalize(params, req.Now)
+	return p.normalize(params)
 }
 
 // verifyForm checks sig over the sorted `k=v&...` string of raw bytes, first
@@ -211,7 +211,7 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 
 // normalize checks the merchant fields of an authentic notification and
 // builds the normalized notification.
-func (p *Provider) normalize(params map[string]string, now time.Time) (*provider.Verified, error) {
+func (p *Provider) normalize(params map[string]string) (*provider.Verified, error) {
 	if got := params["app_id"]; got != p.appID {
 		// bad_signature, not unknown_key: the signature is Alipay's, but the
 		// message does not authenticate as addressed to this app (a
@@ -264,21 +264,13 @@ func (p *Provider) normalize(params map[string]string, now time.Time) (*provider
 		return nil, err
 	}
 
-	if now.IsZero() {
-		now = p.now()
-	}
-	if p.maxAge > 0 {
-		field := "notify_time"
-		if p.mode == ModeReturn {
-			field = "timestamp"
-		}
-		t, ok := parseBeijing(params[field])
-		if !ok {
-			return nil, reason.New(reason.StaleTimestamp, "%s missing or unparseable", field)
-		}
-		if d := now.Sub(t); d > p.maxAge || d < -p.maxAge {
-			return nil, reason.New(reason.StaleTimestamp, "%s is %s from now", field, d.Round(time.Second))
-		}
+	// Alipay signs no send time, but signs when it sent the notification
+	// (notify_time; a return's timestamp): the pipeline holds it to max_age
+	// (freshness lives in the pipeline alone). A notification must carry
+	// it, or a replay of any age could not be told apart.
+	eventTime, err := p.eventTime(params)
+	if err != nil {
+		return nil, err
 	}
 
 	eventID := params["notify_id"]
@@ -292,6 +284,7 @@ func (p *Provider) normalize(params map[string]string, now time.Time) (*provider
 		raw[k] = v
 	}
 	return &provider.Verified{
+		EventTime: eventTime,
 		Notification: notification.Notification{
 			Provider:      Name,
 			EventID:       eventID,
@@ -306,6 +299,23 @@ func (p *Provider) normalize(params map[string]string, now time.Time) (*provider
 			Raw:           raw,
 		},
 	}, nil
+}
+
+// eventTime is the signed notify_time of a notification (required), or
+// the signed timestamp of a browser return (when there is one).
+func (p *Provider) eventTime(params map[string]string) (time.Time, error) {
+	field := "notify_time"
+	if p.mode == ModeReturn {
+		field = "timestamp"
+		if params[field] == "" {
+			return time.Time{}, nil
+		}
+	}
+	t, ok := parseBeijing(params[field])
+	if !ok {
+		return time.Time{}, reason.New(reason.Malformed, "%s missing or not a time", field)
+	}
+	return t.UTC(), nil
 }
 
 // mapStatus is providers.md's status map. refund_fee > 0 marks a refund

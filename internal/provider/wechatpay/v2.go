@@ -212,7 +212,8 @@ func (p *V2) checkAccount(fields map[string]string) *reason.Error {
 // is malformed (400; WeChat does not act on it either way).
 //
 // v2 signs no timestamp, and nonce_str repeats on retries, so Verified has
-// neither; the event id (transaction_id) is what deduplicates.
+// neither; the event id (transaction_id) is what deduplicates, and the
+// signed time_end, as EventTime, bounds a replay's age (max_age).
 func (p *V2) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if req == nil {
 		return nil, reason.New(reason.Malformed, "no request")
@@ -234,7 +235,9 @@ func (p *V2) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	return &provider.Verified{Notification: *n}, nil
+	// v2 signs no send time; time_end (a refund's success_time) is the
+	// signed event time the pipeline holds to max_age.
+	return &provider.Verified{Notification: *n, EventTime: n.OccurredAt}, nil
 }
 
 // v2ResultStatus maps a payment notice's result_code.
@@ -284,6 +287,10 @@ func (p *V2) paymentNotification(fields map[string]string) (*notification.Notifi
 	n.Currency = v2Currency(fields["fee_type"])
 	if n.OccurredAt, err = v2Time(fields, "time_end", v2TimeEnd); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "notification")
+	}
+	if status == notification.StatusPaid && n.OccurredAt.IsZero() {
+		// Without it a paid notice's age could not be held to max_age.
+		return nil, reason.New(reason.Malformed, "time_end missing")
 	}
 	return n, nil
 }

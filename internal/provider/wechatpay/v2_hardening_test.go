@@ -1,6 +1,11 @@
 package wechatpay
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/payguard/payguard/internal/reason"
+)
 
 func TestV2Accepted(t *testing.T) {
 	p := newV2(t, SignTypeMD5)
@@ -22,4 +27,22 @@ func TestV2Accepted(t *testing.T) {
 			t.Errorf("%d %q: accepted %v, want %v", c.status, c.body, got, c.ok)
 		}
 	}
+}
+
+// Issue 10 item 5: v2 signs no send time; time_end is the EventTime the
+// pipeline holds to max_age, and a paid notice must carry it.
+func TestV2EventTime(t *testing.T) {
+	p := newV2(t, SignTypeMD5)
+	s := &V2Signer{APIKey: []byte(testV2Key)}
+	v, err := p.VerifyNotify(v2Req(s.SignNotify(samplePayment())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2014, 9, 3, 5, 15, 40, 0, time.UTC); !v.EventTime.Equal(want) || !v.Timestamp.IsZero() {
+		t.Fatalf("event time %v, want %v", v.EventTime, want)
+	}
+	f := samplePayment()
+	delete(f, "time_end")
+	_, err = p.VerifyNotify(v2Req(s.SignNotify(f)))
+	wantReason(t, err, reason.Malformed, nil, "time_end")
 }
