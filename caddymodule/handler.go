@@ -313,6 +313,9 @@ func (h *Handler) forwarder(w http.ResponseWriter, r *http.Request, next caddyht
 		fr.ContentLength = int64(len(out.Body))
 		fr.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
 		fr.TransferEncoding = nil
+		// The sender's trailers stay behind: a shop whose server merges
+		// trailers into the headers would read them beside payguard's.
+		fr.Trailer = nil
 		if repl != nil {
 			repl.Set("payguard.provider", out.Header.Get(pipeline.HeaderProvider))
 			repl.Set("payguard.event_id", out.Header.Get(pipeline.HeaderEventID))

@@ -1,11 +1,13 @@
 package caddymodule_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -210,4 +212,41 @@ func TestMaxAgeStopsOldAndForgottenReplays(t *testing.T) {
 			t.Fatalf("shop got %d", shop.count())
 		}
 	})
+}
+
+// Issue 10 items 6 and 7: a chunked request declaring the trailer
+// Payguard-Amount: 999999, a Connection header naming payguard's own
+// headers, and an unsigned ?total.amount beside the signed body.
+func TestSenderCannotSpeakBesidePayguard(t *testing.T) {
+	st := startStack(t, "store memory")
+	body := mustSign(t, signer(), notifyParams("n-trailer", "order-tr", "TTR", "12.34"))
+	req, _ := http.NewRequest("POST", st.base+"/alipay/notify", io.NopCloser(bytes.NewReader(body)))
+	req.ContentLength = -1 // chunked, so trailers can follow
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Connection", "Payguard-Amount, Payguard-Status, X-Hop")
+	req.Header.Set("X-Hop", "1")
+	req.Trailer = http.Header{"Payguard-Amount": {"999999"}, "X-Trailer": {"1"}}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want(t, resp, string(ack), 200, "forwarded", "success")
+	got := st.shop.last()
+	if len(got.trailer) != 0 {
+		t.Errorf("trailers reached the shop: %v", got.trailer)
+	}
+	if got.header.Get("Payguard-Amount") != "1234" || got.header.Get("Payguard-Status") != "paid" || got.header.Get("X-Hop") != "" {
+		t.Errorf("headers at the shop: %v", got.header)
+	}
+
+	for _, q := range []string{"total.amount=99999", "Total_Amount=1", "out_trade_no%5B%5D=x"} {
+		shadowed := mustSign(t, signer(), notifyParams("n-q-"+q, "order-q", "TQ", "12.34"))
+		resp, ack := postForm(t, st.base+"/alipay/notify?"+q, shadowed, nil)
+		want(t, resp, ack, 400, "malformed", "fail")
+	}
+	if st.shop.count() != 1 {
+		t.Fatalf("shop got %d", st.shop.count())
+	}
 }

@@ -98,9 +98,10 @@ func legacyAnswer(req *http.Request) string {
 }
 
 type recorded struct {
-	header http.Header
-	body   string
-	path   string
+	header  http.Header
+	trailer http.Header
+	body    string
+	path    string
 }
 
 func newRecorder(t *testing.T) *recorder {
@@ -108,7 +109,7 @@ func newRecorder(t *testing.T) *recorder {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.reqs = append(r.reqs, recorded{header: req.Header.Clone(), body: string(b), path: req.URL.RequestURI()})
+		r.reqs = append(r.reqs, recorded{header: req.Header.Clone(), trailer: req.Trailer.Clone(), body: string(b), path: req.URL.RequestURI()})
 		st, answer, delay, arrived := r.status, r.answer, r.delay, r.arrived
 		r.mu.Unlock()
 		if arrived != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
@@ -73,11 +74,12 @@ func (d *delivery) each(stages ...func() error) bool {
 	return true
 }
 
-// admit: method, declared size, source address; the sender's Payguard-*
-// headers go before anything else looks at the request.
+// admit: method, declared size, source address; the sender's Payguard-*,
+// Connection-named and trailer headers go before anything else looks at
+// the request.
 func (d *delivery) admit() error {
 	d.enter(StageAdmit)
-	StripPayguardHeaders(d.in.Header)
+	StripSenderHeaders(d.in.Header)
 	p := d.p
 	if d.in.Method != p.traits.Method {
 		return &reason.Error{Code: reason.MethodNotAllowed, Detail: fmt.Sprintf("%s on a %s route", d.in.Method, p.traits.Method)}
@@ -113,6 +115,12 @@ func (d *delivery) verify() error {
 	n := v.Notification
 	n.Provider = d.p.name
 	d.n, d.res.Notification = &n, &n
+	if d.p.traits.Method != http.MethodGet {
+		// Where the message is the body, the URL query is unsigned. (Where
+		// it is the query, as for a browser return, every parameter is
+		// signed and a repeated one is the provider's to refuse.)
+		return checkQueryShadowing(d.in.RawQuery, n.Raw)
+	}
 	return nil
 }
 

@@ -51,7 +51,7 @@ func NormalizedJSON(n *notification.Notification, q *provider.QueryResult, dupli
 // outgoing builds the sanitized request for the shop.
 func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notification, q *provider.QueryResult, duplicateOf string) (*Outgoing, error) {
 	h := in.Clone()
-	StripPayguardHeaders(h)
+	StripSenderHeaders(h)
 	// Hop-by-hop and length headers are the transport's business; the
 	// body may change length below.
 	h.Del("Content-Length")
