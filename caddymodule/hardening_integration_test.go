@@ -250,3 +250,44 @@ func TestSenderCannotSpeakBesidePayguard(t *testing.T) {
 		t.Fatalf("shop got %d", st.shop.count())
 	}
 }
+
+// Issue 10 items 8 and 9: two Alipay apps behind one payguard no longer
+// share duplicate-payment memory (app B's order 1001 is not app A's), and
+// a partial refund keeps Payguard-Amount the payment's, with the refund in
+// Payguard-Refund-Amount and Payguard-Refund-Id.
+func TestMerchantNamespaceAndRefundHeaders(t *testing.T) {
+	eachStore(t, func(t *testing.T, storeLines string) {
+		keysFor(t)
+		route := func(path, appID string) string {
+			return `	handle ` + path + ` {
+		payguard alipay {
+			app_id ` + appID + `
+			public_key_file ` + testKeys.alipayPubFile + `
+		}
+		reverse_proxy %[1]s
+	}
+`
+		}
+		base, shop := routeStack(t, storeLines, route("/a", "2021000000000001")+route("/b", "2021000000000002"))
+		payA := notifyParams("n-A", "1001", "T-A", "100.00")
+		payB := notifyParams("n-B", "1001", "T-B", "100.00")
+		payB["app_id"], payB["auth_app_id"] = "2021000000000002", "2021000000000002"
+		resp, ack := postForm(t, base+"/a", mustSign(t, signer(), payA), nil)
+		want(t, resp, ack, 200, "forwarded", "success")
+		resp, ack = postForm(t, base+"/b", mustSign(t, signer(), payB), nil)
+		want(t, resp, ack, 200, "forwarded", "success")
+		if got := shop.last().header.Get("Payguard-Duplicate-Payment"); got != "" {
+			t.Fatalf("app B's first payment flagged as a duplicate of app A's %s", got)
+		}
+
+		refund := notifyParams("n-A-refund", "1001", "T-A", "100.00")
+		refund["refund_fee"], refund["out_biz_no"] = "0.50", "RF-1"
+		resp, ack = postForm(t, base+"/a", mustSign(t, signer(), refund), nil)
+		want(t, resp, ack, 200, "forwarded", "success")
+		got := shop.last().header
+		if got.Get("Payguard-Status") != "refunded" || got.Get("Payguard-Amount") != "10000" ||
+			got.Get("Payguard-Refund-Amount") != "50" || got.Get("Payguard-Refund-Id") != "RF-1" {
+			t.Fatalf("refund headers %v", got)
+		}
+	})
+}

@@ -276,7 +276,7 @@ func (d *delivery) forwardToShop() error {
 	d.enter(StageForward)
 	p, n := d.p, d.n
 	if n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
-		earlier, err := p.cfg.Store.RecordPayment(d.sctx, p.orderNS, n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
+		earlier, err := p.cfg.Store.RecordPayment(d.sctx, p.orderNamespace(n), n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
 		if err != nil {
 			return reason.Wrap(reason.StoreUnavailable, err, "record payment")
 		}

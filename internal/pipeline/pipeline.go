@@ -40,6 +40,8 @@ const (
 	HeaderStatus           = "Payguard-Status"
 	HeaderQuery            = "Payguard-Query"
 	HeaderDuplicatePayment = "Payguard-Duplicate-Payment"
+	HeaderRefundAmount     = "Payguard-Refund-Amount"
+	HeaderRefundID         = "Payguard-Refund-Id"
 	HeaderReason           = "Payguard-Reason"
 )
 
@@ -106,7 +108,8 @@ type Config struct {
 	// format; several give several signatures (secret rotation at the shop).
 	UpstreamSecrets [][]byte
 	// OrderNamespace groups routes for duplicate-payment detection; empty
-	// means the provider's name.
+	// means the provider and the notification's merchant (two apps behind
+	// one payguard never share an order's memory).
 	OrderNamespace string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
@@ -251,9 +254,6 @@ func New(cfg Config) (*Pipeline, error) {
 		p.traits.Method = http.MethodPost
 	}
 	p.orderNS = cfg.OrderNamespace
-	if p.orderNS == "" {
-		p.orderNS = p.name
-	}
 	if cfg.Querier != nil {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
@@ -381,6 +381,19 @@ func (p *Pipeline) DedupTTL() time.Duration { return p.cfg.DedupTTL }
 
 // MaxAge is the route's effective max_age.
 func (p *Pipeline) MaxAge() time.Duration { return p.cfg.MaxAge }
+
+// orderNamespace is where n's order is remembered for duplicate-payment
+// detection: the configured order_namespace, else the provider and the
+// merchant the notification is addressed to (DESIGN.md section 3).
+func (p *Pipeline) orderNamespace(n *notification.Notification) string {
+	if p.orderNS != "" {
+		return p.orderNS
+	}
+	if n.Merchant == "" {
+		return p.name
+	}
+	return p.name + ":" + n.Merchant
+}
 
 // Traits are the provider's traits this pipeline runs with.
 func (p *Pipeline) Traits() provider.Traits { return p.traits }

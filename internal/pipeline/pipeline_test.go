@@ -36,6 +36,9 @@ type fakeMsg struct {
 	Status string `json:"status"`
 	TS     int64  `json:"ts"`
 	ET     int64  `json:"et"` // signed event time, unix seconds
+	Mch    string `json:"mch"`
+	Refund int64  `json:"refund"`
+	RefID  string `json:"refund_id"`
 	Nonce  string `json:"nonce"`
 	Sig    string `json:"sig"`
 }
@@ -62,6 +65,7 @@ func (f *fakeProvider) VerifyNotify(r *provider.Request) (*provider.Verified, er
 	v := &provider.Verified{Notification: notification.Notification{
 		EventID: m.ID, OutTradeNo: m.Order, TransactionID: m.Txn, Amount: m.Amount,
 		Currency: "CNY", Status: st, Raw: map[string]any{"order": m.Order},
+		Merchant: m.Mch, RefundAmount: m.Refund, RefundID: m.RefID,
 	}, Nonce: m.Nonce}
 	if m.TS != 0 {
 		v.Timestamp = time.Unix(m.TS, 0)

@@ -151,10 +151,10 @@ func CompareQuery(n *notification.Notification, q *provider.QueryResult) error {
 			return mismatch("amount", q.Amount, n.Amount)
 		}
 	case notification.StatusRefunded:
-		// A refund notice names the refunded amount or the order's total,
-		// while the query reports the trade: still paid after a partial
-		// refund, closed (Alipay) or refunded after a full one. The refund
-		// can never exceed what the trade took.
+		// A refund notice names the payment's amount (and the refunded
+		// one), while the query reports the trade: still paid after a
+		// partial refund, closed (Alipay) or refunded after a full one.
+		// Neither can exceed what the trade took.
 		switch q.Status {
 		case notification.StatusRefunded, notification.StatusClosed, notification.StatusPaid:
 		default:
@@ -162,6 +162,9 @@ func CompareQuery(n *notification.Notification, q *provider.QueryResult) error {
 		}
 		if n.Amount > q.Amount {
 			return mismatch("amount", q.Amount, n.Amount)
+		}
+		if n.RefundAmount > q.Amount {
+			return mismatch("refund_amount", q.Amount, n.RefundAmount)
 		}
 	default:
 		if q.Status != n.Status {

@@ -263,6 +263,12 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 	if err != nil {
 		return nil, err
 	}
+	// A refund notice: total_amount stays the payment's (Payguard-Amount),
+	// refund_fee is the trade's refunds so far, out_biz_no this refund.
+	var refundAmount int64
+	if status == notification.StatusRefunded {
+		refundAmount, _ = notification.ParseDecimal(params["refund_fee"], notification.CurrencyExponent(currency))
+	}
 
 	// Alipay signs no send time, but signs when it sent the notification
 	// (notify_time; a return's timestamp): the pipeline holds it to max_age
@@ -295,10 +301,20 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 			Currency:      currency,
 			Status:        status,
 			OccurredAt:    occurredAt(params, status),
+			RefundAmount:  refundAmount,
+			RefundID:      refundID(params, status),
 			Merchant:      p.appID,
 			Raw:           raw,
 		},
 	}, nil
+}
+
+// refundID is a refund notice's out_biz_no (the refund request's number).
+func refundID(params map[string]string, status notification.Status) string {
+	if status != notification.StatusRefunded {
+		return ""
+	}
+	return params["out_biz_no"]
 }
 
 // eventTime is the signed notify_time of a notification (required), or

@@ -402,14 +402,19 @@ func (p *V2) refundNotification(fields map[string]string) (*notification.Notific
 		}
 	}
 	n.EventID = info["transaction_id"] + ":refund:" + info["refund_id"]
-	// Amount is what this refund moved (refund_fee), as for v3; the order
-	// total stays in Raw.
-	if n.Amount, err = v2Fen(info, "refund_fee", true); err != nil {
+	// Amount is the payment's (total_fee), as on every notification;
+	// RefundAmount what this refund moved (refund_fee), RefundID the
+	// merchant's number of this refund.
+	if n.Amount, err = v2Fen(info, "total_fee", true); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "req_info")
 	}
-	if _, err = v2Fen(info, "total_fee", false); err != nil {
+	if n.RefundAmount, err = v2Fen(info, "refund_fee", true); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "req_info")
 	}
+	if n.RefundAmount > n.Amount {
+		return nil, reason.New(reason.Malformed, "req_info: refund_fee exceeds total_fee")
+	}
+	n.RefundID = info["out_refund_no"]
 	n.Currency = v2Currency(info["fee_type"])
 	if n.OccurredAt, err = v2Time(info, "success_time", v2RefundSuccess); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "req_info")

@@ -46,3 +46,22 @@ func TestV2EventTime(t *testing.T) {
 	_, err = p.VerifyNotify(v2Req(s.SignNotify(f)))
 	wantReason(t, err, reason.Malformed, nil, "time_end")
 }
+
+// Issue 10 item 9: a partial refund's Payguard-Amount is the payment's
+// total_fee; refund_fee and out_refund_no are the refund's own.
+func TestV2RefundAmounts(t *testing.T) {
+	p := newV2(t, SignTypeMD5)
+	s := &V2Signer{APIKey: []byte(testV2Key)}
+	info := sampleRefundInfo()
+	info["total_fee"], info["refund_fee"] = "10000", "50"
+	v, err := p.VerifyNotify(v2Req(s.SignRefundNotify(sampleRefundOuter(), info)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Notification; n.Amount != 10000 || n.RefundAmount != 50 || n.RefundID != "R-1409811653" {
+		t.Fatalf("amount %d refund %d id %q", n.Amount, n.RefundAmount, n.RefundID)
+	}
+	info["refund_fee"] = "10001"
+	_, err = p.VerifyNotify(v2Req(s.SignRefundNotify(sampleRefundOuter(), info)))
+	wantReason(t, err, reason.Malformed, nil, "refund_fee")
+}
