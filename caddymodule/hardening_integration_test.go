@@ -291,3 +291,29 @@ func TestMerchantNamespaceAndRefundHeaders(t *testing.T) {
 		}
 	})
 }
+
+// Issue 10 item 10: an async notification sent as the GET query of a
+// mode return route was forwarded with Payguard-Status: paid, unclaimed,
+// any number of times. It is malformed now, and a genuine return says
+// pending (no query configured to confirm it).
+func TestReturnRouteRefusesNotifyBodies(t *testing.T) {
+	st := startStack(t, "store memory")
+	notify := string(mustSign(t, signer(), notifyParams("n-ret", "order-ret", "TRET", "1.00")))
+	resp, err := http.Get(st.base + "/alipay/return?" + notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get("Payguard-Reason") != "malformed" || st.shop.count() != 0 {
+		t.Fatalf("notify body on the return route: %d %s, shop %d", resp.StatusCode, resp.Header.Get("Payguard-Reason"), st.shop.count())
+	}
+	ret := string(mustSign(t, signer(), returnParams("order-ret", "TRET", "1.00")))
+	resp, err = http.Get(st.base + "/alipay/return?" + ret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || st.shop.last().header.Get("Payguard-Status") != "pending" || st.shop.last().header.Get("Payguard-Query") != "skipped" {
+		t.Fatalf("return: %d, shop headers %v", resp.StatusCode, st.shop.last().header)
+	}
+}

@@ -287,6 +287,16 @@ func mustSign(t *testing.T, s *alipay.Signer, params map[string]string) []byte {
 	return b
 }
 
+// returnParams is a browser's synchronous return after a page payment.
+func returnParams(order, tradeNo, amount string) map[string]string {
+	return map[string]string{
+		"app_id": "2021000000000001", "auth_app_id": "2021000000000001", "charset": "utf-8",
+		"method": "alipay.trade.page.pay.return", "out_trade_no": order, "seller_id": "2088000000000001",
+		"timestamp":    time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05"),
+		"total_amount": amount, "trade_no": tradeNo, "version": "1.0",
+	}
+}
+
 // notifyParams is a realistic TRADE_SUCCESS notification.
 func notifyParams(notifyID, order, tradeNo, amount string) map[string]string {
 	p := alipay.SampleNotifyParams("2021000000000001", order, amount, time.Now())
@@ -505,11 +515,7 @@ func TestAlipayRedisDownFailsClosedAndRecovers(t *testing.T) {
 
 func TestAlipayReturnModeVerifiedNeverClaimed(t *testing.T) {
 	st := startStack(t, "")
-	params := notifyParams("", "order-7", "T7", "1.00")
-	delete(params, "notify_id")
-	delete(params, "notify_type")
-	delete(params, "trade_status")
-	q := string(mustSign(t, signer(), params))
+	q := string(mustSign(t, signer(), returnParams("order-7", "T7", "1.00")))
 	for i := 0; i < 2; i++ {
 		resp, err := http.Get(st.base + "/alipay/return?" + q)
 		if err != nil {

@@ -124,11 +124,14 @@ func (d *delivery) verify() error {
 	return nil
 }
 
-// passthrough forwards a verified request that is never claimed, queried or
-// acknowledged: the shop's own answer goes back as it is.
+// passthrough forwards a verified request that is never claimed or
+// acknowledged: the shop's own answer goes back as it is. Such a request
+// (a browser's return) is no proof of payment: it says pending unless the
+// provider's query confirms the trade paid.
 func (d *delivery) passthrough() error {
+	d.confirmPassthrough()
 	d.enter(StageForward)
-	out, err := d.p.outgoing(d.in.Header, d.body, d.n, nil, "")
+	out, err := d.p.outgoing(d.in.Header, d.body, d.n, d.res.Query, "")
 	if err != nil {
 		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
 	}
@@ -140,6 +143,25 @@ func (d *delivery) passthrough() error {
 	d.res.Code, d.res.Outcome = reason.Forwarded, OutcomeForwarded
 	d.res.Response = Response{Status: answer.Status, Written: true}
 	return nil
+}
+
+// confirmPassthrough asks the query, when there is one, whether a pending
+// passthrough request's trade is paid for its amount. Only a confirmation
+// changes anything: a query that fails or disagrees leaves it pending,
+// since the shop's page must still be shown.
+func (d *delivery) confirmPassthrough() {
+	if d.p.queries == nil || d.n.Status != notification.StatusPending {
+		return
+	}
+	d.enter(StageQuery)
+	probe := *d.n
+	probe.Status = notification.StatusPaid
+	q, err := d.p.queries.confirm(d.sctx, d.p.name, &probe)
+	if err != nil || q == nil {
+		return
+	}
+	d.n.Status, d.n.Type = notification.StatusPaid, notification.TypeFor(notification.StatusPaid)
+	d.res.Query = q
 }
 
 // fresh: the signed timestamp within tolerance, the signed nonce unseen.

@@ -212,6 +212,11 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 // normalize checks the merchant fields of an authentic notification and
 // builds the normalized notification.
 func (p *Provider) normalize(params map[string]string) (*provider.Verified, error) {
+	if p.mode == ModeReturn {
+		if err := checkReturnShape(params); err != nil {
+			return nil, err
+		}
+	}
 	if got := params["app_id"]; got != p.appID {
 		// bad_signature, not unknown_key: the signature is Alipay's, but the
 		// message does not authenticate as addressed to this app (a
@@ -262,6 +267,11 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 	status, err := mapStatus(params["trade_status"], params["refund_fee"], notification.CurrencyExponent(currency))
 	if err != nil {
 		return nil, err
+	}
+	if p.mode == ModeReturn {
+		// A return is no proof of payment: pending, unless the pipeline's
+		// query confirms the trade.
+		status = notification.StatusPending
 	}
 	// A refund notice: total_amount stays the payment's (Payguard-Amount),
 	// refund_fee is the trade's refunds so far, out_biz_no this refund.
@@ -317,15 +327,12 @@ func refundID(params map[string]string, status notification.Status) string {
 	return params["out_biz_no"]
 }
 
-// eventTime is the signed notify_time of a notification (required), or
-// the signed timestamp of a browser return (when there is one).
+// eventTime is the signed notify_time of a notification, or the signed
+// timestamp of a browser return; both required.
 func (p *Provider) eventTime(params map[string]string) (time.Time, error) {
 	field := "notify_time"
 	if p.mode == ModeReturn {
 		field = "timestamp"
-		if params[field] == "" {
-			return time.Time{}, nil
-		}
 	}
 	t, ok := parseBeijing(params[field])
 	if !ok {

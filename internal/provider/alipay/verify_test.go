@@ -405,7 +405,7 @@ func TestReturnMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := v.Notification
-	if n.EventID != ps["trade_no"] || n.Amount != 1234 || n.OutTradeNo != "order-1" || n.Status != notification.StatusOther {
+	if n.EventID != ps["trade_no"] || n.Amount != 1234 || n.OutTradeNo != "order-1" || n.Status != notification.StatusPending {
 		t.Fatalf("%+v", n)
 	}
 	if !n.OccurredAt.Equal(testNow) {

@@ -3,6 +3,9 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -70,5 +73,42 @@ func TestRefundHeaders(t *testing.T) {
 	expect(t, n.Handle(context.Background(), post(b), s.forward), 200, reason.Forwarded)
 	if body := string(s.got[2].Body); !strings.Contains(body, `"amount":10000`) || !strings.Contains(body, `"refund_amount":50,"refund_id":"R-3"`) {
 		t.Fatalf("normalized %s", body)
+	}
+}
+
+// Issue 10 item 10: a passthrough request (a browser's return) is pending
+// unless the query confirms the trade paid; it is still never claimed.
+func TestPassthroughPendingUnlessConfirmed(t *testing.T) {
+	pending := func(id string, amount int64) *Incoming {
+		b, _ := json.Marshal(fakeMsg{ID: id, Order: "o", Txn: "t", Amount: amount, Status: "pending", Sig: "good"})
+		in := post(b)
+		in.Method = http.MethodGet
+		return in
+	}
+	traits := provider.Traits{Method: http.MethodGet, Passthrough: true}
+	q := &fakeQuerier{res: &provider.QueryResult{Status: "paid", Amount: 100, Currency: "CNY"}}
+	p, _ := newPipeline(t, func(c *Config) { c.Provider = &fakeProvider{traits: traits}; c.Querier = q })
+	s := &shop{}
+	for _, c := range []struct {
+		amount int64
+		status string
+		query  string
+	}{{100, "paid", "confirmed"}, {99, "pending", "skipped"}} {
+		res := p.Handle(context.Background(), pending(fmt.Sprint("ret-", c.amount), c.amount), s.forward)
+		h := s.got[len(s.got)-1].Header
+		if res.Code != reason.Forwarded || h.Get(HeaderStatus) != c.status || h.Get(HeaderQuery) != c.query {
+			t.Errorf("amount %d: %s, status %q query %q", c.amount, res.Code, h.Get(HeaderStatus), h.Get(HeaderQuery))
+		}
+	}
+	// Without a query, or with the query down, it stays pending and passes.
+	q.err = errors.New("down")
+	res := p.Handle(context.Background(), pending("ret-down", 100), s.forward)
+	if h := s.got[len(s.got)-1].Header; res.Code != reason.Forwarded || h.Get(HeaderStatus) != "pending" {
+		t.Errorf("query down: %s %v", res.Code, h)
+	}
+	p, _ = newPipeline(t, func(c *Config) { c.Provider = &fakeProvider{traits: traits} })
+	p.Handle(context.Background(), pending("ret-none", 100), s.forward)
+	if h := s.got[len(s.got)-1].Header; h.Get(HeaderStatus) != "pending" {
+		t.Errorf("no query: %v", h)
 	}
 }
