@@ -221,7 +221,9 @@ func BenchmarkPipelineAlipay(b *testing.B) {
 		b.Fatal(err)
 	}
 	bodies := notifications(b, b.N)
-	forward := func(context.Context, *pipeline.Outgoing) (int, error) { return 200, nil }
+	forward := func(context.Context, *pipeline.Outgoing) (pipeline.Answer, error) {
+		return pipeline.Answer{Status: 200}, nil
+	}
 	ip := netip.MustParseAddr("127.0.0.1")
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -319,7 +321,9 @@ func BenchmarkPipelineAlipayQueried(b *testing.B) {
 		}
 		bodies[i] = msg.Body
 	}
-	forward := func(context.Context, *pipeline.Outgoing) (int, error) { return 200, nil }
+	forward := func(context.Context, *pipeline.Outgoing) (pipeline.Answer, error) {
+		return pipeline.Answer{Status: 200}, nil
+	}
 	ip := netip.MustParseAddr("127.0.0.1")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

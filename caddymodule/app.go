@@ -5,13 +5,16 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/payguard/payguard/internal/audit"
@@ -39,7 +42,10 @@ type App struct {
 	audit    audit.Sink
 	// recoveries are this config's recover routes (recovery_run.go).
 	recoveries *recoveryRoutes
-	logger     *zap.Logger
+	// auditClient is the audit stream's own Redis connection (audit url),
+	// closed after the sink; nil when the stream shares the store's.
+	auditClient redis.UniversalClient
+	logger      *zap.Logger
 }
 
 // StoreConfig selects the store.
@@ -64,9 +70,22 @@ type AuditConfig struct {
 	Type string `json:"type"`
 	// Path of the JSON lines file (type file).
 	Path string `json:"path,omitempty"`
-	// Stream name (type redis_stream; the store must be redis).
+	// Stream name (type redis_stream).
 	Stream string `json:"stream,omitempty"`
+	// MaxLen caps the stream at about this many entries (XADD MAXLEN ~);
+	// default 100000.
+	MaxLen int64 `json:"maxlen,omitempty"`
+	// URL is the stream's own Redis (redis:// or rediss://), so audit
+	// records never share memory with the claims; default: the store's
+	// Redis (the store must then be redis). Placeholders are resolved at
+	// provision.
+	URL string `json:"url,omitempty"`
 }
+
+// evictionCheckTimeout bounds the start-up check of maxmemory-policy: an
+// unreachable Redis must not hold the server's start (requests fail
+// closed until it is back).
+const evictionCheckTimeout = 2 * time.Second
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -87,6 +106,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	repl := caddy.NewReplacer()
+	if err := a.provisionStore(repl); err != nil {
+		return err
+	}
+	return a.provisionAudit(repl)
+}
+
+func (a *App) provisionStore(repl *caddy.Replacer) error {
 	cfg := *a.Store
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "payguard:"
@@ -112,7 +138,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	raw, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(raw)
 	a.storeKey = hex.EncodeToString(sum[:])
-	val, _, err := stores.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
+	val, loaded, err := stores.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
 		s, err := openStore(cfg)
 		if err != nil {
 			return nil, err
@@ -123,29 +149,77 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("payguard store: %v", err)
 	}
 	a.store = val.(storeDestructor).Store
-
-	a.audit = audit.Discard
-	if a.Audit != nil {
-		switch a.Audit.Type {
-		case "file":
-			path, err := repl.ReplaceOrErr(a.Audit.Path, true, true)
-			if err != nil {
-				return fmt.Errorf("payguard audit file: %v", err)
-			}
-			sink, err := audit.NewFileSink(path)
-			if err != nil {
-				return fmt.Errorf("payguard audit file: %v", err)
-			}
-			a.audit = sink
-		case "redis_stream":
-			rs, ok := a.store.(*store.Redis)
-			if !ok {
-				return fmt.Errorf("payguard audit redis_stream needs store redis")
-			}
-			a.audit = audit.NewRedisStreamSink(rs.Client(), a.Audit.Stream)
-		}
+	if rs, ok := a.store.(*store.Redis); ok && !loaded {
+		// Once per connection pool, not on every reload.
+		a.checkEviction("store", rs.Client())
 	}
 	return nil
+}
+
+func (a *App) provisionAudit(repl *caddy.Replacer) error {
+	a.audit = audit.Discard
+	if a.Audit == nil {
+		return nil
+	}
+	switch a.Audit.Type {
+	case "file":
+		path, err := repl.ReplaceOrErr(a.Audit.Path, true, true)
+		if err != nil {
+			return fmt.Errorf("payguard audit file: %v", err)
+		}
+		sink, err := audit.NewFileSink(path)
+		if err != nil {
+			return fmt.Errorf("payguard audit file: %v", err)
+		}
+		a.audit = sink
+	case "redis_stream":
+		client, err := a.auditRedis(repl)
+		if err != nil {
+			return err
+		}
+		a.audit = audit.NewRedisStreamSink(client, a.Audit.Stream, audit.WithMaxLen(a.Audit.MaxLen))
+	}
+	return nil
+}
+
+// auditRedis is the audit stream's client: its own (url), or the store's.
+func (a *App) auditRedis(repl *caddy.Replacer) (redis.UniversalClient, error) {
+	if a.Audit.URL == "" {
+		rs, ok := a.store.(*store.Redis)
+		if !ok {
+			return nil, fmt.Errorf("payguard audit redis_stream needs store redis, or its own url")
+		}
+		return rs.Client(), nil
+	}
+	url, err := repl.ReplaceOrErr(a.Audit.URL, true, true)
+	if err != nil {
+		return nil, fmt.Errorf("payguard audit redis_stream: url: %v", err)
+	}
+	opts, err := store.ParseRedisURL(url, nil, "")
+	if err != nil {
+		return nil, fmt.Errorf("payguard audit redis_stream: %v", err)
+	}
+	a.auditClient = redis.NewUniversalClient(opts)
+	a.checkEviction("audit stream", a.auditClient)
+	return a.auditClient, nil
+}
+
+// checkEviction logs an error when the Redis may evict keys (DESIGN.md
+// section 6): an evicted claim delivers a notification twice, an evicting
+// audit stream's Redis loses records. Where CONFIG GET is refused, a
+// warning says it could not be checked.
+func (a *App) checkEviction(what string, c redis.UniversalClient) {
+	ctx, cancel := context.WithTimeout(context.Background(), evictionCheckTimeout)
+	defer cancel()
+	policy, err := store.EvictionPolicy(ctx, c)
+	switch {
+	case err != nil:
+		a.logger.Warn("could not check the Redis maxmemory-policy; it must be noeviction, or Redis may evict claims and deliver a notification twice",
+			zap.String("redis", what), zap.Error(err))
+	case policy != store.NoEviction:
+		a.logger.Error("Redis maxmemory-policy is not noeviction: Redis may evict claims and nonces and deliver a notification twice; set maxmemory-policy noeviction",
+			zap.String("redis", what), zap.String("maxmemory_policy", policy))
+	}
 }
 
 // Validate checks the configuration without touching the network.
@@ -171,6 +245,9 @@ func (a *App) Validate() error {
 			if a.Audit.Stream == "" {
 				return fmt.Errorf("payguard audit redis_stream: a stream name is required")
 			}
+			if a.Audit.MaxLen < 0 {
+				return fmt.Errorf("payguard audit redis_stream: maxlen must be positive")
+			}
 		default:
 			return fmt.Errorf("payguard audit: unknown type %q (file or redis_stream)", a.Audit.Type)
 		}
@@ -189,6 +266,9 @@ func (a *App) Stop() error { return nil }
 func (a *App) Cleanup() error {
 	if a.audit != nil {
 		_ = a.audit.Close()
+	}
+	if a.auditClient != nil {
+		_ = a.auditClient.Close()
 	}
 	if a.storeKey != "" {
 		_, err := stores.Delete(a.storeKey)

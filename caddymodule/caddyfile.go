@@ -23,110 +23,10 @@ func init() {
 
 // commonOptions are the handler options every provider takes.
 var commonOptions = []string{
-	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward",
-	"upstream_secret", "order_namespace", "audit_redact", "query", "policy",
-	"order_lookup", "order_timeout",
+	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward_timeout",
+	"max_age", "forward", "upstream_secret", "order_namespace",
+	"audit_redact", "query", "policy", "order_lookup", "order_timeout",
 	"recover", "mode watch", "watch_token",
-}
-
-// parseGlobalOption parses the global options block:
-//
-//	payguard {
-//		store memory
-//		store redis <url> {
-//			key_prefix payguard:
-//			addrs <host:port> ...
-//			master_name <name>
-//		}
-//		audit file <path>
-//		audit redis_stream <stream>
-//	}
-func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
-	app := new(App)
-	if existing != nil {
-		return nil, d.Err("payguard global option given twice")
-	}
-	d.Next() // option name
-	if d.NextArg() {
-		return nil, d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if seen[opt] {
-			return nil, d.Errf("payguard: %s given twice", opt)
-		}
-		seen[opt] = true
-		switch opt {
-		case "store":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			sc := &StoreConfig{Type: d.Val()}
-			switch sc.Type {
-			case "memory":
-				if d.NextArg() {
-					return nil, d.ArgErr()
-				}
-			case "redis":
-				if d.NextArg() {
-					sc.URL = d.Val()
-				}
-				if d.NextArg() {
-					return nil, d.ArgErr()
-				}
-				sub := map[string]bool{}
-				for nesting := d.Nesting(); d.NextBlock(nesting); {
-					o := d.Val()
-					if sub[o] {
-						return nil, d.Errf("payguard store redis: %s given twice", o)
-					}
-					sub[o] = true
-					switch o {
-					case "key_prefix":
-						if !d.AllArgs(&sc.KeyPrefix) {
-							return nil, d.ArgErr()
-						}
-					case "addrs":
-						sc.Addrs = d.RemainingArgs()
-						if len(sc.Addrs) == 0 {
-							return nil, d.ArgErr()
-						}
-					case "master_name":
-						if !d.AllArgs(&sc.MasterName) {
-							return nil, d.ArgErr()
-						}
-					default:
-						return nil, d.Errf("payguard store redis: unknown option %q", o)
-					}
-				}
-				if sc.URL == "" && len(sc.Addrs) == 0 {
-					return nil, d.Err("payguard store redis: a URL or addrs is required")
-				}
-			default:
-				return nil, d.Errf("payguard: unknown store %q (memory or redis)", sc.Type)
-			}
-			app.Store = sc
-		case "audit":
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return nil, d.ArgErr()
-			}
-			ac := &AuditConfig{Type: args[0]}
-			switch args[0] {
-			case "file":
-				ac.Path = args[1]
-			case "redis_stream":
-				ac.Stream = args[1]
-			default:
-				return nil, d.Errf("payguard: unknown audit sink %q (file or redis_stream)", args[0])
-			}
-			app.Audit = ac
-		default:
-			return nil, d.Errf("payguard: unknown global option %q", opt)
-		}
-	}
-	return httpcaddyfile.App{Name: "payguard", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -143,6 +43,8 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		tolerance 5m
 //		dedup_ttl 72h
 //		claim_lease 30s
+//		forward_timeout 60s
+//		max_age 72h
 //		forward original|normalized
 //		upstream_secret whsec_... ...
 //		order_namespace <name>
@@ -195,69 +97,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		}
+		if handled, err := h.unmarshalCommonOption(d, opt); handled || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch opt {
-		case "allow_ips":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			if _, err := parseAllowIPs(args); err != nil {
-				return d.Errf("payguard: %v", err)
-			}
-			h.AllowIPs = args
-		case "max_body":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(s)
-			if err != nil || n == 0 || n > 1<<30 {
-				return d.Errf("payguard: max_body %q is not a size between 1B and 1GiB", s)
-			}
-			h.MaxBody = int64(n)
-		case "tolerance", "dedup_ttl", "claim_lease":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur <= 0 {
-				return d.Errf("payguard: %s %q is not a positive duration", opt, s)
-			}
-			switch opt {
-			case "tolerance":
-				h.Tolerance = caddy.Duration(dur)
-			case "dedup_ttl":
-				h.DedupTTL = caddy.Duration(dur)
-			default:
-				h.ClaimLease = caddy.Duration(dur)
-			}
-		case "forward":
-			if !d.AllArgs(&h.Forward) {
-				return d.ArgErr()
-			}
-			if h.Forward != "original" && h.Forward != "normalized" {
-				return d.Errf("payguard: forward must be original or normalized, not %q", h.Forward)
-			}
-		case "upstream_secret":
-			h.UpstreamSecrets = d.RemainingArgs()
-			if len(h.UpstreamSecrets) == 0 {
-				return d.ArgErr()
-			}
-			for _, s := range h.UpstreamSecrets {
-				if !strings.HasPrefix(s, "whsec_") && !strings.HasPrefix(s, "{") {
-					return d.Err("payguard: upstream_secret must be whsec_... or a placeholder")
-				}
-			}
-		case "order_namespace":
-			if !d.AllArgs(&h.OrderNamespace) {
-				return d.ArgErr()
-			}
-		case "audit_redact":
-			h.AuditRedact = d.RemainingArgs()
-			if len(h.AuditRedact) == 0 {
-				return d.ArgErr()
-			}
 		case "query":
 			if err := h.unmarshalQuery(d, pm, once); err != nil {
 				return err
@@ -290,6 +136,89 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	h.ProviderRaw = caddyconfig.JSONModuleObject(pm, "name", name, nil)
+	return nil
+}
+
+// unmarshalCommonOption parses the handler options that are no
+// provider's; handled is false for any other option.
+func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (handled bool, err error) {
+	switch opt {
+	case "allow_ips":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return true, d.ArgErr()
+		}
+		if _, err := parseAllowIPs(args); err != nil {
+			return true, d.Errf("payguard: %v", err)
+		}
+		h.AllowIPs = args
+	case "max_body":
+		var s string
+		if !d.AllArgs(&s) {
+			return true, d.ArgErr()
+		}
+		n, err := humanize.ParseBytes(s)
+		if err != nil || n == 0 || n > 1<<30 {
+			return true, d.Errf("payguard: max_body %q is not a size between 1B and 1GiB", s)
+		}
+		h.MaxBody = int64(n)
+	case "tolerance", "dedup_ttl", "claim_lease", "forward_timeout", "max_age":
+		return true, h.unmarshalDuration(d, opt)
+	case "forward":
+		if !d.AllArgs(&h.Forward) {
+			return true, d.ArgErr()
+		}
+		if h.Forward != "original" && h.Forward != "normalized" {
+			return true, d.Errf("payguard: forward must be original or normalized, not %q", h.Forward)
+		}
+	case "upstream_secret":
+		h.UpstreamSecrets = d.RemainingArgs()
+		if len(h.UpstreamSecrets) == 0 {
+			return true, d.ArgErr()
+		}
+		for _, s := range h.UpstreamSecrets {
+			if !strings.HasPrefix(s, "whsec_") && !strings.HasPrefix(s, "{") {
+				return true, d.Err("payguard: upstream_secret must be whsec_... or a placeholder")
+			}
+		}
+	case "order_namespace":
+		if !d.AllArgs(&h.OrderNamespace) {
+			return true, d.ArgErr()
+		}
+	case "audit_redact":
+		h.AuditRedact = d.RemainingArgs()
+		if len(h.AuditRedact) == 0 {
+			return true, d.ArgErr()
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// unmarshalDuration parses one of the handler's positive durations.
+func (h *Handler) unmarshalDuration(d *caddyfile.Dispenser, opt string) error {
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return d.Errf("payguard: %s %q is not a positive duration", opt, s)
+	}
+	v := caddy.Duration(dur)
+	switch opt {
+	case "tolerance":
+		h.Tolerance = v
+	case "dedup_ttl":
+		h.DedupTTL = v
+	case "claim_lease":
+		h.ClaimLease = v
+	case "forward_timeout":
+		h.ForwardTimeout = v
+	case "max_age":
+		h.MaxAge = v
+	}
 	return nil
 }
 

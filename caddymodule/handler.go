@@ -14,7 +14,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -56,6 +55,13 @@ type Handler struct {
 	// ClaimLease is how long an in-flight claim blocks other deliveries of
 	// the same event; default 30s. It must outlast the upstream's timeout.
 	ClaimLease caddy.Duration `json:"claim_lease,omitempty"`
+	// ForwardTimeout bounds the wait for the shop's answer (the claim's
+	// lease is renewed meanwhile); default 60s. After it the request is
+	// cancelled, the claim released, and the provider told 502.
+	ForwardTimeout caddy.Duration `json:"forward_timeout,omitempty"`
+	// MaxAge is the oldest signed event time accepted where the provider
+	// signs no send time; default dedup_ttl.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
 	// Forward is "original" (default) or "normalized".
 	Forward string `json:"forward,omitempty"`
 	// UpstreamSecrets ("whsec_...") sign what is forwarded in the Standard
@@ -131,53 +137,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	name := pm.spec.Name
 
-	set := provider.Settings{
-		Tolerance: time.Duration(h.Tolerance),
-		Warn:      func(msg string) { h.logger.Warn(msg, zap.String("provider", name)) },
-	}
-	if set.Tolerance <= 0 {
-		set.Tolerance = pipeline.DefaultTolerance
-	}
-	if h.Query != nil {
-		set.QueryEndpoint = h.Query.Endpoint
-		set.QueryTimeout = time.Duration(h.Query.Timeout)
-	}
-	built, err := pm.build(set)
+	prov, querier, queryCache, err := h.buildProvider(name)
 	if err != nil {
-		return fmt.Errorf("payguard %s: %v", name, err)
-	}
-	prov, querier := built.Provider, built.Querier
-	queryCache := pipeline.DefaultQueryCache
-	if h.Query != nil {
-		if h.Query.Enabled != nil && !*h.Query.Enabled {
-			querier = nil
-		} else if h.Query.Enabled != nil && *h.Query.Enabled && querier == nil {
-			return fmt.Errorf("payguard %s: query on, but no query credentials are configured", name)
-		}
-		if h.Query.Cache != nil {
-			queryCache = time.Duration(*h.Query.Cache)
-		}
+		return err
 	}
 
 	allow, err := parseAllowIPs(h.AllowIPs)
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
 	}
-	if len(allow) == 0 {
-		h.logger.Warn("allow_ips is empty: notifications are accepted from any source address", zap.String("provider", name))
-	}
-	var secrets [][]byte
-	repl := caddy.NewReplacer()
-	for i, s := range h.UpstreamSecrets {
-		v, err := repl.ReplaceOrErr(s, true, true)
-		if err != nil {
-			return fmt.Errorf("payguard %s: upstream_secret %d: %v", name, i+1, err)
-		}
-		key, err := stdwebhook.ParseSecret(v)
-		if err != nil {
-			return fmt.Errorf("payguard %s: upstream_secret: %v", name, err)
-		}
-		secrets = append(secrets, key)
+	secrets, err := h.upstreamSecrets()
+	if err != nil {
+		return fmt.Errorf("payguard %s: %v", name, err)
 	}
 	mode := pipeline.ForwardOriginal
 	if h.Forward == "normalized" {
@@ -207,15 +178,91 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Tolerance:       time.Duration(h.Tolerance),
 		DedupTTL:        time.Duration(h.DedupTTL),
 		ClaimLease:      time.Duration(h.ClaimLease),
+		ForwardTimeout:  time.Duration(h.ForwardTimeout),
+		MaxAge:          time.Duration(h.MaxAge),
 		Forward:         mode,
 		UpstreamSecrets: secrets,
 		OrderNamespace:  h.OrderNamespace,
 		Observer:        h.telemetry,
+		AuditRedact:     h.AuditRedact,
+		SkipAudit:       h.app.audit == nil || h.app.audit == audit.Discard,
 	})
 	if err != nil {
 		return err
 	}
+	h.warnAtStart(name)
 	return h.provisionRecovery(ctx, orderQuerier, secrets)
+}
+
+// warnAtStart tells the operator about settings that work but weaken what
+// payguard guarantees.
+func (h *Handler) warnAtStart(name string) {
+	if len(h.AllowIPs) == 0 {
+		h.logger.Warn("allow_ips is empty: notifications are accepted from any source address", zap.String("provider", name))
+	}
+	if h.pipeline.MaxAge() > h.pipeline.DedupTTL() {
+		h.logger.Warn("max_age is longer than dedup_ttl: a notification replayed after its event was forgotten is delivered again",
+			zap.String("provider", name), zap.Duration("max_age", h.pipeline.MaxAge()), zap.Duration("dedup_ttl", h.pipeline.DedupTTL()))
+	}
+}
+
+// buildProvider builds the provider with the handler's settings, and its
+// querier unless the query is off; it returns the query cache duration.
+func (h *Handler) buildProvider(name string) (provider.Provider, provider.Querier, time.Duration, error) {
+	set := provider.Settings{
+		Tolerance: time.Duration(h.Tolerance),
+		MaxAge:    time.Duration(h.MaxAge),
+		Warn:      func(msg string) { h.logger.Warn(msg, zap.String("provider", name)) },
+	}
+	if set.Tolerance <= 0 {
+		set.Tolerance = pipeline.DefaultTolerance
+	}
+	if h.Query != nil {
+		set.QueryEndpoint = h.Query.Endpoint
+		set.QueryTimeout = time.Duration(h.Query.Timeout)
+	}
+	built, err := h.provider.build(set)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("payguard %s: %v", name, err)
+	}
+	querier := built.Querier
+	queryCache := pipeline.DefaultQueryCache
+	if h.Query != nil {
+		if h.Query.Enabled != nil && !*h.Query.Enabled {
+			querier = nil
+		} else if h.Query.Enabled != nil && *h.Query.Enabled && querier == nil {
+			return nil, nil, 0, fmt.Errorf("payguard %s: query on, but no query credentials are configured", name)
+		}
+		if h.Query.Cache != nil {
+			queryCache = time.Duration(*h.Query.Cache)
+		}
+	}
+	return built.Provider, querier, queryCache, nil
+}
+
+// upstreamSecrets resolves upstream_secret (placeholders) into keys held
+// in memory only.
+func (h *Handler) upstreamSecrets() ([][]byte, error) {
+	var keys [][]byte
+	repl := caddy.NewReplacer()
+	add := func(opt string, i int, v string) error {
+		key, err := stdwebhook.ParseSecret(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s %d: %v", opt, i+1, err)
+		}
+		keys = append(keys, key)
+		return nil
+	}
+	for i, s := range h.UpstreamSecrets {
+		v, err := repl.ReplaceOrErr(s, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("upstream_secret %d: %v", i+1, err)
+		}
+		if err := add("upstream_secret", i, v); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 // Validate checks the options that need no provisioning.
@@ -241,9 +288,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveWatch(w, r)
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	// Read before the forward replaces the headers: the audit record masks
-	// the body as it arrived.
-	contentType := r.Header.Get("Content-Type")
+	ip := clientIP(r)
 	in := &pipeline.Incoming{
 		Method:        r.Method,
 		Path:          r.URL.Path,
@@ -251,35 +296,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		Header:        r.Header,
 		Body:          r.Body,
 		ContentLength: r.ContentLength,
-		RemoteIP:      clientIP(r),
+		RemoteIP:      ip,
 	}
-	forward := func(ctx context.Context, out *pipeline.Outgoing) (int, error) {
-		r.Header = out.Header
-		r.Body = io.NopCloser(bytes.NewReader(out.Body))
-		r.ContentLength = int64(len(out.Body))
-		r.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
-		r.TransferEncoding = nil
-		if repl != nil {
-			repl.Set("payguard.provider", out.Header.Get(pipeline.HeaderProvider))
-			repl.Set("payguard.event_id", out.Header.Get(pipeline.HeaderEventID))
-			repl.Set("payguard.out_trade_no", out.Header.Get(pipeline.HeaderOutTradeNo))
-		}
-		if h.pipelineTraitsPassthrough() {
-			// The shop's page goes back as it is, marked like every answer.
-			w.Header().Set(pipeline.HeaderReason, string(reason.Forwarded))
-			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-			if err := next.ServeHTTP(rec, r); err != nil {
-				return 0, err
-			}
-			return rec.Status(), nil
-		}
-		cw := &captureWriter{header: http.Header{}}
-		if err := next.ServeHTTP(cw, r); err != nil {
-			return 0, err
-		}
-		return cw.status(), nil
-	}
-
+	forward := h.forwarder(w, r, next, repl)
 	var recoveredDup bool
 	res := h.pipeline.Handle(r.Context(), in, h.guardRecovered(forward, &recoveredDup))
 	h.afterPipeline(r.Context(), res, recoveredDup)
@@ -287,8 +306,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if repl != nil {
 		repl.Set("payguard.reason", string(res.Code))
 	}
-	h.log(r, res)
-	h.writeAudit(r, res, contentType)
+	h.log(res, ip)
+	h.writeAudit(r.Context(), res)
 	if res.Response.Written {
 		return nil
 	}
@@ -303,13 +322,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return nil
 }
 
-func (h *Handler) pipelineTraitsPassthrough() bool {
-	return h.pipeline.Traits().Passthrough
+// forwarder hands the sanitized request to next (the proxy to the shop)
+// with the pipeline's context, so that forward_timeout cancels it, and
+// captures the shop's answer; a passthrough route's answer goes to w.
+func (h *Handler) forwarder(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, repl *caddy.Replacer) pipeline.Forwarder {
+	return func(ctx context.Context, out *pipeline.Outgoing) (pipeline.Answer, error) {
+		fr := r.WithContext(ctx)
+		fr.Header = out.Header
+		fr.Body = io.NopCloser(bytes.NewReader(out.Body))
+		fr.ContentLength = int64(len(out.Body))
+		fr.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
+		fr.TransferEncoding = nil
+		// The sender's trailers stay behind: a shop whose server merges
+		// trailers into the headers would read them beside payguard's.
+		fr.Trailer = nil
+		if repl != nil {
+			repl.Set("payguard.provider", out.Header.Get(pipeline.HeaderProvider))
+			repl.Set("payguard.event_id", out.Header.Get(pipeline.HeaderEventID))
+			repl.Set("payguard.out_trade_no", out.Header.Get(pipeline.HeaderOutTradeNo))
+		}
+		if out.Passthrough {
+			// The shop's page goes back as it is, marked like every answer.
+			w.Header().Set(pipeline.HeaderReason, string(reason.Forwarded))
+			rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+			if err := next.ServeHTTP(rec, fr); err != nil {
+				return pipeline.Answer{}, err
+			}
+			return pipeline.Answer{Status: rec.Status()}, nil
+		}
+		cw := &captureWriter{header: http.Header{}}
+		if err := next.ServeHTTP(cw, fr); err != nil {
+			return pipeline.Answer{}, err
+		}
+		return cw.answer(), nil
+	}
 }
 
 // log writes one line per notification with typed fields; never a body, a
 // signature or a key.
-func (h *Handler) log(r *http.Request, res *pipeline.Result) {
+func (h *Handler) log(res *pipeline.Result, ip netip.Addr) {
 	level := zapcore.InfoLevel
 	if res.Outcome == pipeline.OutcomeRejected || res.Outcome == pipeline.OutcomeFailed {
 		level = zapcore.WarnLevel
@@ -322,7 +373,7 @@ func (h *Handler) log(r *http.Request, res *pipeline.Result) {
 		zap.String("provider", h.pipeline.ProviderName()),
 		zap.String("outcome", string(res.Outcome)),
 		zap.String("reason", string(res.Code)),
-		zap.String("remote_ip", clientIP(r).String()),
+		zap.String("remote_ip", ip.String()),
 		zap.Duration("duration", res.Duration),
 	}
 	if n := res.Notification; n != nil {
@@ -343,15 +394,12 @@ func (h *Handler) log(r *http.Request, res *pipeline.Result) {
 	ce.Write(fields...)
 }
 
-func (h *Handler) writeAudit(r *http.Request, res *pipeline.Result, contentType string) {
-	if h.app.audit == nil || h.app.audit == audit.Discard {
+// writeAudit hands the pipeline's record to the app's sink.
+func (h *Handler) writeAudit(ctx context.Context, res *pipeline.Result) {
+	if res.Audit == nil {
 		return
 	}
-	rec := pipeline.AuditRecord(h.pipeline.ProviderName(), res, clientIP(r), h.AuditRedact, contentType, time.Now())
-	if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
-		rec.TraceID = sc.TraceID().String()
-	}
-	if err := h.app.audit.Write(r.Context(), rec); err != nil {
+	if err := h.app.audit.Write(ctx, res.Audit); err != nil {
 		h.logger.Error("audit record not written", zap.Error(err), zap.String("reason", string(res.Code)))
 	}
 }
@@ -395,17 +443,22 @@ func parseAllowIPs(list []string) ([]netip.Prefix, error) {
 }
 
 // captureWriter takes the shop's answer so payguard can decide the
-// provider's acknowledgement from it; the shop's body never reaches the
-// provider.
+// provider's acknowledgement from it: the status, the headers and the
+// first pipeline.MaxAnswerBody bytes of the body. The shop's body never
+// reaches the provider.
 type captureWriter struct {
 	header http.Header
 	code   int
+	body   []byte
 }
 
 func (c *captureWriter) Header() http.Header { return c.header }
 func (c *captureWriter) Write(b []byte) (int, error) {
 	if c.code == 0 {
 		c.code = http.StatusOK
+	}
+	if room := pipeline.MaxAnswerBody - len(c.body); room > 0 {
+		c.body = append(c.body, b[:min(room, len(b))]...)
 	}
 	return len(b), nil
 }
@@ -414,11 +467,12 @@ func (c *captureWriter) WriteHeader(code int) {
 		c.code = code
 	}
 }
-func (c *captureWriter) status() int {
-	if c.code == 0 {
-		return http.StatusOK
+func (c *captureWriter) answer() pipeline.Answer {
+	a := pipeline.Answer{Status: c.code, Header: c.header, Body: c.body}
+	if a.Status == 0 {
+		a.Status = http.StatusOK
 	}
-	return c.code
+	return a
 }
 
 // Interface guards

@@ -69,18 +69,39 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// recorder is the shop: it records every request that reaches it.
+// recorder is the shop: it records every request that reaches it and
+// answers as the legacy handler of the forwarded provider would (Alipay's
+// "success", WeChat v2's return_code SUCCESS), or with answer when set.
 type recorder struct {
 	mu     sync.Mutex
 	reqs   []recorded
 	status int
-	srv    *httptest.Server
+	answer string
+	delay  time.Duration
+	// arrived, when set, is told of each request as it arrives.
+	arrived chan struct{}
+	srv     *httptest.Server
+}
+
+// legacyAnswer is what a legacy handler of the provider answers when it
+// took the notification; a browser return gets the shop's page.
+func legacyAnswer(req *http.Request) string {
+	switch {
+	case req.Method != http.MethodPost:
+		return "shop page"
+	case req.Header.Get("Payguard-Provider") == "alipay":
+		return "success"
+	case req.Header.Get("Payguard-Provider") == "wechatpay_v2":
+		return "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+	}
+	return "shop page"
 }
 
 type recorded struct {
-	header http.Header
-	body   string
-	path   string
+	header  http.Header
+	trailer http.Header
+	body    string
+	path    string
 }
 
 func newRecorder(t *testing.T) *recorder {
@@ -88,11 +109,24 @@ func newRecorder(t *testing.T) *recorder {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.reqs = append(r.reqs, recorded{header: req.Header.Clone(), body: string(b), path: req.URL.RequestURI()})
-		st := r.status
+		r.reqs = append(r.reqs, recorded{header: req.Header.Clone(), trailer: req.Trailer.Clone(), body: string(b), path: req.URL.RequestURI()})
+		st, answer, delay, arrived := r.status, r.answer, r.delay, r.arrived
 		r.mu.Unlock()
+		if arrived != nil {
+			arrived <- struct{}{}
+		}
+		if delay > 0 {
+			// A slow shop; the request's end (payguard giving up) ends it.
+			select {
+			case <-time.After(delay):
+			case <-req.Context().Done():
+			}
+		}
+		if answer == "" {
+			answer = legacyAnswer(req)
+		}
 		w.WriteHeader(st)
-		io.WriteString(w, "shop page")
+		io.WriteString(w, answer)
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -113,6 +147,23 @@ func (r *recorder) last() recorded {
 func (r *recorder) setStatus(s int) {
 	r.mu.Lock()
 	r.status = s
+	r.mu.Unlock()
+}
+
+// slow makes the shop take d to answer, announcing each arrival on the
+// returned channel.
+func (r *recorder) slow(d time.Duration) chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delay = d
+	r.arrived = make(chan struct{}, 16)
+	return r.arrived
+}
+
+// setAnswer makes the shop answer body ("" for its legacy answer).
+func (r *recorder) setAnswer(body string) {
+	r.mu.Lock()
+	r.answer = body
 	r.mu.Unlock()
 }
 
@@ -234,6 +285,16 @@ func mustSign(t *testing.T, s *alipay.Signer, params map[string]string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// returnParams is a browser's synchronous return after a page payment.
+func returnParams(order, tradeNo, amount string) map[string]string {
+	return map[string]string{
+		"app_id": "2021000000000001", "auth_app_id": "2021000000000001", "charset": "utf-8",
+		"method": "alipay.trade.page.pay.return", "out_trade_no": order, "seller_id": "2088000000000001",
+		"timestamp":    time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05"),
+		"total_amount": amount, "trade_no": tradeNo, "version": "1.0",
+	}
 }
 
 // notifyParams is a realistic TRADE_SUCCESS notification.
@@ -454,11 +515,7 @@ func TestAlipayRedisDownFailsClosedAndRecovers(t *testing.T) {
 
 func TestAlipayReturnModeVerifiedNeverClaimed(t *testing.T) {
 	st := startStack(t, "")
-	params := notifyParams("", "order-7", "T7", "1.00")
-	delete(params, "notify_id")
-	delete(params, "notify_type")
-	delete(params, "trade_status")
-	q := string(mustSign(t, signer(), params))
+	q := string(mustSign(t, signer(), returnParams("order-7", "T7", "1.00")))
 	for i := 0; i < 2; i++ {
 		resp, err := http.Get(st.base + "/alipay/return?" + q)
 		if err != nil {

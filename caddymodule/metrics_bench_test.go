@@ -73,7 +73,9 @@ func BenchmarkPipelineTelemetry(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			forward := func(context.Context, *pipeline.Outgoing) (int, error) { return 200, nil }
+			forward := func(context.Context, *pipeline.Outgoing) (pipeline.Answer, error) {
+				return pipeline.Answer{Status: 200}, nil
+			}
 			ip := netip.MustParseAddr("127.0.0.1")
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -60,8 +60,10 @@ func provisionContext(t *testing.T) caddy.Context {
 	return ctx
 }
 
+// okShop is a legacy Alipay handler that took the notification.
 var okShop = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(200)
+	_, _ = w.Write([]byte("success"))
 	return nil
 })
 

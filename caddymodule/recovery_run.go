@@ -265,7 +265,7 @@ func (h *Handler) guardRecovered(forward pipeline.Forwarder, suppressed *bool) p
 	if !h.provider.spec.Recoverable || h.pipeline.Traits().Passthrough {
 		return forward
 	}
-	return func(ctx context.Context, out *pipeline.Outgoing) (int, error) {
+	return func(ctx context.Context, out *pipeline.Outgoing) (pipeline.Answer, error) {
 		if _, ok := h.app.recoveries.schedule(h.namespace(), h.provider.spec.Name); !ok {
 			return forward(ctx, out) // no recover route: nothing was recovered
 		}
@@ -273,11 +273,14 @@ func (h *Handler) guardRecovered(forward pipeline.Forwarder, suppressed *bool) p
 		if out.Header.Get(pipeline.HeaderStatus) == string(notification.StatusPaid) && txn != "" {
 			src, err := h.app.store.Delivered(ctx, h.namespace(), txn)
 			if err != nil {
-				return 0, err // upstream_failed: the provider retries
+				return pipeline.Answer{}, err // upstream_failed: the provider retries
 			}
 			if src == store.SourceRecovered {
+				// Answered as the shop would have accepted it, in the
+				// provider's own words (a legacy handler's "success").
 				*suppressed = true
-				return http.StatusOK, nil
+				ack := h.pipeline.Provider().Acknowledge(true, reason.Duplicate, http.StatusOK)
+				return pipeline.Answer{Status: http.StatusOK, Header: http.Header{}, Body: ack.Body}, nil
 			}
 		}
 		return forward(ctx, out)

@@ -156,7 +156,7 @@ func newSimShop(t *testing.T) *simShop {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, r.Header.Clone())
 		s.mu.Unlock()
-		_, _ = io.WriteString(w, "shop: ok")
+		_, _ = io.WriteString(w, legacyAnswer(r))
 	}))
 	t.Cleanup(s.srv.Close)
 	return s

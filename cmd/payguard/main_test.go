@@ -124,6 +124,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 		mu.Lock()
 		delivered++
 		mu.Unlock()
+		io.WriteString(w, "success") // the legacy Alipay handler took it
 	}))
 	defer shop.Close()
 

@@ -1,5 +1,9 @@
 // Package shop is the example legacy shop of the local stack: a handler
-// that prints every notification payguard forwards to it, and answers 200.
+// that prints every notification payguard forwards to it and answers as
+// the legacy handler of that provider would: Alipay's body "success" (or
+// "fail"), WeChat Pay v2's XML return_code SUCCESS (or FAIL), and for
+// every other provider the status alone. payguard acknowledges a
+// notification to the provider only when that answer says the shop took it.
 // It is linked into the payguard binary as the `payguard_example_shop`
 // directive only so that `payguard run` can start the whole demo in one
 // process; a real shop is your own application behind reverse_proxy.
@@ -79,10 +83,33 @@ func (s *Shop) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	s.mu.Lock()
 	_, _ = io.WriteString(s.out, b.String())
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	ct, answer := legacyAnswer(r.Header.Get("Payguard-Provider"), s.Status < 300)
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(s.Status)
-	_, _ = io.WriteString(w, "shop: order updated\n")
+	_, _ = io.WriteString(w, answer)
 	return nil
+}
+
+// legacyAnswer is what the legacy notify handler of the provider answers:
+// the provider's own format, since the provider read it before payguard
+// stood in between. ok is whether the shop took the notification.
+func legacyAnswer(provider string, ok bool) (contentType, body string) {
+	switch provider {
+	case "alipay":
+		if ok {
+			return "text/plain; charset=utf-8", "success"
+		}
+		return "text/plain; charset=utf-8", "fail"
+	case "wechatpay_v2":
+		if ok {
+			return "text/xml; charset=utf-8", "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+		}
+		return "text/xml; charset=utf-8", "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[order not updated]]></return_msg></xml>"
+	}
+	if ok {
+		return "text/plain; charset=utf-8", "shop: order updated\n"
+	}
+	return "text/plain; charset=utf-8", "shop: order not updated\n"
 }
 
 // UnmarshalCaddyfile: payguard_example_shop [status]

@@ -251,6 +251,11 @@ func TestRedisStreamSink(t *testing.T) {
 		t.Errorf("capped stream holds %d entries", n)
 	}
 
+	// Without a cap the default one applies: XADD always trims.
+	if d := NewRedisStreamSink(client, "default", WithMaxLen(0)); d.maxLen != DefaultStreamMaxLen {
+		t.Errorf("default cap %d, want %d", d.maxLen, DefaultStreamMaxLen)
+	}
+
 	// An unreachable Redis is an error, not a hang or a silent loss.
 	srv.Stop()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -11,6 +11,12 @@ import (
 // StreamField is the stream entry field holding the JSON record.
 const StreamField = "record"
 
+// DefaultStreamMaxLen is the stream's cap when none is configured
+// (DESIGN.md section 2 step 11): the stream usually shares its Redis with
+// the claims, and an unbounded one would evict them or make Redis refuse
+// writes.
+const DefaultStreamMaxLen = 100000
+
 // RedisStreamSink appends records to a Redis stream with XADD.
 type RedisStreamSink struct {
 	client redis.UniversalClient
@@ -23,10 +29,14 @@ type RedisStreamSink struct {
 type StreamOption func(*RedisStreamSink)
 
 // WithMaxLen caps the stream at about n entries (XADD MAXLEN ~ n, which
-// trims whole macro nodes and so costs nothing per write). Without it the
-// stream grows until a consumer trims it.
+// trims whole macro nodes and so costs nothing per write); n <= 0 keeps
+// DefaultStreamMaxLen. There is no unbounded stream.
 func WithMaxLen(n int64) StreamOption {
-	return func(s *RedisStreamSink) { s.maxLen = n }
+	return func(s *RedisStreamSink) {
+		if n > 0 {
+			s.maxLen = n
+		}
+	}
 }
 
 // NewRedisStreamSink returns a sink appending to stream (e.g.
@@ -34,7 +44,7 @@ func WithMaxLen(n int64) StreamOption {
 // does not close it (the store usually owns it and is closed after the
 // sink).
 func NewRedisStreamSink(client redis.UniversalClient, stream string, opts ...StreamOption) *RedisStreamSink {
-	s := &RedisStreamSink{client: client, stream: stream}
+	s := &RedisStreamSink{client: client, stream: stream, maxLen: DefaultStreamMaxLen}
 	for _, o := range opts {
 		o(s)
 	}
@@ -53,9 +63,8 @@ func (s *RedisStreamSink) Write(ctx context.Context, r *Record) error {
 	args := &redis.XAddArgs{
 		Stream: s.stream,
 		Values: []any{StreamField, b},
-	}
-	if s.maxLen > 0 {
-		args.MaxLen, args.Approx = s.maxLen, true
+		MaxLen: s.maxLen,
+		Approx: true,
 	}
 	if err := s.client.XAdd(ctx, args).Err(); err != nil {
 		return fmt.Errorf("audit: XADD %s: %w", s.stream, err)

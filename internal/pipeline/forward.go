@@ -24,6 +24,8 @@ type normalizedBody struct {
 	OccurredAt    *time.Time            `json:"occurred_at"`
 	Query         *provider.QueryResult `json:"query"`
 	DuplicateOf   string                `json:"duplicate_of,omitempty"`
+	RefundAmount  *int64                `json:"refund_amount,omitempty"`
+	RefundID      string                `json:"refund_id,omitempty"`
 	Raw           map[string]any        `json:"raw"`
 }
 
@@ -38,6 +40,10 @@ func NormalizedJSON(n *notification.Notification, q *provider.QueryResult, dupli
 	if b.Type == "" {
 		b.Type = notification.TypeFor(n.Status)
 	}
+	if n.Status == notification.StatusRefunded {
+		ra := n.RefundAmount
+		b.RefundAmount, b.RefundID = &ra, n.RefundID
+	}
 	if !n.OccurredAt.IsZero() {
 		t := n.OccurredAt.UTC()
 		b.OccurredAt = &t
@@ -51,7 +57,7 @@ func NormalizedJSON(n *notification.Notification, q *provider.QueryResult, dupli
 // outgoing builds the sanitized request for the shop.
 func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notification, q *provider.QueryResult, duplicateOf string) (*Outgoing, error) {
 	h := in.Clone()
-	StripPayguardHeaders(h)
+	StripSenderHeaders(h)
 	// Hop-by-hop and length headers are the transport's business; the
 	// body may change length below.
 	h.Del("Content-Length")
@@ -80,6 +86,11 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 		h.Set(HeaderQuery, "skipped")
 	}
 	setIf(h, HeaderDuplicatePayment, duplicateOf)
+	if n.Status == notification.StatusRefunded {
+		// Payguard-Amount stays the payment's; the refund has its own.
+		h.Set(HeaderRefundAmount, formatAmount(n.RefundAmount))
+		setIf(h, HeaderRefundID, n.RefundID)
+	}
 
 	if len(p.cfg.UpstreamSecrets) > 0 {
 		id := n.EventID

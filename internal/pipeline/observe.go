@@ -59,8 +59,9 @@ func Stages() []Stage {
 //
 // A stage that is not configured is not reported: query without a Querier,
 // order without an OrderLookup, policy without policies. A passthrough
-// route reports admit, read, verify and forward. The audit record is
-// written by the caller after Handle returns and is no stage here.
+// route reports admit, read, verify, query (when configured and the
+// request is pending) and forward. The audit record is built after the
+// stages and is no stage here.
 //
 // Durations are measured on the monotonic clock, not Config.Now.
 type Observer interface {

@@ -136,7 +136,7 @@ func observed(t *testing.T) (*Pipeline, *recordingObserver, *observedQuerier, *o
 func TestObserverSeesEveryStageInOrder(t *testing.T) {
 	p, obs, _, _, _ := observed(t)
 	s := &shop{}
-	forward := func(ctx context.Context, out *Outgoing) (int, error) {
+	forward := func(ctx context.Context, out *Outgoing) (Answer, error) {
 		obs.call(ctx, "forward")
 		return s.forward(ctx, out)
 	}

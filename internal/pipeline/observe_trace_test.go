@@ -100,9 +100,9 @@ func TestSpanObserverWithoutARecordingParent(t *testing.T) {
 		t.Fatal("the sampler recorded the request span")
 	}
 	var seen trace.Span
-	forward := func(ctx context.Context, out *Outgoing) (int, error) {
+	forward := func(ctx context.Context, out *Outgoing) (Answer, error) {
 		seen = trace.SpanFromContext(ctx)
-		return 200, nil
+		return Answer{Status: 200}, nil
 	}
 	expect(t, p.Handle(ctx, post(msg("e2", "o", "t", 1)), forward), 200, reason.Forwarded)
 	req.End()

@@ -40,6 +40,8 @@ const (
 	HeaderStatus           = "Payguard-Status"
 	HeaderQuery            = "Payguard-Query"
 	HeaderDuplicatePayment = "Payguard-Duplicate-Payment"
+	HeaderRefundAmount     = "Payguard-Refund-Amount"
+	HeaderRefundID         = "Payguard-Refund-Id"
 	HeaderReason           = "Payguard-Reason"
 )
 
@@ -49,7 +51,9 @@ const (
 	DefaultTolerance  = 5 * time.Minute
 	DefaultDedupTTL   = 72 * time.Hour
 	DefaultClaimLease = 30 * time.Second
-	DefaultQueryCache = 30 * time.Second
+	// DefaultForwardTimeout bounds the wait for the shop's answer.
+	DefaultForwardTimeout = 60 * time.Second
+	DefaultQueryCache     = 30 * time.Second
 )
 
 // ForwardMode says what body the shop receives.
@@ -91,18 +95,33 @@ type Config struct {
 	Tolerance  time.Duration
 	DedupTTL   time.Duration
 	ClaimLease time.Duration
-	Forward    ForwardMode
+	// MaxAge is the oldest signed event time accepted where the provider
+	// signs no send time (Verified.EventTime); default DedupTTL, so that no
+	// replay older than the store's memory of the event is delivered.
+	MaxAge time.Duration
+	// ForwardTimeout bounds the wait for the shop; the claim's lease is
+	// renewed meanwhile. After it the forward is cancelled, the claim
+	// released, and the answer is 502 upstream_failed.
+	ForwardTimeout time.Duration
+	Forward        ForwardMode
 	// UpstreamSecrets sign what is forwarded in the Standard Webhooks
 	// format; several give several signatures (secret rotation at the shop).
 	UpstreamSecrets [][]byte
 	// OrderNamespace groups routes for duplicate-payment detection; empty
-	// means the provider's name.
+	// means the provider and the notification's merchant (two apps behind
+	// one payguard never share an order's memory).
 	OrderNamespace string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// Observer, when set, is told when each stage starts and ends: the
 	// hook for metrics and traces. nil costs nothing.
 	Observer Observer
+	// AuditRedact names the body fields masked in the audit record, beside
+	// audit.AlwaysRedacted.
+	AuditRedact []string
+	// SkipAudit leaves Result.Audit nil (no sink configured), sparing the
+	// body's redaction.
+	SkipAudit bool
 }
 
 // Incoming is the request as the server received it. RemoteIP is the
@@ -123,11 +142,30 @@ type Incoming struct {
 type Outgoing struct {
 	Header http.Header
 	Body   []byte
+	// Passthrough is set on routes that are never acknowledged (the
+	// provider's Traits say so, and the pipeline alone decides): the
+	// Forwarder writes the shop's answer to the client itself, and the
+	// Response is then Written.
+	Passthrough bool
 }
 
-// Forwarder delivers to the shop and returns the shop's status code. In a
-// passthrough route it also writes the shop's answer to the client itself.
-type Forwarder func(ctx context.Context, out *Outgoing) (status int, err error)
+// Forwarder delivers to the shop and returns the shop's answer. An error
+// means no answer (the shop unreachable, the request cancelled). It must
+// give up promptly once ctx is done: that is how forward_timeout ends a
+// forward.
+type Forwarder func(ctx context.Context, out *Outgoing) (Answer, error)
+
+// Answer is the shop's answer as the Forwarder captured it.
+type Answer struct {
+	Status int
+	Header http.Header
+	// Body is at most MaxAnswerBody bytes of the shop's body: enough to
+	// judge a legacy handler's "success" or <return_code>, never more.
+	Body []byte
+}
+
+// MaxAnswerBody bounds what a Forwarder keeps of the shop's body.
+const MaxAnswerBody = 64 << 10
 
 // Response is the answer to the provider.
 type Response struct {
@@ -151,8 +189,11 @@ type Result struct {
 	// Err carries the detail of a rejection or failure, for the log. It
 	// never holds a secret.
 	Err      error
-	Body     []byte // the raw body, for the audit record
+	Body     []byte // the raw body as read
 	Duration time.Duration
+	// Audit is the notification's audit record (DESIGN.md section 5), the
+	// body masked; nil when Config.SkipAudit.
+	Audit *audit.Record
 }
 
 // Pipeline runs notifications through the stages of one configured route.
@@ -165,6 +206,7 @@ type Pipeline struct {
 	// orderByPolicy: a policy reads `order`, so the policies decide and
 	// the default order check is off (DESIGN.md section 5).
 	orderByPolicy bool
+	judge         provider.AnswerJudge // nil: a 2xx is accepted
 }
 
 // New checks cfg and fills its defaults.
@@ -183,9 +225,18 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.DedupTTL <= 0 {
 		cfg.DedupTTL = DefaultDedupTTL
+		if d := cfg.Provider.Traits().DefaultDedupTTL; d > 0 {
+			cfg.DedupTTL = d
+		}
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = cfg.DedupTTL
 	}
 	if cfg.ClaimLease <= 0 {
 		cfg.ClaimLease = DefaultClaimLease
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = DefaultForwardTimeout
 	}
 	if cfg.QueryCache < 0 {
 		cfg.QueryCache = 0
@@ -194,13 +245,15 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Now = time.Now
 	}
 	p := &Pipeline{cfg: cfg, name: cfg.Provider.Name(), traits: cfg.Provider.Traits()}
+	if j, ok := cfg.Provider.(provider.AnswerJudge); ok && cfg.Forward == ForwardOriginal {
+		// The legacy handler answers in the provider's format: its own
+		// "please retry" must count as one.
+		p.judge = j
+	}
 	if p.traits.Method == "" {
 		p.traits.Method = http.MethodPost
 	}
 	p.orderNS = cfg.OrderNamespace
-	if p.orderNS == "" {
-		p.orderNS = p.name
-	}
 	if cfg.Querier != nil {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
@@ -208,9 +261,13 @@ func New(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
-// Handle runs one notification through every stage.
+// Handle runs one notification through every stage and returns the
+// response to write and the audit record.
 func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) *Result {
 	start := p.cfg.Now()
+	// The audit record masks the body as it arrived, whatever the forward
+	// does to the headers.
+	contentType := in.Header.Get("Content-Type")
 	res := &Result{}
 	p.run(ctx, in, forward, res)
 	res.Duration = p.cfg.Now().Sub(start)
@@ -220,222 +277,10 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 	if !res.Response.Written {
 		res.Response.Header.Set(HeaderReason, string(res.Code))
 	}
+	if !p.cfg.SkipAudit {
+		res.Audit = p.auditRecord(ctx, res, in.RemoteIP, contentType, start)
+	}
 	return res
-}
-
-func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res *Result) {
-	// Each stage runs with the context its observer gave it (sctx); the
-	// last stage entered is ended with the notification's reason.
-	stages := stageRun{obs: p.cfg.Observer, parent: ctx}
-	defer stages.finish(res)
-
-	// 1. admit
-	stages.enter(StageAdmit)
-	StripPayguardHeaders(in.Header)
-	if in.Method != p.traits.Method {
-		p.reject(res, reason.New(reason.MethodNotAllowed, "%s on a %s route", in.Method, p.traits.Method))
-		res.Response.Header.Set("Allow", p.traits.Method)
-		return
-	}
-	if in.ContentLength > p.cfg.MaxBody {
-		p.reject(res, reason.New(reason.BodyTooLarge, "Content-Length %d over max_body %d", in.ContentLength, p.cfg.MaxBody))
-		return
-	}
-	if !p.ipAllowed(in.RemoteIP) {
-		p.reject(res, reason.New(reason.IPNotAllowed, "source %s not in allow_ips", in.RemoteIP))
-		return
-	}
-
-	// 2. read, once, at most max_body bytes
-	stages.enter(StageRead)
-	body, err := readBody(in.Body, p.cfg.MaxBody)
-	res.Body = body
-	if err != nil {
-		p.reject(res, err)
-		return
-	}
-
-	// 3. verify
-	stages.enter(StageVerify)
-	v, err := p.cfg.Provider.VerifyNotify(&provider.Request{
-		Method: in.Method, Path: in.Path, RawQuery: in.RawQuery,
-		Header: in.Header, Body: body, Now: p.cfg.Now(),
-	})
-	if err != nil {
-		p.reject(res, asReasonError(err, reason.Malformed))
-		return
-	}
-	n := v.Notification
-	n.Provider = p.name
-	res.Notification = &n
-
-	if p.traits.Passthrough {
-		p.passthrough(stages.enter(StageForward), in, body, forward, res)
-		return
-	}
-
-	// 4. fresh
-	sctx := stages.enter(StageFresh)
-	if err := p.checkFresh(sctx, v); err != nil {
-		p.reject(res, err)
-		return
-	}
-
-	// 5. claim
-	sctx = stages.enter(StageClaim)
-	if n.EventID == "" {
-		p.reject(res, reason.New(reason.Malformed, "notification has no event id"))
-		return
-	}
-	claim, err := p.cfg.Store.ClaimEvent(sctx, p.name, n.EventID, p.cfg.ClaimLease)
-	switch {
-	case err != nil:
-		p.reject(res, reason.Wrap(reason.StoreUnavailable, err, "claim"))
-		return
-	case claim.State == store.Done:
-		res.Code, res.Outcome = reason.Duplicate, OutcomeDuplicate
-		res.Response = p.ack(true, reason.Duplicate)
-		return
-	case claim.State == store.InFlight:
-		p.reject(res, reason.New(reason.InFlight, "event %s is being delivered by another request", n.EventID))
-		return
-	}
-	// From here on the claim is ours: every path either completes it or
-	// releases it, so the provider's retry can deliver what we did not.
-	completed := false
-	defer func() {
-		if !completed {
-			// The stage that stopped the notification ends here: the
-			// release is cleanup, not part of its work.
-			stages.finish(res)
-			// A background context: the request's may be cancelled, and a
-			// claim left in flight would block retries for claim_lease.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = p.cfg.Store.ReleaseEvent(rctx, p.name, n.EventID, claim.Token)
-		}
-	}()
-
-	// 6. query
-	if p.queries != nil {
-		sctx = stages.enter(StageQuery)
-		q, err := p.queries.confirm(sctx, p.name, &n)
-		res.Query = q
-		if err != nil {
-			p.reject(res, asReasonError(err, reason.QueryUnavailable))
-			return
-		}
-	}
-
-	// 7. order
-	var order *Order
-	if p.cfg.OrderLookup != nil {
-		sctx = stages.enter(StageOrder)
-		order, err = p.cfg.OrderLookup.LookupOrder(sctx, n.OutTradeNo)
-		if err == nil && !p.orderByPolicy {
-			err = checkOrder(&n, order)
-		}
-		if err != nil {
-			p.reject(res, asReasonError(err, reason.QueryUnavailable))
-			return
-		}
-	}
-
-	// 8. policy
-	if len(p.cfg.Policies) > 0 {
-		sctx = stages.enter(StagePolicy)
-		in := &PolicyInput{Notification: &n, Query: res.Query, Order: order,
-			RemoteIP: in.RemoteIP, Header: in.Header, Path: in.Path, Time: p.cfg.Now()}
-		if err := p.checkPolicies(sctx, in, res); err != nil {
-			p.reject(res, err)
-			return
-		}
-	}
-
-	// 9. forward
-	//
-	// Duplicate payment: a second, different paid transaction for an order
-	// already paid is still forwarded (the money moved), flagged so the shop
-	// can refund it.
-	sctx = stages.enter(StageForward)
-	if n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
-		earlier, err := p.cfg.Store.RecordPayment(sctx, p.orderNS, n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
-		if err != nil {
-			p.reject(res, reason.Wrap(reason.StoreUnavailable, err, "record payment"))
-			return
-		}
-		res.DuplicateOf = earlier
-	}
-
-	out, err := p.outgoing(in.Header, body, &n, res.Query, res.DuplicateOf)
-	if err != nil {
-		p.reject(res, reason.Wrap(reason.UpstreamFailed, err, "build forwarded request"))
-		return
-	}
-	status, err := forward(sctx, out)
-	if err != nil || status < 200 || status > 299 {
-		if err == nil {
-			err = fmt.Errorf("shop answered %d", status)
-		}
-		p.fail(res, reason.Wrap(reason.UpstreamFailed, err, "forward"))
-		return
-	}
-
-	// 10. acknowledge: only what the shop accepted.
-	sctx = stages.enter(StageAcknowledge)
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(sctx), 5*time.Second)
-	defer cancel()
-	if err := p.cfg.Store.CompleteEvent(cctx, p.name, n.EventID, claim.Token, p.cfg.DedupTTL); err != nil {
-		// The shop has it: acknowledging is right, or the provider would
-		// deliver it again. The lease expiring un-done only matters if the
-		// provider resends anyway; record why.
-		res.Err = reason.Wrap(reason.StoreUnavailable, err, "complete after delivery")
-	}
-	completed = true
-	res.Code, res.Outcome = reason.Forwarded, OutcomeForwarded
-	res.Response = p.ack(true, reason.Forwarded)
-}
-
-// passthrough forwards a verified request that is never claimed, queried or
-// acknowledged: the shop's own answer goes back as it is.
-func (p *Pipeline) passthrough(ctx context.Context, in *Incoming, body []byte, forward Forwarder, res *Result) {
-	out, err := p.outgoing(in.Header, body, res.Notification, nil, "")
-	if err != nil {
-		p.fail(res, reason.Wrap(reason.UpstreamFailed, err, "build forwarded request"))
-		return
-	}
-	status, err := forward(ctx, out)
-	if err != nil {
-		p.fail(res, reason.Wrap(reason.UpstreamFailed, err, "forward"))
-		return
-	}
-	res.Code, res.Outcome = reason.Forwarded, OutcomeForwarded
-	res.Response = Response{Status: status, Written: true}
-}
-
-func (p *Pipeline) checkFresh(ctx context.Context, v *provider.Verified) error {
-	now := p.cfg.Now()
-	if !v.Timestamp.IsZero() {
-		// Both directions: a timestamp far in the future is as suspect as an
-		// old one.
-		d := now.Sub(v.Timestamp)
-		if d > p.cfg.Tolerance || d < -p.cfg.Tolerance {
-			return reason.New(reason.StaleTimestamp, "signed timestamp %s is %s from now, over tolerance %s",
-				v.Timestamp.UTC().Format(time.RFC3339), d.Round(time.Second), p.cfg.Tolerance)
-		}
-	}
-	if v.Nonce != "" {
-		// A nonce must be remembered for as long as its timestamp could
-		// still pass the window: the window spans tolerance either side.
-		fresh, err := p.cfg.Store.RecordNonce(ctx, p.name, v.Nonce, 2*p.cfg.Tolerance)
-		if err != nil {
-			return reason.Wrap(reason.StoreUnavailable, err, "record nonce")
-		}
-		if !fresh {
-			return reason.New(reason.ReplayedNonce, "nonce seen within the replay window")
-		}
-	}
-	return nil
 }
 
 func (p *Pipeline) ipAllowed(ip netip.Addr) bool {
@@ -461,12 +306,9 @@ func (p *Pipeline) reject(res *Result, err error) {
 		res.Outcome = OutcomeFailed
 	}
 	res.Response = p.ack(false, code)
-}
-
-// fail is reject for failures on our side of the delivery.
-func (p *Pipeline) fail(res *Result, err error) {
-	p.reject(res, err)
-	res.Outcome = OutcomeFailed
+	if code == reason.MethodNotAllowed {
+		res.Response.Header.Set("Allow", p.traits.Method)
+	}
 }
 
 func (p *Pipeline) ack(ok bool, code reason.Code) Response {
@@ -518,11 +360,46 @@ func asReasonError(err error, def reason.Code) error {
 	return reason.Wrap(def, err, "")
 }
 
+// accepted is DESIGN.md section 2 step 10: with forward original and a
+// provider whose legacy handlers answer in its format, the provider's own
+// rule; otherwise a 2xx.
+func (p *Pipeline) accepted(a Answer) error {
+	if a.Status < 200 || a.Status > 299 {
+		return fmt.Errorf("shop answered %d", a.Status)
+	}
+	if p.judge != nil && !p.judge.Accepted(a.Status, a.Header, a.Body) {
+		return fmt.Errorf("shop answered %d with the provider's failure (or an unknown) answer", a.Status)
+	}
+	return nil
+}
+
 // formatAmount is the Payguard-Amount value.
 func formatAmount(v int64) string { return strconv.FormatInt(v, 10) }
 
+// DedupTTL is the route's effective dedup_ttl, defaults applied.
+func (p *Pipeline) DedupTTL() time.Duration { return p.cfg.DedupTTL }
+
+// MaxAge is the route's effective max_age.
+func (p *Pipeline) MaxAge() time.Duration { return p.cfg.MaxAge }
+
+// orderNamespace is where n's order is remembered for duplicate-payment
+// detection: the configured order_namespace, else the provider and the
+// merchant the notification is addressed to (DESIGN.md section 3).
+func (p *Pipeline) orderNamespace(n *notification.Notification) string {
+	if p.orderNS != "" {
+		return p.orderNS
+	}
+	if n.Merchant == "" {
+		return p.name
+	}
+	return p.name + ":" + n.Merchant
+}
+
 // Traits are the provider's traits this pipeline runs with.
 func (p *Pipeline) Traits() provider.Traits { return p.traits }
+
+// Provider is the configured provider.
+func (p *Pipeline) Provider() provider.Provider { return p.cfg.Provider }
 
 // ProviderName is the configured provider's name.
 func (p *Pipeline) ProviderName() string { return p.name }

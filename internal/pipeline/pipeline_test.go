@@ -35,6 +35,10 @@ type fakeMsg struct {
 	Amount int64  `json:"amount"`
 	Status string `json:"status"`
 	TS     int64  `json:"ts"`
+	ET     int64  `json:"et"` // signed event time, unix seconds
+	Mch    string `json:"mch"`
+	Refund int64  `json:"refund"`
+	RefID  string `json:"refund_id"`
 	Nonce  string `json:"nonce"`
 	Sig    string `json:"sig"`
 }
@@ -61,9 +65,13 @@ func (f *fakeProvider) VerifyNotify(r *provider.Request) (*provider.Verified, er
 	v := &provider.Verified{Notification: notification.Notification{
 		EventID: m.ID, OutTradeNo: m.Order, TransactionID: m.Txn, Amount: m.Amount,
 		Currency: "CNY", Status: st, Raw: map[string]any{"order": m.Order},
+		Merchant: m.Mch, RefundAmount: m.Refund, RefundID: m.RefID,
 	}, Nonce: m.Nonce}
 	if m.TS != 0 {
 		v.Timestamp = time.Unix(m.TS, 0)
+	}
+	if m.ET != 0 {
+		v.EventTime = time.Unix(m.ET, 0)
 	}
 	return v, nil
 }
@@ -79,24 +87,26 @@ type shop struct {
 	mu     sync.Mutex
 	got    []*Outgoing
 	status int
+	body   string
 	err    error
 	delay  time.Duration
 }
 
-func (s *shop) forward(ctx context.Context, out *Outgoing) (int, error) {
+func (s *shop) forward(ctx context.Context, out *Outgoing) (Answer, error) {
 	if s.delay > 0 {
 		time.Sleep(s.delay)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
-		return 0, s.err
+		return Answer{}, s.err
 	}
 	s.got = append(s.got, out)
-	if s.status == 0 {
-		return 200, nil
+	a := Answer{Status: s.status, Body: []byte(s.body)}
+	if a.Status == 0 {
+		a.Status = 200
 	}
-	return s.status, nil
+	return a, nil
 }
 
 func (s *shop) count() int {
@@ -164,6 +174,9 @@ func TestForwardOnceWithHeaders(t *testing.T) {
 		if got := h.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
+	}
+	if s.got[0].Passthrough {
+		t.Error("an acknowledged route's forward marked passthrough")
 	}
 	if len(h.Values(HeaderAmount)) != 1 || h.Get(HeaderDuplicatePayment) != "" {
 		t.Errorf("client-sent Payguard headers survived: %v", h)
@@ -378,6 +391,9 @@ func TestPassthroughIsNeverClaimed(t *testing.T) {
 	}
 	if s.count() != 2 {
 		t.Fatalf("shop got %d, want both returns", s.count())
+	}
+	if !s.got[0].Passthrough {
+		t.Fatal("the forwarder was not told to pass the shop's answer through")
 	}
 	// Nothing was claimed: a notify for the same event is still new.
 	c, err := st.ClaimEvent(context.Background(), "fake", "e", time.Second)

@@ -93,7 +93,7 @@ func TestPolicyStage(t *testing.T) {
 			if !claimable(t, st, "e1") {
 				t.Error("the denied notification's claim was not released")
 			}
-			rec := AuditRecord("fake", res, in.RemoteIP, nil, "application/json", now)
+			rec := res.Audit
 			if rec.Policy != c.denier || rec.Reason != reason.PolicyDenied {
 				t.Errorf("audit record policy %q reason %s", rec.Policy, rec.Reason)
 			}

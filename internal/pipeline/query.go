@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -40,7 +41,8 @@ func newQueryCache(q provider.Querier, ttl time.Duration, now func() time.Time) 
 
 // confirm asks the provider about n's order and checks the answer agrees.
 // A cached answer that disagrees is asked again once, fresh: the order may
-// have moved on (pending, then paid) since it was cached.
+// have moved on (pending, then paid) since it was cached. A notification
+// the provider's query cannot speak to comes back as (nil, nil): skipped.
 func (c *queryCache) confirm(ctx context.Context, ns string, n *notification.Notification) (*provider.QueryResult, error) {
 	key := ns + "\x00" + n.OutTradeNo
 	if res, ok := c.cached(key); ok {
@@ -50,6 +52,9 @@ func (c *queryCache) confirm(ctx context.Context, ns string, n *notification.Not
 		c.forget(key)
 	}
 	res, err := c.fetch(ctx, key, n)
+	if errors.Is(err, provider.ErrNotQueryable) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +62,11 @@ func (c *queryCache) confirm(ctx context.Context, ns string, n *notification.Not
 }
 
 func (c *queryCache) fetch(ctx context.Context, key string, n *notification.Notification) (*provider.QueryResult, error) {
-	ch := c.group.DoChan(key, func() (any, error) {
+	// Concurrent queries collapse only among notifications of one kind:
+	// whether the provider can confirm depends on the kind, and a paid
+	// notification must never share a refund failure's "cannot confirm".
+	flight := key + "\x00" + string(n.Status) + "\x00" + n.Type
+	ch := c.group.DoChan(flight, func() (any, error) {
 		// The shared call must not die with the first caller's request.
 		qctx := context.WithoutCancel(ctx)
 		res, err := c.q.QueryOrder(qctx, n)
@@ -124,15 +133,28 @@ func (c *queryCache) forget(key string) {
 // notification on status, amount, currency, order number, transaction and
 // merchant. Fields the provider's answer leaves empty are not compared,
 // except status and amount, which always are.
+//
+// The query confirms what the notification claims (DESIGN.md section 2
+// step 6): a payment by a trade that was paid for that amount (and may
+// have been refunded since: the money moved before the shop heard of it),
+// a refund by a trade that shows it, any other status by the same status.
 func CompareQuery(n *notification.Notification, q *provider.QueryResult) error {
 	mismatch := func(field string, got, want any) error {
 		return reason.New(reason.QueryMismatch, "%s: notification says %v, provider says %v", field, want, got)
 	}
-	if n.Status == notification.StatusRefunded {
-		// A refund notice names the refunded amount or the order's total,
-		// while the query reports the trade: still paid after a partial
-		// refund, closed (Alipay) or refunded after a full one. The refund
-		// can never exceed what the trade took.
+	switch n.Status {
+	case notification.StatusPaid:
+		if q.Status != notification.StatusPaid && q.Status != notification.StatusRefunded {
+			return mismatch("status", q.Status, n.Status)
+		}
+		if q.Amount != n.Amount {
+			return mismatch("amount", q.Amount, n.Amount)
+		}
+	case notification.StatusRefunded:
+		// A refund notice names the payment's amount (and the refunded
+		// one), while the query reports the trade: still paid after a
+		// partial refund, closed (Alipay) or refunded after a full one.
+		// Neither can exceed what the trade took.
 		switch q.Status {
 		case notification.StatusRefunded, notification.StatusClosed, notification.StatusPaid:
 		default:
@@ -141,12 +163,18 @@ func CompareQuery(n *notification.Notification, q *provider.QueryResult) error {
 		if n.Amount > q.Amount {
 			return mismatch("amount", q.Amount, n.Amount)
 		}
+		if n.RefundAmount > q.Amount {
+			return mismatch("refund_amount", q.Amount, n.RefundAmount)
+		}
+	default:
+		if q.Status != n.Status {
+			return mismatch("status", q.Status, n.Status)
+		}
+		if q.Amount != n.Amount {
+			return mismatch("amount", q.Amount, n.Amount)
+		}
 	}
 	switch {
-	case n.Status != notification.StatusRefunded && q.Status != n.Status:
-		return mismatch("status", q.Status, n.Status)
-	case n.Status != notification.StatusRefunded && q.Amount != n.Amount:
-		return mismatch("amount", q.Amount, n.Amount)
 	case q.Currency != "" && q.Currency != n.Currency:
 		return mismatch("currency", q.Currency, n.Currency)
 	case q.OutTradeNo != "" && q.OutTradeNo != n.OutTradeNo:

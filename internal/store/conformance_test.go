@@ -56,6 +56,8 @@ func runConformance(t *testing.T, open backend) {
 		{"WrongTokenIsIgnored", testWrongToken},
 		{"CompleteAfterExpiryWithoutTakeover", testCompleteAfterExpiry},
 		{"CompleteIsIdempotent", testCompleteIdempotent},
+		{"RenewKeepsClaim", testRenew},
+		{"RenewOnlyOwnClaim", testRenewNotOwn},
 		{"Nonce", testNonce},
 		{"Payment", testPayment},
 		{"PaymentEmptyIDs", testPaymentEmpty},
@@ -355,6 +357,51 @@ func testConcurrentClaims(t *testing.T, e env) {
 	}
 }
 
+func renew(t *testing.T, s Store, ns, id, token string, lease time.Duration, want bool) {
+	t.Helper()
+	held, err := s.RenewEvent(ctx, ns, id, token, lease)
+	if err != nil || held != want {
+		t.Fatalf("RenewEvent(%s, %s): held %v, %v; want %v", ns, id, held, err, want)
+	}
+}
+
+// Issue 10 item 4: while the shop is still answering, renewing the claim
+// keeps every other copy out past the original lease.
+func testRenew(t *testing.T, e env) {
+	c := claimFor(t, e.a, "alipay", "evt1", short, Claimed)
+	for range 3 {
+		e.advance(short / 2)
+		renew(t, e.a, "alipay", "evt1", c.Token, short, true)
+	}
+	// Well past the first lease: still in flight.
+	claim(t, e.b, "alipay", "evt1", InFlight)
+	e.advance(short + slack)
+	// The owner stopped renewing (it crashed): the claim expires.
+	claim(t, e.b, "alipay", "evt1", Claimed)
+}
+
+// A claim that is no longer the caller's is left alone: not a taken-over
+// one, not a done one, not a released one.
+func testRenewNotOwn(t *testing.T, e env) {
+	old := claimFor(t, e.a, "alipay", "evt1", short, Claimed)
+	e.advance(short + slack)
+	claimFor(t, e.b, "alipay", "evt1", short, Claimed)
+	renew(t, e.a, "alipay", "evt1", old.Token, long, false)
+	e.advance(short + slack)
+	claim(t, e.a, "alipay", "evt1", Claimed) // the stale renewal did not extend b's claim
+
+	done := claim(t, e.a, "alipay", "evt2", Claimed)
+	complete(t, e.a, "alipay", "evt2", done.Token, long)
+	renew(t, e.a, "alipay", "evt2", done.Token, short, false)
+	e.advance(short + slack)
+	claim(t, e.b, "alipay", "evt2", Done)
+
+	rel := claim(t, e.a, "alipay", "evt3", Claimed)
+	release(t, e.a, "alipay", "evt3", rel.Token)
+	renew(t, e.a, "alipay", "evt3", rel.Token, long, false)
+	claim(t, e.b, "alipay", "evt3", Claimed)
+}
+
 // Caller errors are not outages: they must not be mistaken for a 503.
 func testInvalid(t *testing.T, e env) {
 	checks := map[string]error{
@@ -364,6 +411,10 @@ func testInvalid(t *testing.T, e env) {
 		"zero ttl":   e.a.CompleteEvent(ctx, "ns", "id", "tok", 0),
 		"sub-ms ttl": func() error { _, err := e.a.RecordNonce(ctx, "ns", "n", time.Microsecond); return err }(),
 		"no token":   e.a.ReleaseEvent(ctx, "ns", "id", ""),
+		"zero renewal": func() error {
+			_, err := e.a.RenewEvent(ctx, "ns", "id", "tok", 0)
+			return err
+		}(),
 		"empty nonce": func() error {
 			_, err := e.a.RecordNonce(ctx, "ns", "", long)
 			return err

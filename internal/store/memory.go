@@ -173,6 +173,26 @@ func (m *Memory) ReleaseEvent(ctx context.Context, ns, eventID, token string) er
 	return nil
 }
 
+// RenewEvent implements Store.
+func (m *Memory) RenewEvent(ctx context.Context, ns, eventID, token string, lease time.Duration) (bool, error) {
+	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token), checkDuration("lease", lease)); err != nil {
+		return false, err
+	}
+	if err := m.lock(ctx); err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	k := key(m.prefix, ns, kindEvent, eventID)
+	now := m.now()
+	e, ok := m.get(k, now)
+	if !ok || e.value != inFlightPrefix+token {
+		return false, nil
+	}
+	e.expires = now.Add(lease)
+	m.entries[k] = e
+	return true, nil
+}
+
 // RecordNonce implements Store.
 func (m *Memory) RecordNonce(ctx context.Context, ns, nonce string, ttl time.Duration) (bool, error) {
 	if err := firstErr(checkID("namespace", ns), checkID("nonce", nonce), checkDuration("ttl", ttl)); err != nil {

@@ -89,6 +89,16 @@ end
 return 0
 `)
 
+// KEYS[1] the event key; ARGV[1] "f:<token>", ARGV[2] lease in ms. Extends
+// only the caller's own in-flight claim; a retry finds it still its own.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('PEXPIRE', KEYS[1], ARGV[2])
+	return 1
+end
+return 0
+`)
+
 // KEYS[1] the nonce key; ARGV[1] a marker unique to this call, ARGV[2] ttl
 // in ms. A bare SET NX PX would be enough if it never ran twice, but a
 // go-redis retry after a lost reply would then report the caller's own
@@ -166,6 +176,20 @@ func (r *Redis) ReleaseEvent(ctx context.Context, ns, eventID, token string) err
 		return unavailable("release event", err)
 	}
 	return nil
+}
+
+// RenewEvent implements Store.
+func (r *Redis) RenewEvent(ctx context.Context, ns, eventID, token string, lease time.Duration) (bool, error) {
+	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token), checkDuration("lease", lease)); err != nil {
+		return false, err
+	}
+	n, err := renewScript.Run(ctx, r.client,
+		[]string{key(r.prefix, ns, kindEvent, eventID)},
+		inFlightPrefix+token, lease.Milliseconds()).Int()
+	if err != nil {
+		return false, unavailable("renew event", err)
+	}
+	return n == 1, nil
 }
 
 // RecordNonce implements Store.

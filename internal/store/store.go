@@ -61,6 +61,11 @@ type Store interface {
 	// ReleaseEvent frees the caller's claim (in_flight → absent) so the
 	// provider's retry can claim it again.
 	ReleaseEvent(ctx context.Context, ns, eventID, token string) error
+	// RenewEvent extends the caller's in-flight claim to lease from now,
+	// while the shop is still answering, so that no second copy is claimed
+	// meanwhile. held is false when the claim is no longer the caller's
+	// (expired and taken over, completed, released): nothing is changed.
+	RenewEvent(ctx context.Context, ns, eventID, token string, lease time.Duration) (held bool, err error)
 	// RecordNonce stores a signed nonce for ttl; fresh is false when it was
 	// seen before within that time.
 	RecordNonce(ctx context.Context, ns, nonce string, ttl time.Duration) (fresh bool, err error)

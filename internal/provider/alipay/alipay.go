@@ -67,14 +67,8 @@ type Config struct {
 	Endpoint   string       // default DefaultEndpoint
 	HTTPClient *http.Client // default: 3s timeout, no redirects
 
-	// MaxAge, when positive, rejects a notification whose notify_time (or,
-	// in return mode, timestamp) is further than MaxAge from now, in either
-	// direction, as stale_timestamp. Off by default: Alipay publishes no
-	// tolerance and retries for about 25h; 48h is a sensible value.
-	MaxAge time.Duration
-
-	// Now is the clock, for certificate validity at New and for MaxAge and
-	// query timestamps when the request carries no time. Default time.Now.
+	// Now is the clock, for certificate validity at New and for query
+	// timestamps. Default time.Now.
 	Now func() time.Time
 }
 
@@ -85,7 +79,6 @@ type Provider struct {
 	signType        string
 	hash            crypto.Hash
 	mode            string
-	maxAge          time.Duration
 	now             func() time.Time
 
 	alipayKey  *rsa.PublicKey
@@ -116,7 +109,6 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{
 		appID:    strings.TrimSpace(cfg.AppID),
 		sellerID: strings.TrimSpace(cfg.SellerID),
-		maxAge:   cfg.MaxAge,
 		now:      cfg.Now,
 	}
 	if p.now == nil {
@@ -140,9 +132,6 @@ func New(cfg Config) (*Provider, error) {
 		p.mode = ModeReturn
 	default:
 		return nil, errors.New("mode must be notify or return")
-	}
-	if cfg.MaxAge < 0 {
-		return nil, errors.New("max_age must not be negative")
 	}
 
 	hasPub := len(cfg.PublicKey) > 0

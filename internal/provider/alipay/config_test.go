@@ -64,7 +64,6 @@ func TestNewConfigErrors(t *testing.T) {
 		{"root without cert", func(c *Config) { c.PublicKey = nil; c.RootCert = certPEM(k.root) }, "cert_file is required with root_cert_file"},
 		{"sign_type unknown", func(c *Config) { c.SignType = "RSA3" }, "sign_type must be RSA2 or RSA"},
 		{"mode unknown", func(c *Config) { c.Mode = "sync" }, "mode must be notify or return"},
-		{"negative max_age", func(c *Config) { c.MaxAge = -time.Second }, "max_age"},
 		{"bad private key", func(c *Config) { c.PrivateKey = pub }, "private_key: "},
 		{"app cert in public-key mode", func(c *Config) { c.AppCert = certPEM(k.appCert) }, "app_cert_file is only used in certificate mode"},
 		{"endpoint not http", func(c *Config) { c.Endpoint = "ftp://example.com/gateway.do" }, "endpoint"},

@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/payguard/payguard/internal/provider"
@@ -83,7 +82,7 @@ func FuzzVerifySigned(f *testing.F) {
 		f.Fatal(err)
 	}
 	testKeys(f)
-	pNotify := newProvider(f, func(c *Config) { c.MaxAge = 24 * time.Hour })
+	pNotify := newProvider(f, nil)
 	pNotify.alipayKey = &small.PublicKey
 	pReturn := newProvider(f, func(c *Config) { c.Mode = ModeReturn; c.SellerID = "" })
 	pReturn.alipayKey = &small.PublicKey

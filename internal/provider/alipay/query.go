@@ -50,6 +50,11 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	if n == nil {
 		return nil, reason.New(reason.QueryUnavailable, "alipay: no notification to query")
 	}
+	if n.Status == notification.StatusOther {
+		// Not a trade notification (alipay.open.servicemarket.order.notify
+		// and the like): alipay.trade.query has nothing to say about it.
+		return nil, provider.ErrNotQueryable
+	}
 	biz := map[string]string{}
 	switch {
 	case n.OutTradeNo != "":
@@ -97,6 +102,7 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 		TradeStatus   string `json:"trade_status"`
 		TotalAmount   string `json:"total_amount"`
 		TransCurrency string `json:"trans_currency"`
+		SendPayDate   string `json:"send_pay_date"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer has unexpected field types")
@@ -119,11 +125,16 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	if err != nil {
 		return nil, reason.New(reason.QueryUnavailable, "alipay: answer's total_amount is not a plain decimal")
 	}
-	// The query answer carries no refund_fee: a fully refunded trade reads
-	// TRADE_CLOSED, hence closed, where its notification said refunded.
+	// The query answer carries no refund_fee. TRADE_CLOSED is either an
+	// unpaid trade that timed out or a paid one closed by a full refund;
+	// only the latter has a send_pay_date (when the money went to the
+	// seller), and it reads refunded, as its notification did.
 	status, err := mapStatus(r.TradeStatus, "", notification.CurrencyExponent(currency))
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay")
+	}
+	if status == notification.StatusClosed && r.SendPayDate != "" {
+		status = notification.StatusRefunded
 	}
 	var rawMap map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))

@@ -82,7 +82,10 @@ func TestQueryOrder(t *testing.T) {
 			}
 		}},
 		{name: "closed", answer: func(t *testing.T, w http.ResponseWriter) {
-			_, _ = w.Write(signedAnswer(t, &Signer{Key: alipayKey}, strings.Replace(good, "TRADE_SUCCESS", "TRADE_CLOSED", 1)))
+			// Unpaid and timed out: no send_pay_date (query_confirm_test.go
+			// has the trade closed by a full refund).
+			unpaid := strings.Replace(good, `"send_pay_date":"2026-03-04 13:06:05",`, "", 1)
+			_, _ = w.Write(signedAnswer(t, &Signer{Key: alipayKey}, strings.Replace(unpaid, "TRADE_SUCCESS", "TRADE_CLOSED", 1)))
 		}, check: func(t *testing.T, r *provider.QueryResult) {
 			if r.Status != notification.StatusClosed {
 				t.Fatal(r.Status)

@@ -32,7 +32,7 @@ import (
 // Every error is a *reason.Error: malformed (400) for what cannot be parsed,
 // bad_signature (401) for anything that does not authenticate as addressed
 // to this app, unknown_key (401) for another Alipay certificate,
-// stale_timestamp (401) only with MaxAge. A missing sign or sign_type is
+// never stale_timestamp (the pipeline checks notify_time). A missing sign or sign_type is
 // bad_signature: it is an authentication failure, not a syntax one.
 func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if req == nil {
@@ -103,7 +103,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if err != nil {
 		return nil, err
 	}
-	return p.normalize(params, req.Now)
+	return p.normalize(params)
 }
 
 // verifyForm checks sig over the sorted `k=v&...` string of raw bytes, first
@@ -211,7 +211,12 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 
 // normalize checks the merchant fields of an authentic notification and
 // builds the normalized notification.
-func (p *Provider) normalize(params map[string]string, now time.Time) (*provider.Verified, error) {
+func (p *Provider) normalize(params map[string]string) (*provider.Verified, error) {
+	if p.mode == ModeReturn {
+		if err := checkReturnShape(params); err != nil {
+			return nil, err
+		}
+	}
 	if got := params["app_id"]; got != p.appID {
 		// bad_signature, not unknown_key: the signature is Alipay's, but the
 		// message does not authenticate as addressed to this app (a
@@ -263,22 +268,25 @@ func (p *Provider) normalize(params map[string]string, now time.Time) (*provider
 	if err != nil {
 		return nil, err
 	}
-
-	if now.IsZero() {
-		now = p.now()
+	if p.mode == ModeReturn {
+		// A return is no proof of payment: pending, unless the pipeline's
+		// query confirms the trade.
+		status = notification.StatusPending
 	}
-	if p.maxAge > 0 {
-		field := "notify_time"
-		if p.mode == ModeReturn {
-			field = "timestamp"
-		}
-		t, ok := parseBeijing(params[field])
-		if !ok {
-			return nil, reason.New(reason.StaleTimestamp, "%s missing or unparseable", field)
-		}
-		if d := now.Sub(t); d > p.maxAge || d < -p.maxAge {
-			return nil, reason.New(reason.StaleTimestamp, "%s is %s from now", field, d.Round(time.Second))
-		}
+	// A refund notice: total_amount stays the payment's (Payguard-Amount),
+	// refund_fee is the trade's refunds so far, out_biz_no this refund.
+	var refundAmount int64
+	if status == notification.StatusRefunded {
+		refundAmount, _ = notification.ParseDecimal(params["refund_fee"], notification.CurrencyExponent(currency))
+	}
+
+	// Alipay signs no send time, but signs when it sent the notification
+	// (notify_time; a return's timestamp): the pipeline holds it to max_age
+	// (freshness lives in the pipeline alone). A notification must carry
+	// it, or a replay of any age could not be told apart.
+	eventTime, err := p.eventTime(params)
+	if err != nil {
+		return nil, err
 	}
 
 	eventID := params["notify_id"]
@@ -292,6 +300,7 @@ func (p *Provider) normalize(params map[string]string, now time.Time) (*provider
 		raw[k] = v
 	}
 	return &provider.Verified{
+		EventTime: eventTime,
 		Notification: notification.Notification{
 			Provider:      Name,
 			EventID:       eventID,
@@ -302,10 +311,34 @@ func (p *Provider) normalize(params map[string]string, now time.Time) (*provider
 			Currency:      currency,
 			Status:        status,
 			OccurredAt:    occurredAt(params, status),
+			RefundAmount:  refundAmount,
+			RefundID:      refundID(params, status),
 			Merchant:      p.appID,
 			Raw:           raw,
 		},
 	}, nil
+}
+
+// refundID is a refund notice's out_biz_no (the refund request's number).
+func refundID(params map[string]string, status notification.Status) string {
+	if status != notification.StatusRefunded {
+		return ""
+	}
+	return params["out_biz_no"]
+}
+
+// eventTime is the signed notify_time of a notification, or the signed
+// timestamp of a browser return; both required.
+func (p *Provider) eventTime(params map[string]string) (time.Time, error) {
+	field := "notify_time"
+	if p.mode == ModeReturn {
+		field = "timestamp"
+	}
+	t, ok := parseBeijing(params[field])
+	if !ok {
+		return time.Time{}, reason.New(reason.Malformed, "%s missing or not a time", field)
+	}
+	return t.UTC(), nil
 }
 
 // mapStatus is providers.md's status map. refund_fee > 0 marks a refund

@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/payguard/payguard/internal/notification"
 )
 
 // maxResponseBody caps what a query answer may hold. WeChat's answers are a
@@ -107,4 +110,25 @@ func short(s string) string {
 		return strconv.Quote(s)
 	}
 	return strconv.Quote(s[:max]) + "…"
+}
+
+// confirmable reports whether the order query can speak to n: a payment's
+// state, or a refund that went through (the trade then shows it). A refund
+// that failed or closed, and events that are neither payments nor refunds
+// (PAYSCORE, ...), leave the trade as it was: the query can confirm nothing
+// about them (provider.ErrNotQueryable).
+func confirmable(n *notification.Notification) bool {
+	switch n.Status {
+	case notification.StatusOther:
+		return false
+	case notification.StatusFailed:
+		return !isRefund(n)
+	}
+	return true
+}
+
+// isRefund reports whether n is a refund notice: v3 event types REFUND.*,
+// v2 types refund.* (v2RefundStatus).
+func isRefund(n *notification.Notification) bool {
+	return strings.HasPrefix(n.Type, "REFUND.") || strings.HasPrefix(n.Type, "refund.")
 }

@@ -212,7 +212,8 @@ func (p *V2) checkAccount(fields map[string]string) *reason.Error {
 // is malformed (400; WeChat does not act on it either way).
 //
 // v2 signs no timestamp, and nonce_str repeats on retries, so Verified has
-// neither; the event id (transaction_id) is what deduplicates.
+// neither; the event id (transaction_id) is what deduplicates, and the
+// signed time_end, as EventTime, bounds a replay's age (max_age).
 func (p *V2) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if req == nil {
 		return nil, reason.New(reason.Malformed, "no request")
@@ -234,7 +235,9 @@ func (p *V2) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	return &provider.Verified{Notification: *n}, nil
+	// v2 signs no send time; time_end (a refund's success_time) is the
+	// signed event time the pipeline holds to max_age.
+	return &provider.Verified{Notification: *n, EventTime: n.OccurredAt}, nil
 }
 
 // v2ResultStatus maps a payment notice's result_code.
@@ -284,6 +287,10 @@ func (p *V2) paymentNotification(fields map[string]string) (*notification.Notifi
 	n.Currency = v2Currency(fields["fee_type"])
 	if n.OccurredAt, err = v2Time(fields, "time_end", v2TimeEnd); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "notification")
+	}
+	if status == notification.StatusPaid && n.OccurredAt.IsZero() {
+		// Without it a paid notice's age could not be held to max_age.
+		return nil, reason.New(reason.Malformed, "time_end missing")
 	}
 	return n, nil
 }
@@ -395,14 +402,19 @@ func (p *V2) refundNotification(fields map[string]string) (*notification.Notific
 		}
 	}
 	n.EventID = info["transaction_id"] + ":refund:" + info["refund_id"]
-	// Amount is what this refund moved (refund_fee), as for v3; the order
-	// total stays in Raw.
-	if n.Amount, err = v2Fen(info, "refund_fee", true); err != nil {
+	// Amount is the payment's (total_fee), as on every notification;
+	// RefundAmount what this refund moved (refund_fee), RefundID the
+	// merchant's number of this refund.
+	if n.Amount, err = v2Fen(info, "total_fee", true); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "req_info")
 	}
-	if _, err = v2Fen(info, "total_fee", false); err != nil {
+	if n.RefundAmount, err = v2Fen(info, "refund_fee", true); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "req_info")
 	}
+	if n.RefundAmount > n.Amount {
+		return nil, reason.New(reason.Malformed, "req_info: refund_fee exceeds total_fee")
+	}
+	n.RefundID = info["out_refund_no"]
 	n.Currency = v2Currency(info["fee_type"])
 	if n.OccurredAt, err = v2Time(info, "success_time", v2RefundSuccess); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "req_info")

@@ -21,6 +21,9 @@ import (
 // query_mismatch when a signed answer says ORDERNOTEXIST, or answers for
 // another order or merchant, or the notification has no out_trade_no.
 func (p *V2) QueryOrder(ctx context.Context, n *notification.Notification) (*provider.QueryResult, error) {
+	if n != nil && !confirmable(n) {
+		return nil, provider.ErrNotQueryable
+	}
 	if n == nil || n.OutTradeNo == "" {
 		return nil, reason.New(reason.QueryMismatch, "notification has no out_trade_no to query")
 	}

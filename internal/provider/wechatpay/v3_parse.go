@@ -344,9 +344,11 @@ func fillV3Transaction(res map[string]any, n *notification.Notification) error {
 }
 
 // fillV3Refund reads a refund notice (REFUND.SUCCESS|ABNORMAL|CLOSED).
-// Amount is amount.refund, what this refund moved; the order total is in
-// Raw (amount.total). The event id stays the envelope id, which WeChat
-// keeps stable across retries of one refund notice.
+// Amount is amount.total, the payment's (as on every notification);
+// RefundAmount is amount.refund, what this refund moved; RefundID is
+// out_refund_no, the merchant's number of this refund. The event id stays
+// the envelope id, which WeChat keeps stable across retries of one refund
+// notice.
 func fillV3Refund(res map[string]any, n *notification.Notification) error {
 	var err error
 	if n.OutTradeNo, err = requireString(res, "out_trade_no"); err != nil {
@@ -355,7 +357,7 @@ func fillV3Refund(res map[string]any, n *notification.Notification) error {
 	if n.TransactionID, _, err = jsonString(res, "transaction_id"); err != nil {
 		return err
 	}
-	if _, err = requireString(res, "out_refund_no"); err != nil {
+	if n.RefundID, err = requireString(res, "out_refund_no"); err != nil {
 		return err
 	}
 	if _, _, err = jsonString(res, "refund_id"); err != nil {
@@ -373,8 +375,14 @@ func fillV3Refund(res map[string]any, n *notification.Notification) error {
 	if err != nil {
 		return err
 	}
-	if n.Amount, err = jsonFen(amount, "refund"); err != nil {
+	if n.Amount, err = jsonFen(amount, "total"); err != nil {
 		return fmt.Errorf("amount.%v", err)
+	}
+	if n.RefundAmount, err = jsonFen(amount, "refund"); err != nil {
+		return fmt.Errorf("amount.%v", err)
+	}
+	if n.RefundAmount > n.Amount {
+		return errors.New("amount.refund exceeds amount.total")
 	}
 	if n.Currency, err = v3Currency(amount); err != nil {
 		return err

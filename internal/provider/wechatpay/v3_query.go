@@ -36,6 +36,9 @@ func (p *V3) QueryOrder(ctx context.Context, n *notification.Notification) (*pro
 	if p.merchantKey == nil {
 		return nil, reason.New(reason.QueryUnavailable, "query not configured (merchant_serial and private_key)")
 	}
+	if n != nil && !confirmable(n) {
+		return nil, provider.ErrNotQueryable
+	}
 	if n == nil || n.OutTradeNo == "" {
 		return nil, reason.New(reason.QueryMismatch, "notification has no out_trade_no to query")
 	}

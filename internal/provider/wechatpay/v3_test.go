@@ -185,7 +185,7 @@ func TestV3Refund(t *testing.T) {
 			t.Fatalf("%s: %v", st, err)
 		}
 		n := ver.Notification
-		if n.Status != want || n.Amount != 234 || n.Currency != "CNY" || n.OutTradeNo != "ORDER-20260102-0001" ||
+		if n.Status != want || n.Amount != 1234 || n.RefundAmount != 234 || n.RefundID != "R-0001" || n.Currency != "CNY" || n.OutTradeNo != "ORDER-20260102-0001" ||
 			n.TransactionID != "4200001234202601021234567890" || n.Type != "REFUND."+st {
 			t.Fatalf("%s: %+v", st, n)
 		}

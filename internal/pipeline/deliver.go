@@ -1,0 +1,379 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/store"
+)
+
+// errStop ends a delivery whose Result the stage has already set (a
+// duplicate, acknowledged without a forward): not a rejection.
+var errStop = errors.New("pipeline: stop")
+
+// delivery is one notification on its way through the stages: what each
+// stage learnt and the next one needs. Each stage is one method; a non-nil
+// error ends the delivery (a rejection or failure, or errStop).
+type delivery struct {
+	p       *Pipeline
+	ctx     context.Context // the request's
+	in      *Incoming
+	forward Forwarder
+	res     *Result
+	stages  stageRun
+	sctx    context.Context // the open stage's, from its observer
+
+	body  []byte
+	v     *provider.Verified
+	n     *notification.Notification
+	claim store.Claim
+	order *Order
+	// completed is set once the claim is done; until then every ending
+	// releases it, so the provider's retry can deliver what we did not.
+	completed bool
+}
+
+// enter ends the open stage (passed) and starts st.
+func (d *delivery) enter(st Stage) { d.sctx = d.stages.enter(st) }
+
+// run is the order of DESIGN.md section 2.
+func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res *Result) {
+	d := &delivery{p: p, ctx: ctx, sctx: ctx, in: in, forward: forward, res: res,
+		stages: stageRun{obs: p.cfg.Observer, parent: ctx}}
+	defer d.stages.finish(res)
+	if !d.each(d.admit, d.read, d.verify) {
+		return
+	}
+	if p.traits.Passthrough {
+		d.each(d.passthrough)
+		return
+	}
+	if !d.each(d.fresh, d.claimEvent) {
+		return
+	}
+	defer d.releaseUnlessCompleted()
+	d.each(d.query, d.lookupOrder, d.policy, d.forwardToShop, d.acknowledge)
+}
+
+// each runs stages in order until one fails; it reports whether all passed.
+func (d *delivery) each(stages ...func() error) bool {
+	for _, stage := range stages {
+		if err := stage(); err != nil {
+			if err != errStop {
+				d.p.reject(d.res, err)
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// admit: method, declared size, source address; the sender's Payguard-*,
+// Connection-named and trailer headers go before anything else looks at
+// the request.
+func (d *delivery) admit() error {
+	d.enter(StageAdmit)
+	StripSenderHeaders(d.in.Header)
+	p := d.p
+	if d.in.Method != p.traits.Method {
+		return &reason.Error{Code: reason.MethodNotAllowed, Detail: fmt.Sprintf("%s on a %s route", d.in.Method, p.traits.Method)}
+	}
+	if d.in.ContentLength > p.cfg.MaxBody {
+		return reason.New(reason.BodyTooLarge, "Content-Length %d over max_body %d", d.in.ContentLength, p.cfg.MaxBody)
+	}
+	if !p.ipAllowed(d.in.RemoteIP) {
+		return reason.New(reason.IPNotAllowed, "source %s not in allow_ips", d.in.RemoteIP)
+	}
+	return nil
+}
+
+// read takes the body once, at most max_body bytes.
+func (d *delivery) read() error {
+	d.enter(StageRead)
+	body, err := readBody(d.in.Body, d.p.cfg.MaxBody)
+	d.body, d.res.Body = body, body
+	return err
+}
+
+// verify: the provider parses and authenticates.
+func (d *delivery) verify() error {
+	d.enter(StageVerify)
+	v, err := d.p.cfg.Provider.VerifyNotify(&provider.Request{
+		Method: d.in.Method, Path: d.in.Path, RawQuery: d.in.RawQuery,
+		Header: d.in.Header, Body: d.body, Now: d.p.cfg.Now(),
+	})
+	if err != nil {
+		return asReasonError(err, reason.Malformed)
+	}
+	d.v = v
+	n := v.Notification
+	n.Provider = d.p.name
+	d.n, d.res.Notification = &n, &n
+	if d.p.traits.Method != http.MethodGet {
+		// Where the message is the body, the URL query is unsigned. (Where
+		// it is the query, as for a browser return, every parameter is
+		// signed and a repeated one is the provider's to refuse.)
+		return checkQueryShadowing(d.in.RawQuery, n.Raw)
+	}
+	return nil
+}
+
+// passthrough forwards a verified request that is never claimed or
+// acknowledged: the shop's own answer goes back as it is. Such a request
+// (a browser's return) is no proof of payment: it says pending unless the
+// provider's query confirms the trade paid.
+func (d *delivery) passthrough() error {
+	d.confirmPassthrough()
+	d.enter(StageForward)
+	out, err := d.p.outgoing(d.in.Header, d.body, d.n, d.res.Query, "")
+	if err != nil {
+		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
+	}
+	out.Passthrough = true
+	answer, err := d.forward(d.sctx, out)
+	if err != nil {
+		return reason.Wrap(reason.UpstreamFailed, err, "forward")
+	}
+	d.res.Code, d.res.Outcome = reason.Forwarded, OutcomeForwarded
+	d.res.Response = Response{Status: answer.Status, Written: true}
+	return nil
+}
+
+// confirmPassthrough asks the query, when there is one, whether a pending
+// passthrough request's trade is paid for its amount. Only a confirmation
+// changes anything: a query that fails or disagrees leaves it pending,
+// since the shop's page must still be shown.
+func (d *delivery) confirmPassthrough() {
+	if d.p.queries == nil || d.n.Status != notification.StatusPending {
+		return
+	}
+	d.enter(StageQuery)
+	probe := *d.n
+	probe.Status = notification.StatusPaid
+	q, err := d.p.queries.confirm(d.sctx, d.p.name, &probe)
+	if err != nil || q == nil {
+		return
+	}
+	d.n.Status, d.n.Type = notification.StatusPaid, notification.TypeFor(notification.StatusPaid)
+	d.res.Query = q
+}
+
+// fresh: the signed timestamp within tolerance, the signed nonce unseen.
+func (d *delivery) fresh() error {
+	d.enter(StageFresh)
+	return d.p.checkFresh(d.sctx, d.v)
+}
+
+func (p *Pipeline) checkFresh(ctx context.Context, v *provider.Verified) error {
+	now := p.cfg.Now()
+	if !v.Timestamp.IsZero() {
+		// Both directions: a timestamp far in the future is as suspect as an
+		// old one.
+		d := now.Sub(v.Timestamp)
+		if d > p.cfg.Tolerance || d < -p.cfg.Tolerance {
+			return reason.New(reason.StaleTimestamp, "signed timestamp %s is %s from now, over tolerance %s",
+				v.Timestamp.UTC().Format(time.RFC3339), d.Round(time.Second), p.cfg.Tolerance)
+		}
+	}
+	if v.Timestamp.IsZero() && !v.EventTime.IsZero() {
+		// No send time is signed, but the event's time is: a replay older
+		// than max_age (the store's memory of the event, by default) must
+		// not be delivered again. The future gets tolerance, as above.
+		age := now.Sub(v.EventTime)
+		if age > p.cfg.MaxAge || age < -p.cfg.Tolerance {
+			return reason.New(reason.StaleTimestamp, "signed event time %s is %s old, max_age %s",
+				v.EventTime.UTC().Format(time.RFC3339), age.Round(time.Second), p.cfg.MaxAge)
+		}
+	}
+	if v.Nonce != "" {
+		// A nonce must be remembered for as long as its timestamp could
+		// still pass the window: the window spans tolerance either side.
+		fresh, err := p.cfg.Store.RecordNonce(ctx, p.name, v.Nonce, 2*p.cfg.Tolerance)
+		if err != nil {
+			return reason.Wrap(reason.StoreUnavailable, err, "record nonce")
+		}
+		if !fresh {
+			return reason.New(reason.ReplayedNonce, "nonce seen within the replay window")
+		}
+	}
+	return nil
+}
+
+// claimEvent moves the event absent → in_flight. A done event is
+// acknowledged at once and not forwarded again.
+func (d *delivery) claimEvent() error {
+	d.enter(StageClaim)
+	if d.n.EventID == "" {
+		return reason.New(reason.Malformed, "notification has no event id")
+	}
+	claim, err := d.p.cfg.Store.ClaimEvent(d.sctx, d.p.name, d.n.EventID, d.p.cfg.ClaimLease)
+	switch {
+	case err != nil:
+		return reason.Wrap(reason.StoreUnavailable, err, "claim")
+	case claim.State == store.Done:
+		d.res.Code, d.res.Outcome = reason.Duplicate, OutcomeDuplicate
+		d.res.Response = d.p.ack(true, reason.Duplicate)
+		return errStop
+	case claim.State == store.InFlight:
+		return reason.New(reason.InFlight, "event %s is being delivered by another request", d.n.EventID)
+	}
+	d.claim = claim
+	return nil
+}
+
+// releaseUnlessCompleted frees a claim the delivery did not complete.
+func (d *delivery) releaseUnlessCompleted() {
+	if d.completed {
+		return
+	}
+	// The stage that stopped the notification ends here: the release is
+	// cleanup, not part of its work.
+	d.stages.finish(d.res)
+	// A background context: the request's may be cancelled, and a claim
+	// left in flight would block retries for claim_lease.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), storeCleanupTimeout)
+	defer cancel()
+	_ = d.p.cfg.Store.ReleaseEvent(rctx, d.p.name, d.n.EventID, d.claim.Token)
+}
+
+// storeCleanupTimeout bounds the store writes that run after the request's
+// own context may be gone (release, complete).
+const storeCleanupTimeout = 5 * time.Second
+
+// query: the provider confirms the notification.
+func (d *delivery) query() error {
+	if d.p.queries == nil {
+		return nil
+	}
+	d.enter(StageQuery)
+	q, err := d.p.queries.confirm(d.sctx, d.p.name, d.n)
+	d.res.Query = q
+	if err != nil {
+		return asReasonError(err, reason.QueryUnavailable)
+	}
+	return nil
+}
+
+// lookupOrder: the shop's own order record, for the amount check.
+func (d *delivery) lookupOrder() error {
+	if d.p.cfg.OrderLookup == nil {
+		return nil
+	}
+	d.enter(StageOrder)
+	order, err := d.p.cfg.OrderLookup.LookupOrder(d.sctx, d.n.OutTradeNo)
+	if err == nil && !d.p.orderByPolicy {
+		err = checkOrder(d.n, order)
+	}
+	if err != nil {
+		return asReasonError(err, reason.QueryUnavailable)
+	}
+	d.order = order
+	return nil
+}
+
+// policy: every configured program must allow.
+func (d *delivery) policy() error {
+	if len(d.p.cfg.Policies) == 0 {
+		return nil
+	}
+	d.enter(StagePolicy)
+	in := &PolicyInput{Notification: d.n, Query: d.res.Query, Order: d.order,
+		RemoteIP: d.in.RemoteIP, Header: d.in.Header, Path: d.in.Path, Time: d.p.cfg.Now()}
+	return d.p.checkPolicies(d.sctx, in, d.res)
+}
+
+// forwardToShop records a paid order's transaction and delivers the
+// sanitized request.
+//
+// Duplicate payment: a second, different paid transaction for an order
+// already paid is still forwarded (the money moved), flagged so the shop
+// can refund it.
+func (d *delivery) forwardToShop() error {
+	d.enter(StageForward)
+	p, n := d.p, d.n
+	if n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
+		earlier, err := p.cfg.Store.RecordPayment(d.sctx, p.orderNamespace(n), n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
+		if err != nil {
+			return reason.Wrap(reason.StoreUnavailable, err, "record payment")
+		}
+		d.res.DuplicateOf = earlier
+	}
+	out, err := p.outgoing(d.in.Header, d.body, n, d.res.Query, d.res.DuplicateOf)
+	if err != nil {
+		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
+	}
+	answer, err := d.forwardRenewing(out)
+	if err == nil {
+		err = p.accepted(answer)
+	}
+	if err != nil {
+		return reason.Wrap(reason.UpstreamFailed, err, "forward")
+	}
+	return nil
+}
+
+// forwardRenewing delivers within forward_timeout and renews the claim's
+// lease while the shop has not answered, so no copy the provider sends
+// meanwhile is claimed and forwarded a second time (a crashed instance
+// renews nothing, and its claim still expires within claim_lease).
+func (d *delivery) forwardRenewing(out *Outgoing) (Answer, error) {
+	fctx, cancel := context.WithTimeout(d.sctx, d.p.cfg.ForwardTimeout)
+	defer cancel()
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		d.renewUntil(stop)
+	}()
+	answer, err := d.forward(fctx, out)
+	close(stop)
+	<-renewed
+	if errors.Is(fctx.Err(), context.DeadlineExceeded) && d.sctx.Err() == nil {
+		return Answer{}, fmt.Errorf("no answer within forward_timeout %s", d.p.cfg.ForwardTimeout)
+	}
+	return answer, err
+}
+
+// renewUntil renews the claim every third of its lease until stop closes.
+// A renewal that fails (store unreachable) is tried again at the next
+// tick; the claim then lasts at least until its last renewal's lease.
+func (d *delivery) renewUntil(stop <-chan struct{}) {
+	lease := d.p.cfg.ClaimLease
+	every := max(lease/3, time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), every)
+			_, _ = d.p.cfg.Store.RenewEvent(rctx, d.p.name, d.n.EventID, d.claim.Token, lease)
+			cancel()
+		}
+	}
+}
+
+// acknowledge: the shop accepted (Pipeline.accepted), so the event is done and the provider
+// gets its success answer.
+func (d *delivery) acknowledge() error {
+	d.enter(StageAcknowledge)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(d.sctx), storeCleanupTimeout)
+	defer cancel()
+	if err := d.p.cfg.Store.CompleteEvent(cctx, d.p.name, d.n.EventID, d.claim.Token, d.p.cfg.DedupTTL); err != nil {
+		// The shop has it: acknowledging is right, or the provider would
+		// deliver it again. The lease expiring un-done only matters if the
+		// provider resends anyway; record why.
+		d.res.Err = reason.Wrap(reason.StoreUnavailable, err, "complete after delivery")
+	}
+	d.completed = true
+	d.res.Code, d.res.Outcome = reason.Forwarded, OutcomeForwarded
+	d.res.Response = d.p.ack(true, reason.Forwarded)
+	return nil
+}
