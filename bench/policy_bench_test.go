@@ -53,7 +53,9 @@ func alipayPipeline(b *testing.B, pols []pipeline.Policy) *pipeline.Pipeline {
 }
 
 func handle(b *testing.B, p *pipeline.Pipeline, body []byte) {
-	forward := func(context.Context, *pipeline.Outgoing) (pipeline.Answer, error) { return pipeline.Answer{Status: 200}, nil }
+	forward := func(context.Context, *pipeline.Outgoing) (pipeline.Answer, error) {
+		return pipeline.Answer{Status: 200}, nil
+	}
 	res := p.Handle(context.Background(), &pipeline.Incoming{
 		Method: "POST", Path: "/alipay", Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
 		Body: bytes.NewReader(body), ContentLength: int64(len(body)), RemoteIP: netip.MustParseAddr("127.0.0.1"),
