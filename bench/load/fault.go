@@ -186,30 +186,14 @@ func indent(s string) string {
 // runFault plays the providers through two payguard instances on one Redis
 // while it breaks Redis, the shop and one instance, then counts.
 func runFault(o faultOptions, w io.Writer) (*faultReport, error) {
-	var ps []*sim.Provider
-	for _, name := range strings.Split(o.providers, ",") {
-		p, err := loadProvider(o.keys, strings.TrimSpace(name))
-		if err != nil {
-			return nil, err
-		}
-		if retrySchedules[p.Name()] == nil {
-			return nil, fmt.Errorf("no retry schedule for %s", p.Name())
-		}
-		ps = append(ps, p)
+	ps, err := faultProviders(o)
+	if err != nil {
+		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(o.seed, 7))
 	tag := fmt.Sprintf("ft%x", time.Now().UnixNano())
-	events := make([]*faultEvent, o.n)
-	known := map[string]bool{}
-	now := time.Now()
-	for i := range events {
-		p := ps[i%len(ps)]
-		ord := sim.Order{Provider: p.Name(), OutTradeNo: fmt.Sprintf("%s-g-%d", tag, i), Amount: 100 + int64(i)}
-		if err := p.Prepare(&ord, now); err != nil {
-			return nil, err
-		}
-		events[i] = &faultEvent{p: p, order: ord}
-		known[ord.OutTradeNo] = true
+	events, known, err := prepareEvents(ps, o.n, tag)
+	if err != nil {
+		return nil, err
 	}
 	fs := &faultStack{bin: o.bin}
 	defer fs.close()
@@ -223,116 +207,66 @@ func runFault(o faultOptions, w io.Writer) (*faultReport, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), o.deadline)
 	defer cancel()
-	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	var answersMu sync.Mutex
-	var attempts atomic.Int64
-	count := func(k string) { answersMu.Lock(); rep.Answers[k]++; answersMu.Unlock() }
-	var rr atomic.Uint64
-	send := func(p *sim.Provider, ord *sim.Order, tamper string) (bool, error) {
-		msg, err := p.BuildNotify(ord, tamper, time.Now())
-		if err != nil {
-			return false, err
-		}
-		attempts.Add(1)
-		srv := fs.instance(int(rr.Add(1) % 2))
-		if srv == nil {
-			srv = fs.instance(0)
-		}
-		req, err := request(srv.URL()+"/"+p.Name(), msg)
-		if err != nil {
-			return false, err
-		}
-		resp, err := client.Do(req.WithContext(ctx))
-		if err != nil {
-			count("connection error")
-			return false, nil
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		count(fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Payguard-Reason")))
-		return ackOK(p.Name(), resp, body), nil
-	}
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	deliverCopy := func(ev *faultEvent, delay time.Duration) {
-		defer wg.Done()
-		if !sleepCtx(ctx, delay) {
-			return
-		}
-		sched := retrySchedules[ev.p.Name()]
-		for attempt := 0; ; attempt++ {
-			ok, err := send(ev.p, &ev.order, "")
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			if ok {
-				ev.acked.CompareAndSwap(0, time.Now().UnixNano())
-				return
-			}
-			if attempt >= len(sched) {
-				ev.gave.Store(true)
-				return
-			}
-			if !sleepCtx(ctx, time.Duration(sched[attempt]*float64(time.Second)/o.compress)) {
-				return
-			}
-		}
-	}
-	for _, ev := range events {
-		d := time.Duration(rng.Int64N(int64(o.window)))
-		wg.Add(1)
-		rep.Copies++
-		go deliverCopy(ev, d)
-		if rng.IntN(100) < o.twins {
-			wg.Add(1)
-			rep.Copies++
-			go deliverCopy(ev, d+time.Duration(rng.Int64N(int64(o.claimLease*2))))
-		}
-	}
-	var forgedAcked atomic.Int64
-	for i := range o.forged {
-		p := ps[i%len(ps)]
-		ord := sim.Order{Provider: p.Name(), OutTradeNo: fmt.Sprintf("%s-f-%d", tag, i), Amount: 100}
-		if err := p.Prepare(&ord, now); err != nil {
-			return nil, err
-		}
-		tamper := forgeField(p)
-		d := time.Duration(rng.Int64N(int64(o.window)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !sleepCtx(ctx, d) {
-				return
-			}
-			if ok, err := send(p, &ord, tamper); err != nil {
-				firstErr.CompareAndSwap(nil, err)
-			} else if ok {
-				forgedAcked.Add(1)
-			}
-		}()
-	}
-	faultsDone := make(chan error, 1)
-	go func() { faultsDone <- fs.playFaults(ctx, o, rep, w) }()
-	if err := <-faultsDone; err != nil {
+	pl := newPlayers(ctx, o, fs, rep)
+	rng := rand.New(rand.NewPCG(o.seed, 7))
+	pl.launchGenuine(events, rng)
+	if err := pl.launchForged(ps, tag, rng); err != nil {
 		cancel()
-		wg.Wait()
+		pl.wg.Wait()
 		return nil, err
 	}
-	wg.Wait()
+	if err := fs.playFaults(ctx, o, rep, w); err != nil {
+		cancel()
+		pl.wg.Wait()
+		return nil, err
+	}
+	pl.wg.Wait()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("the run passed its bound of %s", o.deadline)
 	}
-	if v := firstErr.Load(); v != nil {
+	if v := pl.firstErr.Load(); v != nil {
 		return nil, v.(error)
 	}
 	rep.Elapsed = time.Since(start)
-	rep.Attempts = attempts.Load()
-	rep.ForgedAcked = int(forgedAcked.Load())
+	rep.Attempts = pl.attempts.Load()
+	rep.ForgedAcked = int(pl.forgedAcked.Load())
 	rep.tally(fs.shop, events)
 	rep.print(w)
 	return rep, nil
+}
+
+// faultProviders loads the played providers' sandboxes.
+func faultProviders(o faultOptions) ([]*sim.Provider, error) {
+	var ps []*sim.Provider
+	for _, name := range strings.Split(o.providers, ",") {
+		p, err := loadProvider(o.keys, strings.TrimSpace(name))
+		if err != nil {
+			return nil, err
+		}
+		if retrySchedules[p.Name()] == nil {
+			return nil, fmt.Errorf("no retry schedule for %s", p.Name())
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+// prepareEvents makes n distinct orders, spread over the providers, and
+// the set of their order numbers.
+func prepareEvents(ps []*sim.Provider, n int, tag string) ([]*faultEvent, map[string]bool, error) {
+	events := make([]*faultEvent, n)
+	known := map[string]bool{}
+	now := time.Now()
+	for i := range events {
+		p := ps[i%len(ps)]
+		ord := sim.Order{Provider: p.Name(), OutTradeNo: fmt.Sprintf("%s-g-%d", tag, i), Amount: 100 + int64(i)}
+		if err := p.Prepare(&ord, now); err != nil {
+			return nil, nil, err
+		}
+		events[i] = &faultEvent{p: p, order: ord}
+		known[ord.OutTradeNo] = true
+	}
+	return events, known, nil
 }
 
 // ackOK is the provider's own reading of payguard's answer (DESIGN.md
@@ -361,6 +295,7 @@ func forgeField(p *sim.Provider) string {
 	return fields[0]
 }
 
+// sleepCtx waits d, false when ctx ends first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

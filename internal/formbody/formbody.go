@@ -31,6 +31,9 @@ type Form struct {
 type Pair struct {
 	Key   string
 	Value []byte
+	// Text is Value as a string. In a parsed form every key and Text
+	// slice one string, so reading values as strings allocates nothing.
+	Text string
 }
 
 // New returns an empty form with room for n parameters, for parameters a
@@ -54,7 +57,7 @@ func (f *Form) add(key string, val []byte) bool {
 		return false
 	}
 	f.index[key] = len(f.pairs)
-	f.pairs = append(f.pairs, Pair{Key: key, Value: val})
+	f.pairs = append(f.pairs, Pair{Key: key, Value: val, Text: string(val)})
 	return true
 }
 
@@ -75,10 +78,12 @@ func Parse(b []byte) (*Form, error) {
 	if len(b) == 0 {
 		return New(0), nil
 	}
-	f := New(bytes.Count(b, []byte{'&'}) + 1)
+	n := bytes.Count(b, []byte{'&'}) + 1
 	// One buffer holds every decoded key and value: decoding never grows
-	// a string, so len(b) bytes always suffice.
+	// a string, so len(b) bytes always suffice. ends[i] are the ends of
+	// pair i's key and value in it (each starts where the previous ends).
 	buf := make([]byte, 0, len(b))
+	ends := make([][2]int, 0, n)
 	for start := 0; start <= len(b); {
 		end := start
 		for end < len(b) && b[end] != '&' {
@@ -95,21 +100,31 @@ func Parse(b []byte) (*Form, error) {
 			return nil, reason.New(reason.Malformed, "form: empty key at byte %d", start)
 		}
 		var err error
-		k0 := len(buf)
 		if buf, err = appendUnescaped(buf, seg[:eq], start); err != nil {
 			return nil, err
 		}
-		key := string(buf[k0:])
-		v0 := len(buf)
+		keyEnd := len(buf)
 		if buf, err = appendUnescaped(buf, seg[eq+1:], start+eq+1); err != nil {
 			return nil, err
 		}
-		// The full slice expression caps the value so no later append can
-		// write into it.
-		if !f.add(key, buf[v0:len(buf):len(buf)]) {
+		ends = append(ends, [2]int{keyEnd, len(buf)})
+		start = end + 1
+	}
+	// Every notification is parsed here: one string for all keys and
+	// values, instead of one per key and one per value read as text.
+	all := string(buf)
+	f := &Form{pairs: make([]Pair, len(ends)), index: make(map[string]int, len(ends))}
+	from := 0
+	for i, e := range ends {
+		key := all[from:e[0]]
+		if _, dup := f.index[key]; dup {
 			return nil, reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(key))
 		}
-		start = end + 1
+		f.index[key] = i
+		// The full slice expression caps the value so no later append can
+		// write into it.
+		f.pairs[i] = Pair{Key: key, Value: buf[e[0]:e[1]:e[1]], Text: all[e[0]:e[1]]}
+		from = e[1]
 	}
 	return f, nil
 }
@@ -162,8 +177,11 @@ func (f *Form) Get(key string) ([]byte, bool) {
 
 // Value is Get as a string, "" when absent.
 func (f *Form) Value(key string) string {
-	v, _ := f.Get(key)
-	return string(v)
+	i, ok := f.index[key]
+	if !ok {
+		return ""
+	}
+	return f.pairs[i].Text
 }
 
 // Has reports whether key is present (possibly with an empty value).

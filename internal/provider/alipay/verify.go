@@ -186,7 +186,7 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 		if pr.Key == "sign" || pr.Key == "sign_type" {
 			continue
 		}
-		k, v := pr.Key, string(pr.Value)
+		k, v := pr.Key, pr.Text
 		if dec != nil {
 			kb, err := dec.Bytes([]byte(k))
 			if err != nil {
