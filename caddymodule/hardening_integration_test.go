@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/provider/wechatpay"
 	"github.com/payguard/payguard/internal/store/redistest"
 )
 
@@ -315,5 +316,79 @@ func TestReturnRouteRefusesNotifyBodies(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || st.shop.last().header.Get("Payguard-Status") != "pending" || st.shop.last().header.Get("Payguard-Query") != "skipped" {
 		t.Fatalf("return: %d, shop headers %v", resp.StatusCode, st.shop.last().header)
+	}
+}
+
+// v2Route is a wechatpay_v2 route with a fresh API key; it returns the
+// route's Caddyfile block and the signer WeChat would use.
+func v2Route(t *testing.T, path, extra string) (string, *wechatpay.V2Signer) {
+	t.Helper()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	keyFile := filepath.Join(t.TempDir(), "v2_api_key")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return `	handle ` + path + ` {
+		payguard wechatpay_v2 {
+			mch_id 1900000109
+			app_id wx2421b1c4370ec43b
+			api_key_file ` + keyFile + `
+			query off
+			` + extra + `
+		}
+		reverse_proxy %[1]s
+	}
+`, &wechatpay.V2Signer{APIKey: key}
+}
+
+func v2Payment(txn, order, fee string) map[string]string {
+	return map[string]string{
+		"return_code": "SUCCESS", "result_code": "SUCCESS", "appid": "wx2421b1c4370ec43b", "mch_id": "1900000109",
+		"nonce_str": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS", "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "trade_type": "JSAPI",
+		"bank_type": "CMC", "total_fee": fee, "cash_fee": fee, "fee_type": "CNY", "transaction_id": txn,
+		"out_trade_no": order, "time_end": time.Now().In(time.FixedZone("CST", 8*3600)).Format("20060102150405"),
+	}
+}
+
+// Issue 10 items 3 and 11 on WeChat Pay v2: a legacy handler's 200 with
+// return_code FAIL is a retry; a signed orderquery answer posted to the
+// notify route is not a notification; with forward original, XML that a
+// naive parser reads differently (split CDATA, character references,
+// added empty elements) never reaches the shop.
+func TestWeChatV2Hardening(t *testing.T) {
+	route, s := v2Route(t, "/wx/v2", "")
+	base, shop := routeStack(t, "store memory", route)
+
+	body := s.SignNotify(v2Payment("4200000001", "wx-order-1", "100"))
+	shop.setAnswer("<xml><return_code><![CDATA[FAIL]]></return_code><return_msg>busy</return_msg></xml>")
+	resp, ack := postForm(t, base+"/wx/v2", body, nil)
+	if resp.StatusCode != 502 || resp.Header.Get("Payguard-Reason") != "upstream_failed" || !strings.Contains(ack, "FAIL") {
+		t.Fatalf("legacy FAIL: %d %s %s", resp.StatusCode, resp.Header.Get("Payguard-Reason"), ack)
+	}
+	shop.setAnswer("")
+	resp, _ = postForm(t, base+"/wx/v2", body, nil)
+	if resp.Header.Get("Payguard-Reason") != "forwarded" {
+		t.Fatalf("retry: %s", resp.Header.Get("Payguard-Reason"))
+	}
+
+	answer := v2Payment("4200000002", "wx-order-2", "100")
+	answer["trade_state"], answer["trade_state_desc"] = "SUCCESS", "支付成功"
+	sent := shop.count()
+	for name, b := range map[string]string{
+		"signed orderquery answer": string(s.SignResponse(answer)),
+		"split CDATA": strings.Replace(string(s.SignNotify(v2Payment("4200000003", "wx-order-3", "100"))),
+			"<![CDATA[100]]>", "<![CDATA[1]]><![CDATA[00]]>", 1),
+		"character reference": strings.Replace(string(s.SignNotify(v2Payment("4200000004", "wx-order-4", "100"))),
+			"<total_fee><![CDATA[100]]>", "<total_fee>&#49;00", 1),
+		"added empty element": strings.Replace(string(s.SignNotify(v2Payment("4200000005", "wx-order-5", "100"))),
+			"</xml>", "<coupon_fee></coupon_fee></xml>", 1),
+	} {
+		resp, _ := postForm(t, base+"/wx/v2", []byte(b), nil)
+		if resp.StatusCode != 400 || resp.Header.Get("Payguard-Reason") != "malformed" {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, resp.Header.Get("Payguard-Reason"))
+		}
+	}
+	if shop.count() != sent {
+		t.Fatalf("refused messages reached the shop")
 	}
 }

@@ -107,6 +107,7 @@ func (d *delivery) verify() error {
 	v, err := d.p.cfg.Provider.VerifyNotify(&provider.Request{
 		Method: d.in.Method, Path: d.in.Path, RawQuery: d.in.RawQuery,
 		Header: d.in.Header, Body: d.body, Now: d.p.cfg.Now(),
+		ForwardOriginal: d.p.cfg.Forward == ForwardOriginal,
 	})
 	if err != nil {
 		return asReasonError(err, reason.Malformed)

@@ -26,6 +26,11 @@ type Request struct {
 	Header   http.Header
 	Body     []byte
 	Now      time.Time
+	// ForwardOriginal is set when these raw bytes reach the shop as they
+	// are (forward original): a provider whose signature covers parsed
+	// values, not bytes, must then refuse a body that a naive parser would
+	// read differently from its own.
+	ForwardOriginal bool
 }
 
 // Verified is an authenticated notification and the freshness facts its

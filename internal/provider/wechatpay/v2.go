@@ -225,6 +225,15 @@ func (p *V2) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if fields["return_code"] != "SUCCESS" {
 		return nil, reason.New(reason.Malformed, "return_code is not SUCCESS")
 	}
+	if err := checkNotificationKind(fields); err != nil {
+		return nil, reason.Wrap(reason.Malformed, err, "message")
+	}
+	if req.ForwardOriginal {
+		// The shop parses these bytes itself.
+		if err := checkPlainValues(req.Body); err != nil {
+			return nil, reason.Wrap(reason.Malformed, err, "forward original")
+		}
+	}
 	var n *notification.Notification
 	var rerr *reason.Error
 	if _, ok := fields["req_info"]; ok {
