@@ -105,6 +105,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
+	var inline []string
+	if hasInlinePassword(a.Store.URL) {
+		inline = append(inline, "store url (its password)")
+	}
+	if a.Audit != nil && hasInlinePassword(a.Audit.URL) {
+		inline = append(inline, "audit url (its password)")
+	}
+	warnInlineSecrets(ctx, a.logger, "payguard app", inline)
 	repl := caddy.NewReplacer()
 	if err := a.provisionStore(repl); err != nil {
 		return err

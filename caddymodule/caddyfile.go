@@ -24,7 +24,7 @@ func init() {
 // commonOptions are the handler options every provider takes.
 var commonOptions = []string{
 	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward_timeout",
-	"max_age", "forward", "upstream_secret", "order_namespace",
+	"max_age", "forward", "upstream_secret", "upstream_secret_file", "order_namespace",
 	"audit_redact", "query", "policy", "order_lookup", "order_timeout",
 	"recover", "mode watch", "watch_token",
 }
@@ -46,7 +46,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		forward_timeout 60s
 //		max_age 72h
 //		forward original|normalized
-//		upstream_secret whsec_... ...
+//		upstream_secret whsec_... ...   (or upstream_secret_file <path> ...)
 //		order_namespace <name>
 //		audit_redact <field> ...
 //		policy <file.cel | "inline expression">   # repeatable
@@ -180,6 +180,11 @@ func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (han
 			if !strings.HasPrefix(s, "whsec_") && !strings.HasPrefix(s, "{") {
 				return true, d.Err("payguard: upstream_secret must be whsec_... or a placeholder")
 			}
+		}
+	case "upstream_secret_file":
+		h.UpstreamSecretFiles = d.RemainingArgs()
+		if len(h.UpstreamSecretFiles) == 0 {
+			return true, d.ArgErr()
 		}
 	case "order_namespace":
 		if !d.AllArgs(&h.OrderNamespace) {

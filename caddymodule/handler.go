@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +69,10 @@ type Handler struct {
 	// UpstreamSecrets ("whsec_...") sign what is forwarded in the Standard
 	// Webhooks format. Placeholders are resolved at provision.
 	UpstreamSecrets []string `json:"upstream_secrets,omitempty"`
+	// UpstreamSecretFiles name files holding one such secret each (the
+	// upstream_secret_file twin), read at provision, so no secret shows in
+	// the admin API's /config/.
+	UpstreamSecretFiles []string `json:"upstream_secret_files,omitempty"`
 	// OrderNamespace lets routes share duplicate-payment detection.
 	OrderNamespace string `json:"order_namespace,omitempty"`
 	// AuditRedact lists body fields masked in audit records.
@@ -191,6 +197,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.warnAtStart(name)
+	warnInlineSecrets(ctx, h.logger, "payguard "+name, append(pm.inlineSecrets(), h.inlineUpstreamSecrets()...))
 	return h.provisionRecovery(ctx, orderQuerier, secrets)
 }
 
@@ -240,8 +247,8 @@ func (h *Handler) buildProvider(name string) (provider.Provider, provider.Querie
 	return built.Provider, querier, queryCache, nil
 }
 
-// upstreamSecrets resolves upstream_secret (placeholders) into keys held
-// in memory only.
+// upstreamSecrets resolves upstream_secret (placeholders) and reads
+// upstream_secret_file, one secret per file, into keys held in memory only.
 func (h *Handler) upstreamSecrets() ([][]byte, error) {
 	var keys [][]byte
 	repl := caddy.NewReplacer()
@@ -259,6 +266,21 @@ func (h *Handler) upstreamSecrets() ([][]byte, error) {
 			return nil, fmt.Errorf("upstream_secret %d: %v", i+1, err)
 		}
 		if err := add("upstream_secret", i, v); err != nil {
+			return nil, err
+		}
+	}
+	for i, path := range h.UpstreamSecretFiles {
+		p, err := repl.ReplaceOrErr(path, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("upstream_secret_file %d: %v", i+1, err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("upstream_secret_file %d: cannot read %s: %v", i+1, p, errors.Unwrap(err))
+		}
+		err = add("upstream_secret_file", i, string(b))
+		clear(b)
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -392,3 +392,72 @@ func TestWeChatV2Hardening(t *testing.T) {
 		t.Fatalf("refused messages reached the shop")
 	}
 }
+
+// Issue 10 item 12: inline secrets show verbatim at the admin API's
+// /config/. upstream_secret has a _file twin now, and every inline secret
+// is named in a warning at start while the admin API is on.
+func TestInlineSecretsWarnedWhileAdminOn(t *testing.T) {
+	keysFor(t)
+	secretFile := filepath.Join(t.TempDir(), "upstream")
+	if err := os.WriteFile(secretFile, []byte("whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(admin string) (logged []byte, shop *recorder, base string) {
+		shop = newRecorder(t)
+		logFile := filepath.Join(t.TempDir(), "caddy.log")
+		port := freePort(t)
+		startCaddy(t, fmt.Sprintf(`{
+	%s
+	auto_https off
+	persist_config off
+	log {
+		output file %s
+		format json
+	}
+}
+http://127.0.0.1:%d {
+	handle /wx {
+		payguard wechatpay_v2 {
+			mch_id 1900000109
+			app_id wx2421b1c4370ec43b
+			api_key 0123456789abcdef0123456789abcdef
+			upstream_secret whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=
+			query off
+		}
+		reverse_proxy %s
+	}
+	handle /alipay {
+		payguard alipay {
+			app_id 2021000000000001
+			public_key_file %s
+			forward normalized
+			upstream_secret_file %s
+		}
+		reverse_proxy %[4]s
+	}
+}
+`, admin, logFile, port, strings.TrimPrefix(shop.srv.URL, "http://"), testKeys.alipayPubFile, secretFile))
+		logged, _ = os.ReadFile(logFile)
+		return logged, shop, fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
+	logged, shop, base := run(fmt.Sprintf("admin 127.0.0.1:%d", freePort(t)))
+	for _, opt := range []string{`"option":"api_key"`, `"option":"upstream_secret"`} {
+		if !bytes.Contains(logged, []byte(opt)) {
+			t.Errorf("no warning for %s:\n%s", opt, logged)
+		}
+	}
+	if bytes.Contains(logged, []byte("0123456789abcdef0123456789abcdef")) || bytes.Contains(logged, []byte("whsec_MDEy")) {
+		t.Fatal("a warning quotes the secret")
+	}
+	// The file twin signs what is forwarded like the inline secret would.
+	resp, ack := postForm(t, base+"/alipay", mustSign(t, signer(), notifyParams("n-file", "order-file", "TF", "1.00")), nil)
+	want(t, resp, ack, 200, "forwarded", "success")
+	if shop.last().header.Get("Webhook-Signature") == "" {
+		t.Fatalf("not signed with upstream_secret_file: %v", shop.last().header)
+	}
+
+	logged, _, _ = run("admin off")
+	if bytes.Contains(logged, []byte("admin API shows it")) {
+		t.Fatalf("warned with the admin API off:\n%s", logged)
+	}
+}
