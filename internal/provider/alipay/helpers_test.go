@@ -5,25 +5,20 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
-// vectorFile mirrors shared/vectors/alipay.json (copied into testdata so the
-// package tests stand alone).
-type vectorFile struct {
-	Cases []vectorCase `json:"cases"`
-}
-
+// vectorCase is one case of testdata/alipay.json (shared/vectors/alipay.json,
+// copied so the package tests stand alone).
 type vectorCase struct {
 	Name            string            `json:"name"`
 	Expected        string            `json:"expected"`
@@ -56,16 +51,7 @@ type vectorCase struct {
 }
 
 func loadVectors(t testing.TB) []vectorCase {
-	t.Helper()
-	b, err := os.ReadFile("testdata/alipay.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f vectorFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	return f.Cases
+	return providertest.Vectors[vectorCase](t, "alipay.json")
 }
 
 func vector(t testing.TB, name string) vectorCase {

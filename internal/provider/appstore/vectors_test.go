@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/payguard/payguard/internal/keys"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -32,21 +32,7 @@ type vectorCase struct {
 }
 
 func loadVectors(t testing.TB) map[string]vectorCase {
-	t.Helper()
-	b, err := os.ReadFile("testdata/appstore.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Cases []vectorCase `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &file); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]vectorCase{}
-	for _, c := range file.Cases {
-		out[c.Name] = c
-	}
+	out := providertest.VectorsByName[vectorCase](t, "appstore.json")
 	if len(out) != 13 {
 		t.Fatalf("%d vector cases, want 13", len(out))
 	}

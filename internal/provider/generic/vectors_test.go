@@ -3,13 +3,12 @@ package generic
 import (
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"net/url"
-	"os"
 	"sort"
 	"testing"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 )
 
 // vectorCase is one case of testdata/generic.json (copied from
@@ -25,19 +24,11 @@ type vectorCase struct {
 }
 
 func loadVectors(t *testing.T) []vectorCase {
-	t.Helper()
-	b, err := os.ReadFile("testdata/generic.json")
-	if err != nil {
-		t.Fatal(err)
+	cases := providertest.Vectors[vectorCase](t, "generic.json")
+	if len(cases) != 4 {
+		t.Fatalf("%d cases", len(cases))
 	}
-	var f struct{ Cases []vectorCase }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Cases) != 4 {
-		t.Fatalf("%d cases", len(f.Cases))
-	}
-	return f.Cases
+	return cases
 }
 
 // vectorValues turns a case's config into option values: "signature

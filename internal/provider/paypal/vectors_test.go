@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -32,21 +32,7 @@ type vectorCase struct {
 }
 
 func loadVectors(t testing.TB) map[string]vectorCase {
-	t.Helper()
-	b, err := os.ReadFile("testdata/paypal.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Cases []vectorCase `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]vectorCase{}
-	for _, c := range f.Cases {
-		out[c.Name] = c
-	}
+	out := providertest.VectorsByName[vectorCase](t, "paypal.json")
 	if len(out) != 3 {
 		t.Fatalf("want 3 vector cases, got %d", len(out))
 	}

@@ -1,15 +1,14 @@
 package pingpp
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/payguard/payguard/internal/keys"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -34,19 +33,11 @@ type vectorCase struct {
 }
 
 func loadVectors(t *testing.T) []vectorCase {
-	t.Helper()
-	b, err := os.ReadFile("testdata/pingpp.json")
-	if err != nil {
-		t.Fatal(err)
+	cases := providertest.Vectors[vectorCase](t, "pingpp.json")
+	if len(cases) != 2 {
+		t.Fatalf("%d cases, want the genuine webhook and its tampered twin", len(cases))
 	}
-	var f struct{ Cases []vectorCase }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Cases) != 2 {
-		t.Fatalf("%d cases, want the genuine webhook and its tampered twin", len(f.Cases))
-	}
-	return f.Cases
+	return cases
 }
 
 func vectorProvider(t *testing.T, pemKey string) *Provider {

@@ -2,15 +2,14 @@ package stdwebhooks
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/stdwebhook"
 )
@@ -29,19 +28,7 @@ type vectorCase struct {
 }
 
 func loadVectors(t testing.TB) []vectorCase {
-	t.Helper()
-	b, err := os.ReadFile("testdata/stdwebhooks.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct{ Cases []vectorCase }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Cases) == 0 {
-		t.Fatal("no vector cases")
-	}
-	return f.Cases
+	return providertest.Vectors[vectorCase](t, "stdwebhooks.json")
 }
 
 // vectorMappings fit the vectors' payload, {"test": 2432232314}.

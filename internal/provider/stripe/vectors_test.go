@@ -1,13 +1,11 @@
 package stripe
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -24,27 +22,8 @@ type vectorCase struct {
 }
 
 func loadVectors(t *testing.T) map[string]vectorCase {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "stripe.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Cases []vectorCase `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]vectorCase{}
-	for _, c := range f.Cases {
-		out[c.Name] = c
-	}
-	for _, want := range []string{"v1_generated_by_stripe_go", "v1_two_signatures_rolled_secret", "v1_payload_with_trailing_space", "note_secret_is_not_base64_decoded"} {
-		if _, ok := out[want]; !ok {
-			t.Fatalf("vector %s missing from testdata/stripe.json", want)
-		}
-	}
-	return out
+	return providertest.VectorsByName[vectorCase](t, "stripe.json",
+		"v1_generated_by_stripe_go", "v1_two_signatures_rolled_secret", "v1_payload_with_trailing_space", "note_secret_is_not_base64_decoded")
 }
 
 // The vectors' payload {"id":"evt_test_webhook","object":"event"} is not

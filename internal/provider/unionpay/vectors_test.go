@@ -7,14 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/payguard/payguard/internal/formbody"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -35,22 +34,7 @@ type vectorCase struct {
 }
 
 func loadVectors(t *testing.T) map[string]vectorCase {
-	t.Helper()
-	b, err := os.ReadFile("testdata/unionpay.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Cases []vectorCase `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]vectorCase{}
-	for _, c := range doc.Cases {
-		out[c.Name] = c
-	}
-	return out
+	return providertest.VectorsByName[vectorCase](t, "unionpay.json")
 }
 
 func vectorKey(t *testing.T, certPEM string) (*x509.Certificate, *rsa.PublicKey) {

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -46,21 +46,8 @@ func vectorFile(t testing.TB, name string) []byte {
 	return b
 }
 
-type vectorFileJSON struct {
-	Cases []map[string]any `json:"cases"`
-}
-
 func loadVectors(t testing.TB, name string) map[string]map[string]any {
-	t.Helper()
-	var v vectorFileJSON
-	if err := json.Unmarshal(vectorFile(t, name), &v); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	m := map[string]map[string]any{}
-	for _, c := range v.Cases {
-		m[c["name"].(string)] = c
-	}
-	return m
+	return providertest.VectorsByName[map[string]any](t, name)
 }
 
 // Test keys are generated once per test binary: RSA-2048 generation costs
