@@ -13,6 +13,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/sandbox"
 )
@@ -29,7 +30,7 @@ type simulated struct {
 
 func newSimulated(t *testing.T) *simulated {
 	t.Helper()
-	s := loadTestSandbox(t, writeKeys(t), nil)
+	s := loadTestSandbox(t, providertest.KeyDir(t, Name), nil)
 	book := sandbox.NewOrderBook()
 	mux := http.NewServeMux()
 	s.Mount(mux, book)

@@ -12,25 +12,10 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/sandbox"
 )
-
-// writeKeys writes fresh sandbox keys into a temporary directory.
-func writeKeys(t *testing.T) sandbox.Dir {
-	t.Helper()
-	files, err := generateSandboxKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		if err := os.WriteFile(dir+"/"+f.Name, f.Data, f.Mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sandbox.Dir(dir)
-}
 
 func loadTestSandbox(t *testing.T, dir sandbox.Dir, params map[string]string) *appStoreSandbox {
 	t.Helper()
@@ -94,20 +79,20 @@ func TestSandboxKeyFiles(t *testing.T) {
 	if _, err := loadSandbox(sandbox.Dir(t.TempDir()), provider.SandboxOptions{}); !errors.Is(err, sandbox.ErrNoKeys) {
 		t.Fatalf("empty directory: %v, want ErrNoKeys", err)
 	}
-	dir := writeKeys(t)
+	dir := providertest.KeyDir(t, Name)
 	if err := os.Remove(dir.Path(sandboxLeafKeyFile)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := loadSandbox(dir, provider.SandboxOptions{}); err == nil || errors.Is(err, sandbox.ErrNoKeys) {
 		t.Fatalf("incomplete directory: %v", err)
 	}
-	if _, err := loadSandbox(writeKeys(t), provider.SandboxOptions{Params: map[string]string{"environment": "Xcode"}}); err == nil {
+	if _, err := loadSandbox(providertest.KeyDir(t, Name), provider.SandboxOptions{Params: map[string]string{"environment": "Xcode"}}); err == nil {
 		t.Fatal("environment Xcode accepted")
 	}
 }
 
 func TestSandboxNotificationsVerify(t *testing.T) {
-	s := loadTestSandbox(t, writeKeys(t), nil)
+	s := loadTestSandbox(t, providertest.KeyDir(t, Name), nil)
 	p := sidecar(t, s, "http://127.0.0.1:1").Provider
 	now := time.Now()
 	for _, c := range []struct {
@@ -142,7 +127,7 @@ func TestSandboxNotificationsVerify(t *testing.T) {
 }
 
 func TestSandboxTampersRefused(t *testing.T) {
-	s := loadTestSandbox(t, writeKeys(t), nil)
+	s := loadTestSandbox(t, providertest.KeyDir(t, Name), nil)
 	p := sidecar(t, s, "http://127.0.0.1:1").Provider
 	now := time.Now()
 	for _, tamper := range sandboxSpec.Tamperable {
@@ -160,7 +145,7 @@ func TestSandboxTampersRefused(t *testing.T) {
 		t.Fatal("unknown tamper field accepted")
 	}
 	// A stranger's sandbox (another root) is refused too.
-	stranger := loadTestSandbox(t, writeKeys(t), nil)
+	stranger := loadTestSandbox(t, providertest.KeyDir(t, Name), nil)
 	msg, err := stranger.BuildNotify(&sandbox.Order{Provider: Name, OutTradeNo: "X2", Amount: 990}, "", now)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +155,7 @@ func TestSandboxTampersRefused(t *testing.T) {
 }
 
 func TestSandboxPrepare(t *testing.T) {
-	s := loadTestSandbox(t, writeKeys(t), nil)
+	s := loadTestSandbox(t, providertest.KeyDir(t, Name), nil)
 	now := time.Now()
 	o := &sandbox.Order{Provider: Name, OutTradeNo: "ORDER1", Amount: 1234}
 	if err := s.Prepare(o, now); err != nil {
@@ -197,7 +182,7 @@ func TestSandboxPrepare(t *testing.T) {
 // The sandbox's Get Transaction Info answers only tokens signed with its
 // App Store Connect key.
 func TestSandboxQueryAPIChecksToken(t *testing.T) {
-	dir := writeKeys(t)
+	dir := providertest.KeyDir(t, Name)
 	s := loadTestSandbox(t, dir, nil)
 	book := sandbox.NewOrderBook()
 	mux := http.NewServeMux()

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 )
 
 func resolveAndBuild(t *testing.T, v provider.Values, warn func(string)) (provider.Built, error) {
@@ -27,7 +28,7 @@ func resolveAndBuild(t *testing.T, v provider.Values, warn func(string)) (provid
 }
 
 func TestSpecOptions(t *testing.T) {
-	dir := writeKeys(t)
+	dir := providertest.KeyDir(t, Name)
 	root, p8 := dir.Path(sandboxRootFile), dir.Path(sandboxAPIKeyFile)
 	tmp := t.TempDir()
 	notCert := filepath.Join(tmp, "not.pem")
@@ -88,7 +89,7 @@ func TestSpecOptions(t *testing.T) {
 }
 
 func TestSpecWarnsWhenProductionDoesNotTrustApple(t *testing.T) {
-	root := writeKeys(t).Path(sandboxRootFile)
+	root := providertest.KeyDir(t, Name).Path(sandboxRootFile)
 	var warned []string
 	warn := func(m string) { warned = append(warned, m) }
 	if _, err := resolveAndBuild(t, provider.Values{"bundle_id": {"b"}, "environment": {"Production"}, "root_cert_file": {root}}, warn); err != nil {

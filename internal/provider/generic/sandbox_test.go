@@ -1,32 +1,14 @@
 package generic
 
 import (
-	"os"
 	"testing"
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/sandbox"
 )
-
-func sandboxDir(t *testing.T) sandbox.Dir {
-	t.Helper()
-	files, err := sandboxSpec.GenerateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		if f.Name[:len(SpecName)] != SpecName || f.Mode != 0o600 {
-			t.Errorf("key file %s mode %o", f.Name, f.Mode)
-		}
-		if err := os.WriteFile(dir+"/"+f.Name, f.Data, f.Mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sandbox.Dir(dir)
-}
 
 func settingsValues(set []provider.Setting) provider.Values {
 	spec, _ := provider.Lookup(SpecName)
@@ -44,7 +26,7 @@ func settingsValues(set []provider.Setting) provider.Values {
 // The sandbox's notifications verify with the generic block its Settings
 // describe, every tamper is refused, and another sandbox's are too.
 func TestSandbox(t *testing.T) {
-	sb, err := sandboxSpec.Load(sandboxDir(t), provider.SandboxOptions{})
+	sb, err := sandboxSpec.Load(providertest.KeyDir(t, SpecName), provider.SandboxOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +67,7 @@ func TestSandbox(t *testing.T) {
 			}
 		}
 	}
-	stranger, _ := sandboxSpec.Load(sandboxDir(t), provider.SandboxOptions{})
+	stranger, _ := sandboxSpec.Load(providertest.KeyDir(t, SpecName), provider.SandboxOptions{})
 	o := &sandbox.Order{Provider: SpecName, OutTradeNo: "ORDER1", Amount: 1}
 	msg, _ := stranger.BuildNotify(o, "", now)
 	if _, err := p.VerifyNotify(&provider.Request{Header: msg.Header, Body: msg.Body, Now: now}); reason.CodeOf(err, "") != reason.BadSignature {

@@ -10,25 +10,10 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/sandbox"
 )
-
-// sandboxDir writes a fresh sandbox key directory.
-func sandboxDir(t *testing.T) sandbox.Dir {
-	t.Helper()
-	files, err := sandboxSpec.GenerateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		if err := os.WriteFile(dir+"/"+f.Name, f.Data, f.Mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sandbox.Dir(dir)
-}
 
 // buildFromSettings builds the provider the way the glue does, from the
 // sandbox's handler options.
@@ -46,7 +31,7 @@ func buildFromSettings(t *testing.T, settings []provider.Setting) provider.Built
 }
 
 func TestSandboxRoundTrip(t *testing.T) {
-	dir := sandboxDir(t)
+	dir := providertest.KeyDir(t, Name)
 	sb, err := sandboxSpec.Load(dir, provider.SandboxOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -111,11 +96,11 @@ func TestSandboxRoundTrip(t *testing.T) {
 
 // Another sandbox's keys (a stranger signing) are refused.
 func TestSandboxStrangerKeys(t *testing.T) {
-	mine, err := sandboxSpec.Load(sandboxDir(t), provider.SandboxOptions{})
+	mine, err := sandboxSpec.Load(providertest.KeyDir(t, Name), provider.SandboxOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger, err := sandboxSpec.Load(sandboxDir(t), provider.SandboxOptions{})
+	stranger, err := sandboxSpec.Load(providertest.KeyDir(t, Name), provider.SandboxOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +120,7 @@ func TestSandboxLoad(t *testing.T) {
 	if _, err := sandboxSpec.Load(sandbox.Dir(t.TempDir()), provider.SandboxOptions{}); err != sandbox.ErrNoKeys {
 		t.Fatalf("empty dir: %v, want ErrNoKeys", err)
 	}
-	dir := sandboxDir(t)
+	dir := providertest.KeyDir(t, Name)
 	if err := os.Remove(dir.Path(sandboxAPIKey)); err != nil {
 		t.Fatal(err)
 	}

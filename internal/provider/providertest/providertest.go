@@ -67,20 +67,8 @@ func NewFixture(t testing.TB, name string) *Fixture {
 // loads its sandbox from there.
 func loadSandbox(t testing.TB, spec *provider.Spec) *sim.Provider {
 	t.Helper()
-	dir := t.TempDir()
-	files, err := spec.Sandbox.GenerateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if !strings.HasPrefix(f.Name, strings.SplitN(spec.Name, "_", 2)[0]) {
-			t.Errorf("key file %s is not prefixed with the provider's name", f.Name)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, f.Mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := spec.Sandbox.Load(sandbox.Dir(dir), provider.SandboxOptions{Logf: t.Logf})
+	dir := KeyDir(t, spec.Name)
+	s, err := spec.Sandbox.Load(dir, provider.SandboxOptions{Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +77,36 @@ func loadSandbox(t testing.TB, spec *provider.Spec) *sim.Provider {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// KeyDir writes fresh sandbox keys of the registered provider name into a
+// temporary directory. Every file must be prefixed with the provider's
+// name (wechatpay for wechatpay_v3), private material 0600 and public
+// 0644, as sandbox.KeyFile says: keys directories are shared by every
+// provider.
+func KeyDir(t testing.TB, name string) sandbox.Dir {
+	t.Helper()
+	spec, ok := provider.Lookup(name)
+	if !ok || spec.Sandbox == nil {
+		t.Fatalf("%s is not registered with a sandbox", name)
+	}
+	files, err := spec.Sandbox.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		if !strings.HasPrefix(f.Name, strings.SplitN(name, "_", 2)[0]+"_") {
+			t.Errorf("key file %s is not prefixed with the provider's name", f.Name)
+		}
+		if f.Mode != 0o600 && f.Mode != 0o644 {
+			t.Errorf("key file %s has mode %o, not 0600 (private) or 0644 (public)", f.Name, f.Mode)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, f.Mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sandbox.Dir(dir)
 }
 
 // BuildAt builds the real provider configured for the sandbox served at

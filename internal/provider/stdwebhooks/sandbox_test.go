@@ -3,35 +3,16 @@ package stdwebhooks
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/sandbox"
 )
-
-// keyDir writes a fresh GenerateKeys into a temporary directory.
-func keyDir(t *testing.T) sandbox.Dir {
-	t.Helper()
-	files, err := generateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		if !strings.HasPrefix(f.Name, Name+"_") {
-			t.Fatalf("%s is not prefixed with the provider name", f.Name)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, f.Mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sandbox.Dir(dir)
-}
 
 func loadSim(t *testing.T, dir sandbox.Dir, scheme string) provider.Sandbox {
 	t.Helper()
@@ -73,7 +54,7 @@ func TestSandboxLoad(t *testing.T) {
 	if _, err := loadSandbox(sandbox.Dir(t.TempDir()), provider.SandboxOptions{}); !errors.Is(err, sandbox.ErrNoKeys) {
 		t.Fatalf("empty dir: %v", err)
 	}
-	dir := keyDir(t)
+	dir := providertest.KeyDir(t, Name)
 	if _, err := loadSandbox(dir, provider.SandboxOptions{Params: map[string]string{"scheme": "v2"}}); err == nil {
 		t.Fatal("scheme=v2 accepted")
 	}
@@ -82,7 +63,7 @@ func TestSandboxLoad(t *testing.T) {
 		t.Fatalf("foreign param: %v", err)
 	}
 	// A public key that is not the private key's half.
-	other := keyDir(t)
+	other := providertest.KeyDir(t, Name)
 	b, _ := other.Read(filePublicKey)
 	if err := os.WriteFile(dir.Path(filePublicKey), b, 0o644); err != nil {
 		t.Fatal(err)
@@ -103,7 +84,7 @@ func TestSandboxLoad(t *testing.T) {
 // Settings' status mapping); with scheme=v1a, which the conformance suite
 // does not use, every tamper field and a stranger's keys are refused too.
 func TestSandboxRoundTrip(t *testing.T) {
-	dir := keyDir(t)
+	dir := providertest.KeyDir(t, Name)
 	now := time.Now().Truncate(time.Second)
 	for _, scheme := range []string{"", "v1a"} {
 		sim := loadSim(t, dir, scheme)
@@ -148,7 +129,7 @@ func TestSandboxRoundTrip(t *testing.T) {
 			_, err = built.Provider.VerifyNotify(&provider.Request{Method: msg.Method, Header: msg.Header, Body: msg.Body, Now: now})
 			wantCode(t, "tamper "+field, err, reason.BadSignature)
 		}
-		stranger := loadSim(t, keyDir(t), scheme)
+		stranger := loadSim(t, providertest.KeyDir(t, Name), scheme)
 		msg, err := stranger.BuildNotify(o, "", now)
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +140,7 @@ func TestSandboxRoundTrip(t *testing.T) {
 }
 
 func TestSandboxPrepare(t *testing.T) {
-	sim := loadSim(t, keyDir(t), "")
+	sim := loadSim(t, providertest.KeyDir(t, Name), "")
 	now := time.Now()
 	o := &sandbox.Order{Provider: Name, OutTradeNo: "SIM-1", Amount: 1}
 	if err := sim.Prepare(o, now); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/sandbox"
 )
@@ -27,20 +28,8 @@ type simWorld struct {
 
 func newSimWorld(t *testing.T) *simWorld {
 	t.Helper()
-	dir := t.TempDir()
-	files, err := Spec.Sandbox.GenerateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if !strings.HasPrefix(f.Name, Name+"_") || f.Mode != 0o600 {
-			t.Fatalf("key file %s mode %v", f.Name, f.Mode)
-		}
-		if err := os.WriteFile(sandbox.Dir(dir).Path(f.Name), f.Data, f.Mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sim, err := Spec.Sandbox.Load(sandbox.Dir(dir), provider.SandboxOptions{})
+	dir := providertest.KeyDir(t, Name)
+	sim, err := Spec.Sandbox.Load(dir, provider.SandboxOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
