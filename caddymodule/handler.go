@@ -116,25 +116,14 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // once, never per request.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if h.ProviderRaw == nil {
-		return fmt.Errorf("payguard: no provider configured")
+	if err := h.loadModules(ctx); err != nil {
+		return err
 	}
-	mod, err := ctx.LoadModule(h, "ProviderRaw")
-	if err != nil {
-		return fmt.Errorf("payguard: loading provider: %v", err)
-	}
-	pm, ok := mod.(*ProviderModule)
-	if !ok {
-		return fmt.Errorf("payguard: module %T is not a payguard provider", mod)
-	}
-	h.provider = pm
-
-	appIface, err := ctx.App("payguard")
-	if err != nil {
-		return fmt.Errorf("payguard: loading the payguard app: %v", err)
-	}
-	h.app = appIface.(*App)
+	pm := h.provider
 	if pm.watchOpts.watch {
+		if t := pm.watchOpts.token; t != "" && !provider.HasPlaceholder(t) {
+			warnInlineSecrets(ctx, h.logger, "payguard "+pm.spec.Name, []string{"watch_token"})
+		}
 		return h.provisionWatch(ctx)
 	}
 
@@ -199,6 +188,28 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.warnAtStart(name)
 	warnInlineSecrets(ctx, h.logger, "payguard "+name, append(pm.inlineSecrets(), h.inlineUpstreamSecrets()...))
 	return h.provisionRecovery(ctx, orderQuerier, secrets)
+}
+
+// loadModules loads the provider guest module and the payguard app.
+func (h *Handler) loadModules(ctx caddy.Context) error {
+	if h.ProviderRaw == nil {
+		return fmt.Errorf("payguard: no provider configured")
+	}
+	mod, err := ctx.LoadModule(h, "ProviderRaw")
+	if err != nil {
+		return fmt.Errorf("payguard: loading provider: %v", err)
+	}
+	pm, ok := mod.(*ProviderModule)
+	if !ok {
+		return fmt.Errorf("payguard: module %T is not a payguard provider", mod)
+	}
+	h.provider = pm
+	appIface, err := ctx.App("payguard")
+	if err != nil {
+		return fmt.Errorf("payguard: loading the payguard app: %v", err)
+	}
+	h.app = appIface.(*App)
+	return nil
 }
 
 // warnAtStart tells the operator about settings that work but weaken what
