@@ -30,7 +30,9 @@ func (b *blockingShop) forward(ctx context.Context, out *Outgoing) (Answer, erro
 // sent after the lease would have been claimed and forwarded too. The
 // lease is renewed while the shop works.
 func TestLeaseRenewedWhileShopAnswers(t *testing.T) {
-	const lease = 60 * time.Millisecond
+	// Long enough that a loaded machine still renews in time (every third
+	// of it), short enough to pass several times in the test.
+	const lease = 400 * time.Millisecond
 	p, _ := newPipeline(t, func(c *Config) { c.ClaimLease = lease })
 	slow := &blockingShop{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	first := make(chan *Result)
@@ -39,7 +41,7 @@ func TestLeaseRenewedWhileShopAnswers(t *testing.T) {
 	// Several leases pass while the shop has not answered: every copy is
 	// in flight, none reaches the shop.
 	fast := &shop{}
-	for range 4 {
+	for range 3 {
 		time.Sleep(lease) // let the original lease run out
 		expect(t, p.Handle(context.Background(), post(msg("slow", "o", "t", 1)), fast.forward), 409, reason.InFlight)
 	}
