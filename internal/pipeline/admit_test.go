@@ -99,3 +99,28 @@ func FuzzCheckQueryShadowing(f *testing.F) {
 		_ = checkQueryShadowing(q, signed)
 	})
 }
+
+// A CGI or FastCGI shop (PHP's $_SERVER) reads "Payguard_Amount" as the
+// same HTTP_PAYGUARD_AMOUNT as payguard's Payguard-Amount: every case and
+// underscore spelling goes, and with upstream_secret so do the sender's
+// spellings of the Webhook-* headers payguard signs with.
+func TestHeaderVariantsStripped(t *testing.T) {
+	p, _ := newPipeline(t, func(c *Config) { c.UpstreamSecrets = [][]byte{[]byte("0123456789abcdef")} })
+	s := &shop{}
+	in := post(msg("variants", "o", "t", 1234))
+	for _, k := range []string{"Payguard_Amount", "payguard_status", "PAYGUARD-QUERY", "Webhook_Signature", "webhook_id"} {
+		in.Header[k] = []string{"forged"}
+	}
+	in.Header["Payguard"] = []string{"kept: no prefix"}
+	expect(t, p.Handle(context.Background(), in, s.forward), 200, reason.Forwarded)
+	for k, v := range s.got[0].Header {
+		for _, x := range v {
+			if x == "forged" {
+				t.Errorf("%s: forged value reached the shop", k)
+			}
+		}
+	}
+	if s.got[0].Header.Get("Payguard") == "" || s.got[0].Header.Get("Webhook-Signature") == "" {
+		t.Fatalf("headers %v", s.got[0].Header)
+	}
+}

@@ -98,9 +98,14 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 			id = n.TransactionID
 		}
 		ts := p.cfg.Now().Unix()
-		h.Set("Webhook-Id", id)
-		h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
-		h.Set("Webhook-Signature", stdwebhook.Sign(p.cfg.UpstreamSecrets, id, ts, body))
+		// Whatever the sender called its own Webhook-* headers, the shop
+		// sees payguard's signature only.
+		for _, k := range []string{stdwebhook.HeaderID, stdwebhook.HeaderTimestamp, stdwebhook.HeaderSignature} {
+			deleteHeaderVariants(h, k)
+		}
+		h.Set(stdwebhook.HeaderID, id)
+		h.Set(stdwebhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(stdwebhook.HeaderSignature, stdwebhook.Sign(p.cfg.UpstreamSecrets, id, ts, body))
 	}
 	return &Outgoing{Header: h, Body: body}, nil
 }

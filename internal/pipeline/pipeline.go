@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/payguard/payguard/internal/audit"
@@ -324,10 +323,48 @@ func (p *Pipeline) ack(ok bool, code reason.Code) Response {
 }
 
 // StripPayguardHeaders removes every Payguard-* header, so that their
-// presence at the shop proves payguard set them.
+// presence at the shop proves payguard set them. Names are matched as CGI
+// and FastCGI read them (PHP's $_SERVER, ...): without case, and with '_'
+// as '-', since "Payguard_Amount" reaches such a shop as HTTP_PAYGUARD_AMOUNT
+// beside payguard's own Payguard-Amount.
 func StripPayguardHeaders(h http.Header) {
 	for k := range h {
-		if len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix) {
+		if hasHeaderPrefix(k, HeaderPrefix) {
+			delete(h, k)
+		}
+	}
+}
+
+// hasHeaderPrefix reports whether name starts with prefix, case folded
+// and '_' read as '-'.
+func hasHeaderPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		}
+		if lower(c) != lower(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// deleteHeaderVariants removes name and every spelling of it a CGI shop
+// reads as the same header (case, '_' for '-').
+func deleteHeaderVariants(h http.Header, name string) {
+	for k := range h {
+		if len(k) == len(name) && hasHeaderPrefix(k, name) {
 			delete(h, k)
 		}
 	}
