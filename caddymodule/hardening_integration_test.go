@@ -333,8 +333,7 @@ func v2Route(t *testing.T, path, extra string) (string, *wechatpay.V2Signer) {
 			mch_id 1900000109
 			app_id wx2421b1c4370ec43b
 			api_key_file ` + keyFile + `
-			query off
-			` + extra + `
+			query off` + extra + `
 		}
 		reverse_proxy %[1]s
 	}
