@@ -37,7 +37,12 @@ type App struct {
 	// Audit is where one record per notification goes; none by default.
 	Audit *AuditConfig `json:"audit,omitempty"`
 
-	store    store.Store
+	// store is the shared store as the routes use it: observed, each
+	// unavailable operation counted in payguard_store_errors_total.
+	store store.Store
+	// redis is the same store unobserved when it is Redis (its client is
+	// the audit stream's default), nil otherwise.
+	redis    *store.Redis
 	storeKey string
 	audit    audit.Sink
 	// recoveries are this config's recover routes (recovery_run.go).
@@ -113,6 +118,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		inline = append(inline, "audit url (its password)")
 	}
 	warnInlineSecrets(ctx, a.logger, "payguard app", inline)
+	if err := registerAppMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("payguard: registering metrics: %v", err)
+	}
 	repl := caddy.NewReplacer()
 	if err := a.provisionStore(repl); err != nil {
 		return err
@@ -156,11 +164,16 @@ func (a *App) provisionStore(repl *caddy.Replacer) error {
 	if err != nil {
 		return fmt.Errorf("payguard store: %v", err)
 	}
-	a.store = val.(storeDestructor).Store
-	if rs, ok := a.store.(*store.Redis); ok && !loaded {
-		// Once per connection pool, not on every reload.
-		a.checkEviction("store", rs.Client())
+	st := val.(storeDestructor).Store
+	kind := "memory"
+	if rs, ok := st.(*store.Redis); ok {
+		kind, a.redis = "redis", rs
+		if !loaded {
+			// Once per connection pool, not on every reload.
+			a.checkEviction("store", rs.Client())
+		}
 	}
+	a.store = store.Observe(st, countStoreErrors(kind))
 	return nil
 }
 
@@ -179,13 +192,13 @@ func (a *App) provisionAudit(repl *caddy.Replacer) error {
 		if err != nil {
 			return fmt.Errorf("payguard audit file: %v", err)
 		}
-		a.audit = sink
+		a.audit = audit.Observe(sink, countAuditErrors())
 	case "redis_stream":
 		client, err := a.auditRedis(repl)
 		if err != nil {
 			return err
 		}
-		a.audit = audit.NewRedisStreamSink(client, a.Audit.Stream, audit.WithMaxLen(a.Audit.MaxLen))
+		a.audit = audit.Observe(audit.NewRedisStreamSink(client, a.Audit.Stream, audit.WithMaxLen(a.Audit.MaxLen)), countAuditErrors())
 	}
 	return nil
 }
@@ -193,11 +206,10 @@ func (a *App) provisionAudit(repl *caddy.Replacer) error {
 // auditRedis is the audit stream's client: its own (url), or the store's.
 func (a *App) auditRedis(repl *caddy.Replacer) (redis.UniversalClient, error) {
 	if a.Audit.URL == "" {
-		rs, ok := a.store.(*store.Redis)
-		if !ok {
+		if a.redis == nil {
 			return nil, fmt.Errorf("payguard audit redis_stream needs store redis, or its own url")
 		}
-		return rs.Client(), nil
+		return a.redis.Client(), nil
 	}
 	url, err := repl.ReplaceOrErr(a.Audit.URL, true, true)
 	if err != nil {

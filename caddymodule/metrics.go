@@ -26,6 +26,10 @@ var payguardMetrics = struct {
 	notifications *prometheus.CounterVec
 	stageDuration *prometheus.HistogramVec
 	queryDuration *prometheus.HistogramVec
+	// storeErrors and auditErrors are the app's: the shared store and
+	// audit sink, whichever route used them.
+	storeErrors *prometheus.CounterVec
+	auditErrors prometheus.Counter
 }{}
 
 // Stages run from microseconds (admit, read) to the shop's and the
@@ -52,6 +56,16 @@ func initPayguardMetrics() {
 			Help:      "Round trip of the reverse order query to the provider's API (cache hits excluded), by provider.",
 			Buckets:   prometheus.DefBuckets,
 		}, []string{"provider"})
+		payguardMetrics.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns,
+			Name:      "store_errors_total",
+			Help:      "Store operations that failed because the store was unavailable (each one a notification answered 503 store_unavailable, or a recovery step retried), by store type.",
+		}, []string{"store"})
+		payguardMetrics.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns,
+			Name:      "audit_errors_total",
+			Help:      "Audit records that could not be written to the file or the Redis stream (each one lost).",
+		})
 	})
 }
 
@@ -61,14 +75,25 @@ func initPayguardMetrics() {
 // under the same name is an error.
 func registerMetrics(reg *prometheus.Registry) error {
 	initPayguardMetrics()
+	return registerCollectors(reg,
+		payguardMetrics.notifications,
+		payguardMetrics.stageDuration,
+		payguardMetrics.queryDuration)
+}
+
+// registerAppMetrics is registerMetrics for the app's collectors.
+func registerAppMetrics(reg *prometheus.Registry) error {
+	initPayguardMetrics()
+	return registerCollectors(reg, payguardMetrics.storeErrors, payguardMetrics.auditErrors)
+}
+
+// registerCollectors registers payguard's process-wide collectors with
+// one config's registry.
+func registerCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{
-		payguardMetrics.notifications,
-		payguardMetrics.stageDuration,
-		payguardMetrics.queryDuration,
-	} {
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) && are.ExistingCollector == c {
@@ -78,6 +103,22 @@ func registerMetrics(reg *prometheus.Registry) error {
 		}
 	}
 	return nil
+}
+
+// countStoreErrors is the store.Observe hook of a store of type kind
+// (memory or redis: the label's only values). Its series is created at
+// once, so it is exposed at 0 before the first failure.
+func countStoreErrors(kind string) func(op string) {
+	initPayguardMetrics()
+	c := payguardMetrics.storeErrors.WithLabelValues(kind)
+	return func(string) { c.Inc() }
+}
+
+// countAuditErrors is the audit.Observe hook.
+func countAuditErrors() func(error) {
+	initPayguardMetrics()
+	c := payguardMetrics.auditErrors
+	return func(error) { c.Inc() }
 }
 
 // telemetry is one handler's pipeline.Observer: the stage histogram and a

@@ -177,7 +177,8 @@ http://127.0.0.1:%[2]d {
 	for series := range after {
 		name, labels, _ := strings.Cut(series, "{")
 		switch strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count") {
-		case "payguard_notifications_total", "payguard_stage_duration_seconds", "payguard_query_duration_seconds":
+		case "payguard_notifications_total", "payguard_stage_duration_seconds", "payguard_query_duration_seconds",
+			"payguard_store_errors_total", "payguard_audit_errors_total":
 		default:
 			t.Errorf("unexpected metric %s", series)
 		}
