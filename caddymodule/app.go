@@ -220,6 +220,9 @@ func (a *App) auditRedis(repl *caddy.Replacer) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("payguard audit redis_stream: %v", err)
 	}
 	a.auditClient = redis.NewUniversalClient(opts)
+	if err := store.TraceRedis(a.auditClient); err != nil {
+		return nil, fmt.Errorf("payguard audit redis_stream: %v", err)
+	}
 	a.checkEviction("audit stream", a.auditClient)
 	return a.auditClient, nil
 }
@@ -302,7 +305,17 @@ func openStore(cfg StoreConfig) (store.Store, error) {
 	case "redis":
 		// A reachable Redis is not required to start: each request fails
 		// closed (503 store_unavailable) and recovers without a restart.
-		return store.OpenRedis(cfg.URL, cfg.Addrs, cfg.MasterName, cfg.KeyPrefix)
+		rs, err := store.OpenRedis(cfg.URL, cfg.Addrs, cfg.MasterName, cfg.KeyPrefix)
+		if err != nil {
+			return nil, err
+		}
+		// Commands become spans under the stage spans when the route is
+		// traced (Caddy's tracing directive), and cost nothing otherwise.
+		if err := store.TraceRedis(rs.Client()); err != nil {
+			_ = rs.Close()
+			return nil, err
+		}
+		return rs, nil
 	default:
 		return store.NewMemory(cfg.KeyPrefix), nil
 	}
