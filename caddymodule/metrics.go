@@ -74,17 +74,28 @@ func initPayguardMetrics() {
 // collectors being registered already is expected; a different collector
 // under the same name is an error.
 func registerMetrics(reg *prometheus.Registry) error {
-	initPayguardMetrics()
-	return registerCollectors(reg,
-		payguardMetrics.notifications,
-		payguardMetrics.stageDuration,
-		payguardMetrics.queryDuration)
+	return registerCollectors(reg, handlerCollectors()...)
 }
 
 // registerAppMetrics is registerMetrics for the app's collectors.
 func registerAppMetrics(reg *prometheus.Registry) error {
+	return registerCollectors(reg, appCollectors()...)
+}
+
+// handlerCollectors are the collectors each payguard handler registers.
+func handlerCollectors() []prometheus.Collector {
 	initPayguardMetrics()
-	return registerCollectors(reg, payguardMetrics.storeErrors, payguardMetrics.auditErrors)
+	return []prometheus.Collector{
+		payguardMetrics.notifications,
+		payguardMetrics.stageDuration,
+		payguardMetrics.queryDuration,
+	}
+}
+
+// appCollectors are the collectors the payguard app registers.
+func appCollectors() []prometheus.Collector {
+	initPayguardMetrics()
+	return []prometheus.Collector{payguardMetrics.storeErrors, payguardMetrics.auditErrors}
 }
 
 // registerCollectors registers payguard's process-wide collectors with
