@@ -63,7 +63,8 @@ func readDocs(t *testing.T) string {
 
 // TestDocsNameEverything checks that docs/ names every reason code with its
 // status, every Payguard-* header the pipeline sets, every audit record
-// field, every common handler option and every provider option.
+// field, every metric payguard registers and its labels, every common
+// handler option and every provider option.
 func TestDocsNameEverything(t *testing.T) {
 	docs := readDocs(t)
 	reasons, err := os.ReadFile(filepath.Join(docsDir, "reasons.md"))
@@ -92,6 +93,16 @@ func TestDocsNameEverything(t *testing.T) {
 	for _, o := range commonOptions {
 		if !strings.Contains(docs, "`"+o+"`") {
 			t.Errorf("docs/ does not name the common option `%s`", o)
+		}
+	}
+	for name, m := range registeredMetrics(t) {
+		if !strings.Contains(docs, "`"+name+"`") {
+			t.Errorf("docs/ does not name the metric `%s`", name)
+		}
+		for l := range m.labels {
+			if !strings.Contains(docs, "`"+l+"`") {
+				t.Errorf("docs/ does not name the label `%s` of %s", l, name)
+			}
 		}
 	}
 	for _, s := range provider.Specs() {
