@@ -99,6 +99,8 @@ func TestExamplesAdaptAsWritten(t *testing.T) {
 		"examples/appstore/Caddyfile": {`"name":"appstore"`, `"bundle_id":"com.example.shop"`, `"environment":"Production"`,
 			`"environment":"Sandbox"`, `"private_key_file":"examples/keys/appstore_connect_key.p8"`,
 			`"root_cert_file":["examples/keys/appstore_root_ca.pem"]`},
+		"examples/alipay/Caddyfile": {`"name":"alipay"`, `"seller_id":"2088000000000001"`, `"private_key_file":"examples/keys/alipay_app_private.pem"`,
+			`"cert_file":"examples/alipay/alipay_cert_public_key_rsa2.crt"`, `"root_cert_file":"examples/alipay/alipay_root_cert.crt"`, `"mode":"return"`},
 		"examples/pingpp/Caddyfile":                 {`"name":"pingpp"`, `"public_key_file":"examples/pingpp/pingpp_demo_public.pem"`, `"api_key_file":`},
 		"examples/generic/pingpp_style.Caddyfile":   {`"name":"generic"`, `"partner_name":"charge_partner"`, `"message":["raw"]`},
 		"examples/generic/beecloud_style.Caddyfile": {`"partner_name":"beecloud"`, `"transaction_fee","{secret}"]`, `"event_id":"body.transaction_id + \":\" + body.transaction_type"`},
@@ -126,6 +128,7 @@ func TestExampleEditsRefused(t *testing.T) {
 		atLine               bool
 	}{
 		{"examples/appstore/Caddyfile", "environment Production\n", "\n", "environment is required", false},
+		{"examples/alipay/Caddyfile", "root_cert_file examples/alipay/alipay_root_cert.crt", "", "certificate mode needs both cert_file and root_cert_file", true},
 		{"examples/paypal/Caddyfile", "client_secret_file examples/keys/paypal_client_secret", "", "client_id and client_secret", false},
 		{"examples/generic/points_partner.Caddyfile", "nonce       field nonce_str", "timestamp header X-Ts",
 			"timestamp header X-Ts is not covered by the signature", true},
