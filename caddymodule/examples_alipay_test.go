@@ -2,7 +2,6 @@ package caddymodule_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -25,19 +24,11 @@ func TestAlipayExampleCertificateMode(t *testing.T) {
 	cf = strings.ReplaceAll(cf, "reverse_proxy 127.0.0.1:9001", "reverse_proxy "+strings.TrimPrefix(shop.srv.URL, "http://"))
 	startCaddy(t, cf)
 
-	pem, err := os.ReadFile("examples/keys/alipay_private.pem")
+	key, err := keys.ParseRSAPrivateKey([]byte(readExample(t, "examples/keys/alipay_private.pem")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := keys.ParseRSAPrivateKey(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := os.ReadFile("examples/alipay/alipay_cert_public_key_rsa2.crt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := keys.ParseCertificates(certPEM)
+	certs, err := keys.ParseCertificates([]byte(readExample(t, "examples/alipay/alipay_cert_public_key_rsa2.crt")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,25 +16,15 @@ func errorsStack(t *testing.T, appLines string) (notify, admin string) {
 	keysFor(t)
 	shop := newRecorder(t)
 	port, adminPort := freePort(t), freePort(t)
-	startCaddy(t, fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	payguard {
-		%s
-	}
-}
-http://127.0.0.1:%d {
+	globals := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\toutput discard\n\t}\n\tpayguard {\n\t\t%s\n\t}\n}\n", adminPort, appLines)
+	startCaddy(t, globals+fmt.Sprintf(`http://127.0.0.1:%d {
 	payguard alipay {
 		app_id 2021000000000001
 		public_key_file %s
 	}
 	reverse_proxy %s
 }
-`, adminPort, appLines, port, testKeys.alipayPubFile, strings.TrimPrefix(shop.srv.URL, "http://")))
+`, port, testKeys.alipayPubFile, strings.TrimPrefix(shop.srv.URL, "http://")))
 	return fmt.Sprintf("http://127.0.0.1:%d/", port), fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 }
 
