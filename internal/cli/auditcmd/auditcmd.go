@@ -1,4 +1,8 @@
-package caddymodule
+// Package auditcmd is the `payguard audit tail|find` command: the audit
+// trail read back, from the file (and its rotated siblings) or the Redis
+// stream. The reading is internal/audit's; this package maps flags onto
+// it. caddymodule registers it with Caddy's command line.
+package auditcmd
 
 import (
 	"context"
@@ -8,26 +12,21 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/cli"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/store"
 )
 
-// `payguard audit tail|find`: the audit trail read back, from the file
-// (and its rotated siblings) or the Redis stream. The reading is
-// internal/audit's; this file maps flags onto it.
-
-func init() {
-	caddycmd.RegisterCommand(caddycmd.Command{
-		Name:  "audit",
-		Usage: "tail|find (--file PATH | --redis URL [--stream NAME]) ...",
-		Short: "Reads the audit trail: what payguard decided about each notification, and why",
-		Long: `
+// The command as Caddy's command line lists it.
+const (
+	Name  = "audit"
+	Usage = "tail|find (--file PATH | --redis URL [--stream NAME]) ..."
+	Short = "Reads the audit trail: what payguard decided about each notification, and why"
+	Long  = `
 Reads the audit records payguard wrote, from either sink: the JSON-lines
 file of 'audit file PATH' (with its rotated siblings: PATH.1, PATH.2.gz,
 PATH-20260102, ...) or the Redis stream of 'audit redis_stream NAME'.
@@ -55,15 +54,16 @@ Examples:
 
   # the last 50 bad signatures
   payguard audit tail --redis {env.REDIS_URL} --reason bad_signature -n 50
-`,
-		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(auditFindCommand(), auditTailCommand())
-			setPayguardHelp(cmd)
-		},
-	})
+`
+)
+
+// Build adds the subcommands to cmd, the `audit` command Caddy made.
+func Build(cmd *cobra.Command, g cli.Glue) {
+	cmd.AddCommand(findCommand(g), tailCommand(g))
+	cli.SetHelp(cmd)
 }
 
-func auditSourceFlags(c *cobra.Command) {
+func sourceFlags(c *cobra.Command) {
 	f := c.Flags()
 	f.String("file", "", "the audit file (audit file PATH)")
 	f.String("redis", "", "Redis URL of the audit stream (redis:// or rediss://; {env.NAME} placeholders work)")
@@ -74,7 +74,7 @@ func auditSourceFlags(c *cobra.Command) {
 	f.Bool("json", false, "print the records as JSON lines instead of a table")
 }
 
-func auditFindCommand() *cobra.Command {
+func findCommand(g cli.Glue) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "find (--file PATH | --redis URL) (--order X | --event Y | --transaction Z) [--provider P] [--outcome O] [--reason R] [--json]",
 		Short: "Prints every audit record of one order, event or transaction",
@@ -89,16 +89,18 @@ when a record matched, 1 when none did, 2 on a usage or read error.
   payguard audit find --redis redis://127.0.0.1:6379/0 --transaction 2026010222001 --json
 `,
 		Args: cobra.NoArgs,
-		RunE: wrap(cmdAuditFind),
+		RunE: g.Wrap(func(cmd *cobra.Command, _ []string, fl cli.Flags) (int, error) {
+			return runFind(cmd, fl, g.Expand)
+		}),
 	}
-	auditSourceFlags(c)
+	sourceFlags(c)
 	c.Flags().String("order", "", "the merchant's order number (out_trade_no)")
 	c.Flags().String("event", "", "the provider's event id")
 	c.Flags().String("transaction", "", "the provider's transaction id")
 	return c
 }
 
-func auditTailCommand() *cobra.Command {
+func tailCommand(g cli.Glue) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "tail (--file PATH | --redis URL) [-n 20] [--follow] [--provider P] [--outcome O] [--reason R] [--json]",
 		Short: "Prints the last audit records, and follows new ones",
@@ -111,16 +113,18 @@ the file) until interrupted.
   payguard audit tail --redis redis://127.0.0.1:6379/0 --provider wechatpay_v3 --reason query_mismatch
 `,
 		Args: cobra.NoArgs,
-		RunE: wrap(cmdAuditTail),
+		RunE: g.Wrap(func(cmd *cobra.Command, _ []string, fl cli.Flags) (int, error) {
+			return runTail(cmd, fl, g.Expand)
+		}),
 	}
-	auditSourceFlags(c)
+	sourceFlags(c)
 	c.Flags().IntP("lines", "n", 20, "how many of the last matching records to print")
 	c.Flags().BoolP("follow", "f", false, "keep printing new records as they are written")
 	return c
 }
 
-// auditReader is what both sources offer.
-type auditReader interface {
+// reader is what both sources offer.
+type reader interface {
 	Scan(ctx context.Context, f audit.Filter, visit audit.Visit) error
 	Tail(ctx context.Context, f audit.Filter, n int, follow bool, visit audit.Visit) error
 }
@@ -130,7 +134,7 @@ func usageErr(format string, args ...any) (int, error) {
 	return 2, fmt.Errorf(format, args...)
 }
 
-func openAuditReader(fl caddycmd.Flags) (auditReader, func(), error) {
+func openReader(fl cli.Flags, expand func(string) string) (reader, func(), error) {
 	file, rawURL := fl.String("file"), fl.String("redis")
 	switch {
 	case file != "" && rawURL != "":
@@ -138,7 +142,7 @@ func openAuditReader(fl caddycmd.Flags) (auditReader, func(), error) {
 	case file != "":
 		return &audit.FileReader{Path: file}, func() {}, nil
 	case rawURL != "":
-		rawURL = caddy.NewReplacer().ReplaceKnown(rawURL, "")
+		rawURL = expand(rawURL)
 		opts, err := store.ParseRedisURL(rawURL, nil, "")
 		if err != nil {
 			return nil, nil, err
@@ -149,7 +153,7 @@ func openAuditReader(fl caddycmd.Flags) (auditReader, func(), error) {
 	return nil, nil, errors.New("give the audit sink: --file PATH (audit file) or --redis URL (audit redis_stream)")
 }
 
-func auditFilter(fl caddycmd.Flags) (audit.Filter, error) {
+func filterOf(fl cli.Flags) (audit.Filter, error) {
 	f := audit.Filter{
 		Provider: fl.String("provider"),
 		Outcome:  audit.Outcome(fl.String("outcome")),
@@ -166,8 +170,8 @@ func auditFilter(fl caddycmd.Flags) (audit.Filter, error) {
 	return f, nil
 }
 
-func cmdAuditFind(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error) {
-	f, err := auditFilter(fl)
+func runFind(cmd *cobra.Command, fl cli.Flags, expand func(string) string) (int, error) {
+	f, err := filterOf(fl)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -175,14 +179,14 @@ func cmdAuditFind(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error
 	if f.OutTradeNo == "" && f.EventID == "" && f.Transaction == "" {
 		return usageErr("find needs --order, --event or --transaction (payguard audit tail lists the latest records)")
 	}
-	src, closeSrc, err := openAuditReader(fl)
+	src, closeSrc, err := openReader(fl, expand)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	defer closeSrc()
 	p := &audit.Printer{W: cmd.OutOrStdout(), JSON: fl.Bool("json")}
 	found := 0
-	err = src.Scan(contextOf(cmd), f, func(r *audit.Record) error {
+	err = src.Scan(cli.ContextOf(cmd), f, func(r *audit.Record) error {
 		found++
 		return p.Print(r)
 	})
@@ -195,8 +199,8 @@ func cmdAuditFind(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error
 	return 0, nil
 }
 
-func cmdAuditTail(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error) {
-	f, err := auditFilter(fl)
+func runTail(cmd *cobra.Command, fl cli.Flags, expand func(string) string) (int, error) {
+	f, err := filterOf(fl)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -205,35 +209,16 @@ func cmdAuditTail(cmd *cobra.Command, _ []string, fl caddycmd.Flags) (int, error
 		return usageErr("-n must be a number of records, 0 or more")
 	}
 	follow, _ := fl.GetBool("follow")
-	src, closeSrc, err := openAuditReader(fl)
+	src, closeSrc, err := openReader(fl, expand)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	defer closeSrc()
-	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cli.ContextOf(cmd), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p := &audit.Printer{W: cmd.OutOrStdout(), JSON: fl.Bool("json")}
 	if err := src.Tail(ctx, f, n, follow, p.Print); err != nil {
 		return 2, err
 	}
 	return 0, nil
-}
-
-// contextOf is the command's context; cobra leaves it nil when a command
-// is executed without one.
-func contextOf(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
-}
-
-// helpFooter replaces Caddy's footer (a link to Caddy's CLI docs) under
-// payguard's own commands.
-const helpFooter = "The contract, reason codes and every option: docs/ in the payguard repository.\n"
-
-// setPayguardHelp gives cmd and its subcommands cobra's plain help
-// template with payguard's footer instead of the root's Caddy footer.
-func setPayguardHelp(cmd *cobra.Command) {
-	cmd.SetHelpTemplate((&cobra.Command{}).HelpTemplate() + "\n" + helpFooter)
 }

@@ -1,22 +1,25 @@
-package caddymodule
+// Package policycmd is the `payguard policy test` command: CEL policies
+// evaluated offline on recorded notifications, by internal/policy's case
+// runner. caddymodule registers it with Caddy's command line.
+package policycmd
 
 import (
 	"errors"
 	"strings"
 	"time"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/payguard/payguard/internal/cli"
 	"github.com/payguard/payguard/internal/policy"
 )
 
-func init() {
-	caddycmd.RegisterCommand(caddycmd.Command{
-		Name:  "policy",
-		Usage: "test <policy.cel>... --case <case.json|dir>...",
-		Short: "Tests CEL policies offline on recorded notifications",
-		Long: `
+// The command as Caddy's command line lists it.
+const (
+	Name  = "policy"
+	Usage = "test <policy.cel>... --case <case.json|dir>..."
+	Short = "Tests CEL policies offline on recorded notifications"
+	Long  = `
 Policies are the CEL expressions a route's 'policy' option names; every one
 must hold for a notification to reach the shop.
 
@@ -31,21 +34,22 @@ must hold for a notification to reach the shop.
 
 The ready policies in the repository's policies/ folder each have their
 cases in the folder of the same name.
-`,
-		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(policyTestCommand())
-			setPayguardHelp(cmd)
-		},
-	})
+`
+)
+
+// Build adds the subcommand to cmd, the `policy` command Caddy made.
+func Build(cmd *cobra.Command, g cli.Glue) {
+	cmd.AddCommand(testCommand(g))
+	cli.SetHelp(cmd)
 }
 
-func policyTestCommand() *cobra.Command {
+func testCommand(g cli.Glue) *cobra.Command {
 	var cases []string
 	c := &cobra.Command{
 		Use:   "test <policy.cel>... --case <case.json|dir>...",
 		Short: "Evaluates policies on recorded notifications; exit 0 when all got their expected verdict",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: wrap(func(cmd *cobra.Command, args []string, _ caddycmd.Flags) (int, error) {
+		RunE: g.Wrap(func(cmd *cobra.Command, args []string, _ cli.Flags) (int, error) {
 			// `--case a.json b.json` leaves b.json positional: every
 			// positional that is not a .cel file is a case too.
 			var policies []string
