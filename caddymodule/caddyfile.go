@@ -65,7 +65,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if !d.NextArg() {
-		return d.Err("payguard: a provider name is required (payguard alipay { ... })")
+		return d.Errf("payguard: a provider name is required: payguard <provider> { ... } (providers: %s)", strings.Join(provider.Names(), ", "))
 	}
 	name := d.Val()
 	if d.NextArg() {
