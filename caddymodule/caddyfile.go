@@ -29,6 +29,9 @@ var commonOptions = []string{
 	"recover", "mode watch", "watch_token",
 }
 
+// queryOptions are the query block's options every provider takes.
+var queryOptions = []string{"endpoint", "timeout", "cache"}
+
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
 	err := handler.UnmarshalCaddyfile(h.Dispenser)

@@ -1,10 +1,6 @@
 package caddymodule
 
 import (
-	"fmt"
-	"os"
-	"strings"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/payguard/payguard/internal/provider"
@@ -36,13 +32,9 @@ func (m *ProviderModule) unmarshalProviderOption(d *caddyfile.Dispenser, inQuery
 	if d.NextBlock(d.Nesting()) {
 		return true, d.Errf("%s %s takes no block", m.spec.Name, name)
 	}
-	readsFile := isFile || opt.Kind == provider.KindFile || opt.Kind == provider.KindFiles
 	for _, a := range args {
-		if opt.Kind == provider.KindEnum && !provider.HasPlaceholder(a) && !contains(opt.Values, a) {
-			return true, d.Errf("%s: %s must be %s, not %q", m.spec.Name, name, strings.Join(opt.Values, " or "), a)
-		}
-		if err := checkValueAtParse(opt, a, readsFile); err != nil {
-			return true, d.Errf("%s: %s: %v", m.spec.Name, name, err)
+		if err := provider.CheckArg(opt, name, a); err != nil {
+			return true, d.Errf("%s: %v", m.spec.Name, err)
 		}
 	}
 	key := opt.JSONKey()
@@ -51,29 +43,6 @@ func (m *ProviderModule) unmarshalProviderOption(d *caddyfile.Dispenser, inQuery
 	}
 	m.values[key] = args
 	return true, nil
-}
-
-// checkValueAtParse reads and parses a value that holds no placeholder;
-// one that does is only known at provision, where Resolve checks it.
-func checkValueAtParse(opt provider.Option, v string, readsFile bool) error {
-	if opt.HoldsPlaceholder(v) || (opt.Parse == nil && !readsFile) {
-		return nil
-	}
-	data := []byte(v)
-	if readsFile {
-		b, err := os.ReadFile(v)
-		if err != nil {
-			if pe, ok := err.(*os.PathError); ok {
-				err = pe.Err
-			}
-			return fmt.Errorf("cannot read %s: %v", v, err)
-		}
-		data = b
-	}
-	if opt.Parse == nil {
-		return nil
-	}
-	return opt.Parse(data)
 }
 
 // finishProviderCaddyfile applies the table's and the provider's own rules
@@ -88,26 +57,9 @@ func (m *ProviderModule) finishProviderCaddyfile(at *caddyfile.Dispenser) error 
 
 // unknownOptionError lists what the block accepts.
 func (m *ProviderModule) unknownOptionError(d *caddyfile.Dispenser, opt string, inQuery bool) error {
+	common := commonOptions
 	if inQuery {
-		own := m.spec.OptionNames(true)
-		return d.Errf("payguard %s: unknown query option %q (valid: endpoint, timeout, cache%s)", m.spec.Name, opt, prefixList(", ", own))
+		common = queryOptions
 	}
-	return d.Errf("payguard %s: unknown option %q (%s options: %s; common options: %s)", m.spec.Name, opt,
-		m.spec.Name, strings.Join(m.spec.OptionNames(false), ", "), strings.Join(commonOptions, ", "))
-}
-
-func prefixList(sep string, list []string) string {
-	if len(list) == 0 {
-		return ""
-	}
-	return sep + strings.Join(list, sep)
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return d.Err(m.spec.UnknownOption(opt, inQuery, common).Error())
 }

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -26,24 +25,7 @@ type PolicyOptions struct {
 }
 
 // PolicyConfig is one policy: a .cel file, or an inline expression.
-type PolicyConfig struct {
-	File       string `json:"file,omitempty"`
-	Expression string `json:"expression,omitempty"`
-}
-
-// compile compiles the policy under its name: the file's path, or the
-// shortened expression.
-func (pc PolicyConfig) compile() (*policy.Program, error) {
-	switch {
-	case pc.File != "" && pc.Expression != "":
-		return nil, fmt.Errorf("policy: give a file or an expression, not both")
-	case pc.File != "":
-		return policy.CompileFile(pc.File)
-	case pc.Expression != "":
-		return policy.Compile(policy.InlineName(pc.Expression), pc.Expression)
-	}
-	return nil, fmt.Errorf("policy: neither a file nor an expression")
-}
+type PolicyConfig = policy.Config
 
 // unmarshalPolicyOption parses `policy`, `order_lookup` and
 // `order_timeout`. A policy is compiled here too, so `payguard validate`
@@ -58,22 +40,13 @@ func (o *PolicyOptions) unmarshalPolicyOption(d *caddyfile.Dispenser, opt string
 	}
 	switch opt {
 	case "policy":
-		pc := PolicyConfig{Expression: arg}
-		if policy.IsFile(arg) {
-			pc = PolicyConfig{File: arg}
-		}
-		if _, err := pc.compile(); err != nil {
+		pc := policy.ConfigOf(arg)
+		if _, err := pc.Compile(); err != nil {
 			return d.Errf("payguard: %v", err)
 		}
 		o.Policies = append(o.Policies, pc)
 	case "order_lookup":
-		// A URL with other placeholders ({env.SHOP}) is checked whole at
-		// provision, once they are resolved.
-		err := orderlookup.CheckURL(arg)
-		if strings.Contains(strings.ReplaceAll(arg, orderlookup.Placeholder, ""), "{") && strings.Contains(arg, orderlookup.Placeholder) {
-			err = nil
-		}
-		if err != nil {
+		if err := orderlookup.CheckConfigured(arg); err != nil {
 			return d.Errf("payguard: %v", err)
 		}
 		o.OrderLookup = arg
@@ -92,7 +65,7 @@ func (o *PolicyOptions) unmarshalPolicyOption(d *caddyfile.Dispenser, opt string
 func (o *PolicyOptions) policyStages() ([]pipeline.Policy, pipeline.OrderLookup, error) {
 	var pols []pipeline.Policy
 	for _, pc := range o.Policies {
-		p, err := pc.compile()
+		p, err := pc.Compile()
 		if err != nil {
 			return nil, nil, err
 		}

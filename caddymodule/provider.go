@@ -2,9 +2,6 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -42,9 +39,8 @@ func (m ProviderModule) CaddyModule() caddy.ModuleInfo {
 // Spec is the provider's declaration.
 func (m *ProviderModule) Spec() *provider.Spec { return m.spec }
 
-// UnmarshalJSON reads the provider's options: a string for single-valued
-// options, an array for lists. An unknown key is an error that names the
-// valid ones.
+// UnmarshalJSON reads the provider's options (the option table's JSON
+// shape, provider.Spec.DecodeJSON) and the glue's `mode watch` ones.
 func (m *ProviderModule) UnmarshalJSON(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -57,61 +53,18 @@ func (m *ProviderModule) UnmarshalJSON(b []byte) error {
 		} else if taken {
 			continue
 		}
-		opt, ok := m.optionByJSON(key)
-		if !ok {
-			return fmt.Errorf("%s: unknown option %q (valid: %s)", m.spec.Name, key, strings.Join(m.jsonKeys(), ", "))
+		if err := m.spec.DecodeJSON(m.values, key, rv); err != nil {
+			return err
 		}
-		if opt.Multi() && key == opt.JSONKey() {
-			var list []string
-			if err := json.Unmarshal(rv, &list); err != nil {
-				return fmt.Errorf("%s: %s must be an array of strings", m.spec.Name, key)
-			}
-			m.values[key] = list
-			continue
-		}
-		var s string
-		if err := json.Unmarshal(rv, &s); err != nil {
-			return fmt.Errorf("%s: %s must be a string", m.spec.Name, key)
-		}
-		m.values[key] = []string{s}
 	}
 	return nil
 }
 
 // MarshalJSON writes the options in the shape UnmarshalJSON reads.
 func (m ProviderModule) MarshalJSON() ([]byte, error) {
-	out := map[string]any{}
-	for key, v := range m.values {
-		opt, _ := m.optionByJSON(key)
-		if opt.Multi() && key == opt.JSONKey() {
-			out[key] = v
-		} else if len(v) > 0 {
-			out[key] = v[0]
-		}
-	}
+	out := m.spec.EncodeJSON(m.values)
 	m.putWatchJSON(out)
 	return json.Marshal(out)
-}
-
-func (m *ProviderModule) optionByJSON(key string) (provider.Option, bool) {
-	for _, o := range m.spec.Options {
-		if o.JSONKey() == key || (o.Kind == provider.KindSecret && o.FileKey() == key) {
-			return o, true
-		}
-	}
-	return provider.Option{}, false
-}
-
-func (m *ProviderModule) jsonKeys() []string {
-	var keys []string
-	for _, o := range m.spec.Options {
-		keys = append(keys, o.JSONKey())
-		if o.Kind == provider.KindSecret {
-			keys = append(keys, o.FileKey())
-		}
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // build resolves the options (placeholders with Caddy's replacer, files
@@ -131,15 +84,7 @@ func (m *ProviderModule) build(set provider.Settings) (provider.Built, error) {
 
 // inlineSecrets lists the secret options given inline, without a
 // placeholder: their values show at the admin API's /config/.
-func (m *ProviderModule) inlineSecrets() []string {
-	var out []string
-	for _, o := range m.spec.Options {
-		if o.Kind == provider.KindSecret && m.values.Get(o.JSONKey()) != "" && !provider.HasPlaceholder(m.values.Get(o.JSONKey())) {
-			out = append(out, o.Name)
-		}
-	}
-	return out
-}
+func (m *ProviderModule) inlineSecrets() []string { return m.spec.InlineSecrets(m.values) }
 
 // Interface guard
 var _ caddy.Module = (*ProviderModule)(nil)

@@ -2,13 +2,13 @@ package caddymodule
 
 import (
 	"context"
-	"net/url"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/store"
 )
 
 func init() {
@@ -80,17 +80,7 @@ func (h *Handler) inlineUpstreamSecrets() []string {
 
 // hasInlinePassword reports whether a Redis URL carries a password that is
 // no placeholder.
-func hasInlinePassword(raw string) bool {
-	if raw == "" || provider.HasPlaceholder(raw) {
-		return false
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return false
-	}
-	_, ok := u.User.Password()
-	return ok
-}
+var hasInlinePassword = store.HasInlinePassword
 
 // Interface guards
 var (

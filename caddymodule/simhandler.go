@@ -72,10 +72,6 @@ func (h *SimHandler) Provision(ctx caddy.Context) error {
 	logf := func(format string, args ...any) {
 		h.logger.Info("sandbox: " + fmt.Sprintf(format, args...))
 	}
-	providers, err := sim.Load(dir, provider.SandboxOptions{Logf: logf}) // errors name files, never key bytes
-	if err != nil {
-		return fmt.Errorf("payguard_sim: %v", err)
-	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		abs = dir
@@ -87,7 +83,7 @@ func (h *SimHandler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("payguard_sim: %v", err)
 	}
-	if h.server, err = sim.NewServer(sim.ServerConfig{Book: val.(*sim.OrderBook), Providers: providers, Logf: logf}); err != nil {
+	if h.server, err = sim.Open(dir, val.(*sim.OrderBook), logf); err != nil {
 		simBooks.Delete(h.bookKey)
 		h.bookKey = ""
 		return fmt.Errorf("payguard_sim: %v", err)

@@ -71,6 +71,16 @@ func CheckURL(template string) error {
 	return nil
 }
 
+// CheckConfigured is CheckURL for a template as configured: one that
+// holds other placeholders ({env.SHOP}) beside {out_trade_no} is only
+// known, and checked whole, once they are resolved.
+func CheckConfigured(template string) error {
+	if strings.Contains(template, Placeholder) && strings.Contains(strings.ReplaceAll(template, Placeholder, ""), "{") {
+		return nil
+	}
+	return CheckURL(template)
+}
+
 // URL is the lookup URL for one order: the order number path-escaped, so
 // it can never add a path segment, a query or a host.
 func (c *Client) URL(outTradeNo string) string {

@@ -159,3 +159,19 @@ func TestCheckURL(t *testing.T) {
 		t.Fatalf("%v, timeout %v", err, c.timeout)
 	}
 }
+
+// As configured, a template with other placeholders waits for them to be
+// resolved; one without is checked now.
+func TestCheckConfigured(t *testing.T) {
+	for tmpl, ok := range map[string]bool{
+		"{env.SHOP}/orders/{out_trade_no}":         true,
+		"https://shop.example/o/{out_trade_no}":    true,
+		"/orders/{out_trade_no}":                   false,
+		"{env.SHOP}/orders":                        false, // no {out_trade_no}, whatever SHOP is
+		"https://shop.example/o/{out_trade_no}{x}": true,
+	} {
+		if err := CheckConfigured(tmpl); (err == nil) != ok {
+			t.Errorf("%q: %v, want ok=%v", tmpl, err, ok)
+		}
+	}
+}

@@ -105,6 +105,35 @@ func InlineName(expr string) string {
 	return s
 }
 
+// Config is one configured policy, as a route's JSON holds it: a .cel
+// file, or an inline expression.
+type Config struct {
+	File       string `json:"file,omitempty"`
+	Expression string `json:"expression,omitempty"`
+}
+
+// ConfigOf is the Config of a `policy` argument: a file when IsFile.
+func ConfigOf(arg string) Config {
+	if IsFile(arg) {
+		return Config{File: arg}
+	}
+	return Config{Expression: arg}
+}
+
+// Compile compiles the policy under its name: the file's path, or the
+// shortened expression.
+func (c Config) Compile() (*Program, error) {
+	switch {
+	case c.File != "" && c.Expression != "":
+		return nil, fmt.Errorf("policy: give a file or an expression, not both")
+	case c.File != "":
+		return CompileFile(c.File)
+	case c.Expression != "":
+		return Compile(InlineName(c.Expression), c.Expression)
+	}
+	return nil, fmt.Errorf("policy: neither a file nor an expression")
+}
+
 // IsFile reports whether a `policy` argument names a file (it ends in
 // .cel) rather than being an inline expression.
 func IsFile(arg string) bool {

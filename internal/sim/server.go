@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/payguard/payguard/internal/provider"
 )
 
 // ServerConfig configures a Server.
@@ -22,6 +24,18 @@ type ServerConfig struct {
 	Now func() time.Time
 	// Logf, when set, is told about every order registered.
 	Logf func(format string, args ...any)
+}
+
+// Open is the sandbox of the keys in dir: every provider whose keys are
+// there, around book (a new one when nil), logf told about the keys'
+// parameters and every order registered. Errors name files, never key
+// bytes.
+func Open(dir string, book *OrderBook, logf func(format string, args ...any)) (*Server, error) {
+	providers, err := Load(dir, provider.SandboxOptions{Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	return NewServer(ServerConfig{Book: book, Providers: providers, Logf: logf})
 }
 
 // Server is the sandbox: each provider's query API under its prefix

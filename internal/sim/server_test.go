@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -116,5 +117,23 @@ func TestTamperFieldsMatchProviders(t *testing.T) {
 		if strings.Join(all[p.Name()], ",") != strings.Join(p.Tamperable(), ",") {
 			t.Errorf("%s: TamperFields %v, Tamperable %v", p.Name(), all[p.Name()], p.Tamperable())
 		}
+	}
+}
+
+// Open serves every provider whose keys are in the directory, around the
+// book it is given, so a second sandbox on one book knows the first's
+// orders; a directory without keys is refused.
+func TestOpen(t *testing.T) {
+	keys := testKeys(t)
+	book := NewOrderBook()
+	srv, err := Open(filepath.Join(fixture.dir, "keys"), book, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.Names()) != len(keys) || srv.Book() != book {
+		t.Fatalf("names %v for %d providers; book shared: %v", srv.Names(), len(keys), srv.Book() == book)
+	}
+	if _, err := Open(t.TempDir(), nil, nil); err == nil {
+		t.Fatal("an empty keys directory opened")
 	}
 }

@@ -3,6 +3,7 @@ package simcmd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -98,13 +99,12 @@ func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 	if err != nil || timeout <= 0 {
 		return fail(errors.New("--timeout must be a positive duration"))
 	}
-	replay := fl.Int("replay")
 	res, err := sim.Notify(cmd.Context(), p, sim.NotifyOptions{
 		Order:   order,
 		To:      to,
 		Sandbox: fl.String("sandbox"),
 		Tamper:  fl.String("tamper"),
-		Replay:  replay,
+		Replay:  fl.Int("replay"),
 		Client: &http.Client{
 			Timeout:       timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -113,12 +113,18 @@ func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 	if err != nil {
 		return fail(err)
 	}
-	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	printOrder(cmd.OutOrStdout(), cmd.ErrOrStderr(), res, fl.String("sandbox"), fl.String("tamper"))
+	return report(cmd.OutOrStdout(), res.Deliveries, fl.String("expect"))
+}
+
+// printOrder describes the order notified about, and where it was
+// registered.
+func printOrder(out, errOut io.Writer, res *sim.NotifyResult, sandboxURL, tamper string) {
 	o := res.Order
 	where := "not registered: --sandbox \"\""
 	switch {
 	case res.Registered:
-		where = "registered at " + fl.String("sandbox")
+		where = "registered at " + sandboxURL
 	case res.SandboxErr != nil:
 		where = "NOT registered"
 		fmt.Fprintf(errOut, "warning: %v; payguard's query will not find this order\n", res.SandboxErr)
@@ -128,12 +134,16 @@ func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 	if o.QueryAmount != o.Amount || o.QueryStatus != o.Status {
 		fmt.Fprintf(out, "  the sandbox's query API answers: amount %s, status %s\n", sandbox.Decimal(o.QueryAmount, o.Currency), o.QueryStatus)
 	}
-	if t := fl.String("tamper"); t != "" {
-		fmt.Fprintf(out, "  tampered after signing: %s\n", t)
+	if tamper != "" {
+		fmt.Fprintf(out, "  tampered after signing: %s\n", tamper)
 	}
+}
+
+// report prints one line per delivery; the exit status is 1 when one
+// failed or was not answered as expected.
+func report(out io.Writer, deliveries []sim.Delivery, expect string) (int, error) {
 	failed, unexpected := 0, 0
-	expect := fl.String("expect")
-	for i, d := range res.Deliveries {
+	for i, d := range deliveries {
 		fmt.Fprintln(out, formatDelivery(i+1, d))
 		switch {
 		case d.Err != nil:
@@ -143,14 +153,14 @@ func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 		}
 	}
 	if failed > 0 {
-		return 1, fmt.Errorf("%d of %d deliveries failed", failed, len(res.Deliveries))
+		return 1, fmt.Errorf("%d of %d deliveries failed", failed, len(deliveries))
 	}
 	if unexpected > 0 {
 		want := "forwarded or duplicate"
 		if expect != "" {
 			want = expect
 		}
-		return 1, fmt.Errorf("%d of %d answers were not %s", unexpected, len(res.Deliveries), want)
+		return 1, fmt.Errorf("%d of %d answers were not %s", unexpected, len(deliveries), want)
 	}
 	return 0, nil
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payguard/payguard/internal/cli"
-	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/sim"
 )
 
@@ -103,11 +102,7 @@ func runServe(cmd *cobra.Command, _ []string, fl cli.Flags) (int, error) {
 		fmt.Fprintf(errOut, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
 	keysDir := fl.String("keys")
-	providers, err := sim.Load(keysDir, provider.SandboxOptions{Logf: logf})
-	if err != nil {
-		return fail(err)
-	}
-	srv, err := sim.NewServer(sim.ServerConfig{Providers: providers, Logf: logf})
+	srv, err := sim.Open(keysDir, nil, logf)
 	if err != nil {
 		return fail(err)
 	}
@@ -118,8 +113,8 @@ func runServe(cmd *cobra.Command, _ []string, fl cli.Flags) (int, error) {
 	base := "http://" + ln.Addr().String()
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "payguard sim: sandbox on %s (keys %s)\n", base, keysDir)
-	for _, p := range providers {
-		fmt.Fprintf(out, "  %s\n", p.Name())
+	for _, name := range srv.Names() {
+		fmt.Fprintf(out, "  %s\n", name)
 	}
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
