@@ -4,22 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
 	"github.com/payguard/payguard/internal/provider"
-	"github.com/payguard/payguard/internal/provider/alipay"
 	"github.com/payguard/payguard/internal/sim"
 )
 
@@ -117,53 +113,6 @@ func TestSimKeysCommandOutputAdapts(t *testing.T) {
 	}
 }
 
-func TestSimServeCommand(t *testing.T) {
-	dir := simKeys(t)
-	port := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var out string
-	go func() {
-		var err error
-		out, _, err = runSim(t, ctx, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--keys", dir)
-		done <- err
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	var resp *http.Response
-	var err error
-	for i := 0; i < 100; i++ {
-		if resp, err = http.Get(base + "/_sim/providers"); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		cancel()
-		t.Fatalf("sandbox never answered: %v", err)
-	}
-	var infos []sim.ProviderInfo
-	_ = json.NewDecoder(resp.Body).Decode(&infos)
-	resp.Body.Close()
-	if len(infos) != len(e2eProviders(t)) || infos[0].Name != "alipay" || infos[0].Currency != "CNY" {
-		t.Errorf("providers: %+v", infos)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
-	}
-	if !strings.Contains(out, "sandbox on "+base) || !strings.Contains(out, "  alipay\n") || !strings.Contains(out, "stopped") {
-		t.Errorf("serve output:\n%s", out)
-	}
-	if _, _, err := runSim(t, context.Background(), "serve", "--keys", t.TempDir()); err == nil {
-		t.Error("serve with an empty keys directory")
-	}
-}
-
 var deliveryLine = regexp.MustCompile(`(?m)^(\d+): (\d+) (\S+) (.*)$`)
 
 func deliveries(out string) []string {
@@ -247,24 +196,6 @@ func TestSimNotifyThroughOneProcessStack(t *testing.T) {
 	}
 }
 
-func TestSimNotifyProviderNeedsKeys(t *testing.T) {
-	// A key directory with Alipay keys only: a WeChat notify says what to do.
-	dir := t.TempDir()
-	for _, f := range []string{alipay.FileSandboxKey, alipay.FileSandboxPublic, alipay.FileSandboxAppKey, alipay.FileSandboxAppPublic} {
-		b, err := os.ReadFile(filepath.Join("..", "examples", "keys", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, _, err := runSim(t, context.Background(), "notify", "wechatpay_v3", "--to", "http://127.0.0.1:1", "--keys", dir)
-	if err == nil || !strings.Contains(err.Error(), "not simulated with the keys in") || !strings.Contains(err.Error(), "simulated: alipay") {
-		t.Fatalf("%v", err)
-	}
-}
-
 // TestSimNotifyExitCodes: 1 when an answer is not the expected one, so
 // the simulator can drive shell tests.
 func TestSimNotifyExitCodes(t *testing.T) {
@@ -281,10 +212,3 @@ func TestSimNotifyExitCodes(t *testing.T) {
 	}
 }
 
-func TestSimNotifyDeliveryFailureExitCode(t *testing.T) {
-	dir := simKeys(t)
-	out, _, err := runSim(t, context.Background(), "notify", "alipay", "--to", "http://127.0.0.1:1/notify", "--sandbox", "", "--keys", dir, "--timeout", "2s")
-	if err == nil || !strings.Contains(out, "1: error:") {
-		t.Fatalf("unreachable sidecar: %v\n%s", err, out)
-	}
-}

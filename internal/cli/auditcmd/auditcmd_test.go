@@ -1,7 +1,6 @@
-package caddymodule_test
+package auditcmd
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,28 +8,16 @@ import (
 	"testing"
 	"time"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/spf13/cobra"
-
 	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/cli/clitest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/store/redistest"
 )
 
 func runAudit(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
-	reg, ok := caddycmd.Commands()["audit"]
-	if !ok {
-		t.Fatal("audit command not registered")
-	}
-	root := &cobra.Command{Use: "audit", SilenceUsage: true, SilenceErrors: true}
-	reg.CobraFunc(root)
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return out.String(), err
+	res := clitest.Run(ctx, Name, Build, args...)
+	return res.Out + res.Err, res.Error
 }
 
 func auditRecords() []*audit.Record {
@@ -107,15 +94,22 @@ func TestAuditFindBothSinks(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range [][]string{
-		{"find", "--file", path}, // nothing to find
-		{"find", "--order", "x"}, // no sink
-		{"find", "--order", "x", "--file", path, "--redis", "redis://x"}, // two sinks
-		{"tail", "--file", path, "--reason", "nonsense"},
-		{"tail", "--file", path, "--outcome", "nonsense"},
+	// Exit status 1: nothing matched; 2: a usage or read error.
+	for _, bad := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"find", "--file", path, "--order", "nope"}, 1},
+		{[]string{"find", "--file", path}, 2},                                         // nothing to find
+		{[]string{"find", "--order", "x"}, 2},                                         // no sink
+		{[]string{"find", "--order", "x", "--file", path, "--redis", "redis://x"}, 2}, // two sinks
+		{[]string{"find", "--order", "x", "--file", path + ".none"}, 2},
+		{[]string{"tail", "--file", path, "--reason", "nonsense"}, 2},
+		{[]string{"tail", "--file", path, "--outcome", "nonsense"}, 2},
+		{[]string{"tail", "--file", path, "-n", "-1"}, 2},
 	} {
-		if out, err := runAudit(t, context.Background(), bad...); err == nil {
-			t.Errorf("%v: accepted:\n%s", bad, out)
+		if res := clitest.Run(context.Background(), Name, Build, bad.args...); res.Code != bad.code || res.Error == nil {
+			t.Errorf("%v: exit %d (%v), want %d:\n%s", bad.args, res.Code, res.Error, bad.code, res.Out)
 		}
 	}
 }
