@@ -211,4 +211,3 @@ func TestSimNotifyExitCodes(t *testing.T) {
 		t.Fatalf("expected refusal: %v", err)
 	}
 }
-
