@@ -27,6 +27,20 @@ func CurrencyExponent(currency string) int {
 	return 2
 }
 
+// IsCurrencyCode reports whether s has the shape of an ISO 4217 code:
+// three upper-case ASCII letters.
+func IsCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseDecimal turns a decimal string such as "12.34" into minor units (1234)
 // for a currency with exp decimals, exactly: the pattern is
 // ^(0|[1-9][0-9]*)(\.[0-9]{1,exp})?$ and anything else is ErrBadAmount (a

@@ -67,3 +67,11 @@ func FuzzParseDecimal(f *testing.F) {
 		}
 	})
 }
+
+func TestIsCurrencyCode(t *testing.T) {
+	for s, want := range map[string]bool{"CNY": true, "USD": true, "cny": false, "CN": false, "CNYX": false, "C1Y": false, "": false, "ÇNY": false} {
+		if got := IsCurrencyCode(s); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}

@@ -116,7 +116,7 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	}
 	currency := "CNY"
 	if r.TransCurrency != "" {
-		if !isCurrencyCode(r.TransCurrency) {
+		if !notification.IsCurrencyCode(r.TransCurrency) {
 			return nil, reason.New(reason.QueryUnavailable, "alipay: answer's trans_currency is not an ISO 4217 code")
 		}
 		currency = r.TransCurrency

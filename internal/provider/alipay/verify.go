@@ -250,7 +250,7 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 
 	currency := "CNY"
 	if tc, ok := params["trans_currency"]; ok {
-		if !isCurrencyCode(tc) {
+		if !notification.IsCurrencyCode(tc) {
 			return nil, reason.New(reason.Malformed, "trans_currency is not an ISO 4217 code")
 		}
 		// Cross-border: total_amount is in trans_currency.
@@ -396,16 +396,4 @@ func parseBeijing(s string) (time.Time, bool) {
 	}
 	t, err := time.ParseInLocation(timeLayout, s, beijing)
 	return t, err == nil
-}
-
-func isCurrencyCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }

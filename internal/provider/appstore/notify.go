@@ -177,7 +177,7 @@ func readTransaction(m map[string]any) (*transaction, error) {
 	if t.currency, _, err = stringField(m, "currency"); err != nil {
 		return nil, err
 	}
-	if t.hasPrice && (t.price < 0 || !isCurrencyCode(t.currency)) {
+	if t.hasPrice && (t.price < 0 || !notification.IsCurrencyCode(t.currency)) {
 		return nil, fmt.Errorf("price %d in currency %q is not a price", t.price, clip(t.currency))
 	}
 	_, t.revoked, err = intField(m, "revocationDate")
@@ -294,16 +294,4 @@ func minorToMilli(minor int64, currency string) (int64, error) {
 		return 0, errors.New("amount out of range")
 	}
 	return minor * mul, nil
-}
-
-func isCurrencyCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }

@@ -115,7 +115,7 @@ func checkMapped(n *notification.Notification, status notification.Status) error
 		return reason.New(reason.Malformed, "mapping status: %s is not paid, refunded, closed, pending, failed or other", strictjson.Quote(string(status)))
 	case n.EventID == "":
 		return reason.New(reason.Malformed, "mapping event_id: empty")
-	case !isCurrency(n.Currency):
+	case !notification.IsCurrencyCode(n.Currency):
 		return reason.New(reason.Malformed, "mapping currency: %s is not an upper-case ISO 4217 code", strictjson.Quote(n.Currency))
 	case n.OutTradeNo == "" && (status == notification.StatusPaid || status == notification.StatusRefunded):
 		return reason.New(reason.Malformed, "mapping out_trade_no: empty on a %s notification", status)
@@ -131,18 +131,6 @@ func checkMapped(n *notification.Notification, status notification.Status) error
 func printable(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-func isCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
 			return false
 		}
 	}

@@ -28,7 +28,7 @@ func paypalExponent(currency string) int {
 // "1500" HUF is 150000. A HUF or TWD value may carry a fraction of zeros
 // ("1500.00"), never a non-zero one, which PayPal cannot have sent.
 func ParseAmount(value, currency string) (int64, error) {
-	if !isCurrency(currency) {
+	if !notification.IsCurrencyCode(currency) {
 		return 0, errCurrency
 	}
 	iso := notification.CurrencyExponent(currency)
@@ -46,7 +46,7 @@ func ParseAmount(value, currency string) (int64, error) {
 // ("1500" for 150000 HUF). A HUF or TWD amount that is not whole units
 // cannot be written and is an error.
 func FormatAmount(minor int64, currency string) (string, error) {
-	if !isCurrency(currency) {
+	if !notification.IsCurrencyCode(currency) {
 		return "", errCurrency
 	}
 	if minor < 0 {
@@ -59,18 +59,6 @@ func FormatAmount(minor int64, currency string) (string, error) {
 		return "", fmt.Errorf("%s amounts are whole units at PayPal, %d minor units are not", currency, minor)
 	}
 	return notification.FormatDecimal(minor/scale, pp), nil
-}
-
-func isCurrency(c string) bool {
-	if len(c) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if c[i] < 'A' || c[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 func pow10(n int) int64 {

@@ -159,7 +159,7 @@ func checkFields(n *notification.Notification) error {
 	if n.Amount < 0 {
 		return fmt.Errorf("amount: negative")
 	}
-	if n.Currency != "" && !isCurrencyCode(n.Currency) {
+	if n.Currency != "" && !notification.IsCurrencyCode(n.Currency) {
 		return fmt.Errorf("currency: %q is not an ISO 4217 code", clip(n.Currency))
 	}
 	if n.Status == notification.StatusPaid || n.Status == notification.StatusRefunded {
@@ -168,18 +168,6 @@ func checkFields(n *notification.Notification) error {
 		}
 	}
 	return nil
-}
-
-func isCurrencyCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 // clip shortens untrusted text for an error message.
