@@ -86,21 +86,10 @@ func startE2E(t *testing.T, ps []*sim.Provider, storeLines string) *e2eStack {
 		}
 		fmt.Fprintf(&routes, "\thandle /e2e/%s {\n%s\t\treverse_proxy %s\n\t}\n", p.Name(), indent(block, "\t\t"), strings.TrimPrefix(shop.srv.URL, "http://"))
 	}
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	payguard {
-		%s
-	}
-}
-
+	startCaddy(t, testGlobals(storeLines)+fmt.Sprintf(`
 http://127.0.0.1:%d {
 %s}
-`, storeLines, port, routes.String()))
+`, port, routes.String()))
 	return &e2eStack{base: fmt.Sprintf("http://127.0.0.1:%d", port), shop: shop, sandbox: srv}
 }
 

@@ -66,7 +66,7 @@ func TestDuplicatePaymentAcrossProviders(t *testing.T) {
 			fmt.Fprintf(&routes, "\thandle %s {\n%s\t\treverse_proxy %s\n\t}\n", r.path, indent(block, "\t\t"), strings.TrimPrefix(shop.srv.URL, "http://"))
 		}
 		port := freePort(t)
-		startCaddy(t, fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\toutput discard\n\t}\n\tpayguard {\n\t\t%s\n\t}\n}\n\nhttp://127.0.0.1:%d {\n%s}\n", storeLines, port, routes.String()))
+		startCaddy(t, testGlobals(storeLines)+fmt.Sprintf("\nhttp://127.0.0.1:%d {\n%s}\n", port, routes.String()))
 		st := &e2eStack{base: fmt.Sprintf("http://127.0.0.1:%d", port), shop: shop, sandbox: srv}
 
 		outTradeNo := sim.NewOutTradeNo(time.Now())

@@ -43,21 +43,10 @@ func routeStack(t *testing.T, storeLines, routes string) (base string, shop *rec
 	keysFor(t)
 	shop = newRecorder(t)
 	port := freePort(t)
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	payguard {
-		%s
-	}
-}
-http://127.0.0.1:%d {
+	startCaddy(t, testGlobals(storeLines)+fmt.Sprintf(`http://127.0.0.1:%d {
 %s
 }
-`, storeLines, port, fmt.Sprintf(routes, strings.TrimPrefix(shop.srv.URL, "http://"))))
+`, port, fmt.Sprintf(routes, strings.TrimPrefix(shop.srv.URL, "http://"))))
 	return fmt.Sprintf("http://127.0.0.1:%d", port), shop
 }
 

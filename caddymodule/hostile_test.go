@@ -120,15 +120,7 @@ func TestHostileCorpus(t *testing.T) {
 	v2route, v2signer := v2Route(t, "/wx/v2", "")
 	shop := newRecorder(t)
 	port := freePort(t)
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-}
-http://127.0.0.1:%d {
+	startCaddy(t, testGlobals()+fmt.Sprintf(`http://127.0.0.1:%d {
 	handle /alipay/notify {
 		payguard alipay {
 			app_id 2021000000000001

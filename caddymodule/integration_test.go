@@ -194,6 +194,17 @@ func startCaddy(t *testing.T, caddyfile string) {
 	t.Cleanup(func() { _ = caddy.Stop() })
 }
 
+// testGlobals is the global options block of a test Caddy (no admin
+// endpoint, HTTPS, saved config or log), with payguard's global options,
+// one a line, when given.
+func testGlobals(payguard ...string) string {
+	b := "{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\toutput discard\n\t}\n"
+	if len(payguard) > 0 {
+		b += "\tpayguard {\n\t\t" + strings.Join(payguard, "\n\t\t") + "\n\t}\n"
+	}
+	return b + "}\n"
+}
+
 // stack is one running Caddy with payguard in front of a recording shop.
 type stack struct {
 	base    string // the main server
@@ -612,18 +623,7 @@ func TestMemoryStoreSurvivesReload(t *testing.T) {
 
 	// Reload: the same store config, a changed route option.
 	port := strings.TrimPrefix(st.base, "http://127.0.0.1:")
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	payguard {
-		store memory
-	}
-}
-http://127.0.0.1:%s {
+	startCaddy(t, testGlobals("store memory")+fmt.Sprintf(`http://127.0.0.1:%s {
 	handle /alipay/notify {
 		payguard alipay {
 			app_id 2021000000000001

@@ -110,22 +110,10 @@ func startPolicyStack(t *testing.T, storeLines string) *policyStack {
 	} {
 		routes.WriteString(route(r[0], r[1]))
 	}
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	payguard {
-		%s
-		audit file %s
-	}
-}
-
+	startCaddy(t, testGlobals(storeLines, "audit file "+st.audit)+fmt.Sprintf(`
 http://127.0.0.1:%d {
 %s}
-`, storeLines, st.audit, port, routes.String()))
+`, port, routes.String()))
 	st.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	return st
 }

@@ -115,21 +115,10 @@ func startQueryStack(t *testing.T, storeLines string) *queryStack {
 		reverse_proxy %s
 	}`, path, testKeys.alipayPubFile, g.srv.URL, cache, appPriv, strings.TrimPrefix(shop.srv.URL, "http://"))
 	}
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-	payguard {
-		%s
-	}
-}
-
+	startCaddy(t, testGlobals(storeLines)+fmt.Sprintf(`
 http://127.0.0.1:%d {%s%s
 }
-`, storeLines, port, route("/alipay/notify", "30s"), route("/alipay/nocache", "0s")))
+`, port, route("/alipay/notify", "30s"), route("/alipay/nocache", "0s")))
 	return &queryStack{base: fmt.Sprintf("http://127.0.0.1:%d", port), shop: shop, gw: g, alipy: realAlipay}
 }
 

@@ -74,15 +74,7 @@ func TestSimHandlerAdapt(t *testing.T) {
 func TestSimHandlerServesInCaddy(t *testing.T) {
 	dir := simKeys(t)
 	port := freePort(t)
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-}
-
+	startCaddy(t, testGlobals()+fmt.Sprintf(`
 http://127.0.0.1:%[1]d {
 	handle_path /sandbox/* {
 		payguard_sim {
@@ -182,15 +174,7 @@ func startSimStack(t *testing.T) *simStack {
 	dir := simKeys(t)
 	shop := newSimShop(t)
 	sidecarPort, sandboxPort := freePort(t), freePort(t)
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	log {
-		output discard
-	}
-}
-
+	startCaddy(t, testGlobals()+fmt.Sprintf(`
 http://127.0.0.1:%[1]d {
 	handle /alipay/notify {
 		payguard alipay {
