@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -34,7 +35,7 @@ func certModeConfig(t testing.TB) Config {
 		AppID:      testAppID,
 		Cert:       append(certPEM(k.alipayCert), certPEM(k.inter)...),
 		RootCert:   root,
-		PrivateKey: privPEM(t, appKey),
+		PrivateKey: providertest.PrivatePEM(t, appKey),
 		AppCert:    certPEM(k.appCert),
 		Now:        fixedClock(clockInPKI),
 	}
@@ -46,7 +47,7 @@ func TestNewConfigErrors(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecDER, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
 	ecPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER})
-	pub := pubPEM(t, &alipayKey.PublicKey)
+	pub := providertest.PublicPEM(t, &alipayKey.PublicKey)
 	bare := []byte(base64.StdEncoding.EncodeToString(func() []byte { b, _ := x509.MarshalPKIXPublicKey(&alipayKey.PublicKey); return b }()))
 	otherRoot := issue(t, caTemplate(9, "Someone Else Root"), caTemplate(9, "Someone Else Root"), &appKey.PublicKey, appKey)
 
@@ -137,7 +138,7 @@ func TestDefaults(t *testing.T) {
 	if p.client.Timeout != 3*time.Second || p.client.CheckRedirect == nil {
 		t.Fatal("default client")
 	}
-	if !newProvider(t, func(c *Config) { c.PrivateKey = privPEM(t, appKey) }).CanQuery() {
+	if !newProvider(t, func(c *Config) { c.PrivateKey = providertest.PrivatePEM(t, appKey) }).CanQuery() {
 		t.Fatal("CanQuery with a private key")
 	}
 }

@@ -66,41 +66,12 @@ func vector(t testing.TB, name string) vectorCase {
 }
 
 // Test keys, generated once per test binary.
-var (
-	keysOnce                          sync.Once
-	alipayKey, otherKey, appKey, rKey *rsa.PrivateKey
-)
+var alipayKey, otherKey, appKey, rKey *rsa.PrivateKey
 
 func testKeys(t testing.TB) {
 	t.Helper()
-	keysOnce.Do(func() {
-		gen := func() *rsa.PrivateKey {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			return k
-		}
-		alipayKey, otherKey, appKey, rKey = gen(), gen(), gen(), gen()
-	})
-}
-
-func pubPEM(t testing.TB, k *rsa.PublicKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-}
-
-func privPEM(t testing.TB, k *rsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	k := providertest.RSAKeys(t, 4)
+	alipayKey, otherKey, appKey, rKey = k[0], k[1], k[2], k[3]
 }
 
 func certPEM(c *x509.Certificate) []byte {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -51,7 +52,7 @@ func signedAnswer(t testing.TB, s *Signer, response string) []byte {
 
 func queryProvider(t testing.TB, endpoint string, mut func(*Config)) *Provider {
 	return newProvider(t, func(c *Config) {
-		c.PrivateKey = privPEM(t, appKey)
+		c.PrivateKey = providertest.PrivatePEM(t, appKey)
 		c.Endpoint = endpoint
 		c.Now = fixedClock(testNow)
 		if mut != nil {

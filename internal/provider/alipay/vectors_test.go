@@ -14,6 +14,7 @@ import (
 	"github.com/payguard/payguard/internal/keys"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -155,7 +156,7 @@ func TestVectorResponses(t *testing.T) {
 			code(t, err, reason.QueryUnavailable)
 			// Another key: refused.
 			testKeys(t)
-			q, _ := New(Config{AppID: "x", PublicKey: pubPEM(t, &otherKey.PublicKey)})
+			q, _ := New(Config{AppID: "x", PublicKey: providertest.PublicPEM(t, &otherKey.PublicKey)})
 			_, err = q.VerifyResponse([]byte(c.ResponseBody), c.ResponseKey)
 			code(t, err, reason.QueryUnavailable)
 		})
@@ -174,7 +175,7 @@ func TestVectorTradeQueryOverHTTP(t *testing.T) {
 		_, _ = w.Write([]byte(c.ResponseBody))
 	}))
 	defer srv.Close()
-	p, err := New(Config{AppID: "2016091200494382", PublicKey: []byte(c.AlipayPublicKey), PrivateKey: privPEM(t, appKey), Endpoint: srv.URL})
+	p, err := New(Config{AppID: "2016091200494382", PublicKey: []byte(c.AlipayPublicKey), PrivateKey: providertest.PrivatePEM(t, appKey), Endpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

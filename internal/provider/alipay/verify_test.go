@@ -14,6 +14,7 @@ import (
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -24,7 +25,7 @@ var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 func newProvider(t testing.TB, mut func(*Config)) *Provider {
 	t.Helper()
 	testKeys(t)
-	cfg := Config{AppID: testAppID, SellerID: SampleSellerID, PublicKey: pubPEM(t, &alipayKey.PublicKey)}
+	cfg := Config{AppID: testAppID, SellerID: SampleSellerID, PublicKey: providertest.PublicPEM(t, &alipayKey.PublicKey)}
 	if mut != nil {
 		mut(&cfg)
 	}

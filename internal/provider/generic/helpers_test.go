@@ -8,31 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/payguard/payguard/internal/provider"
-)
-
-var (
-	rsaOnce sync.Once
-	rsaKey  *rsa.PrivateKey
+	"github.com/payguard/payguard/internal/provider/providertest"
 )
 
 // testRSA is one RSA-2048 key per test binary.
-func testRSA(t testing.TB) *rsa.PrivateKey {
-	t.Helper()
-	rsaOnce.Do(func() {
-		var err error
-		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-	})
-	return rsaKey
-}
+func testRSA(t testing.TB) *rsa.PrivateKey { return providertest.RSAKeys(t, 1)[0] }
 
 func testEd25519(t testing.TB) ed25519.PrivateKey {
 	t.Helper()

@@ -1,33 +1,18 @@
 package pingpp
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
-)
-
-var (
-	testKeyOnce sync.Once
-	testKey     *rsa.PrivateKey
+	"github.com/payguard/payguard/internal/provider/providertest"
 )
 
 // key is one RSA-2048 key per test binary: generating one per test would
 // cost more than the tests.
-func key(t testing.TB) *rsa.PrivateKey {
-	t.Helper()
-	testKeyOnce.Do(func() {
-		var err error
-		if testKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-	})
-	return testKey
-}
+func key(t testing.TB) *rsa.PrivateKey { return providertest.RSAKeys(t, 1)[0] }
 
 func newTestProvider(t testing.TB) *Provider {
 	t.Helper()

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,23 +51,12 @@ func loadVectors(t testing.TB, name string) map[string]map[string]any {
 
 // Test keys are generated once per test binary: RSA-2048 generation costs
 // tenths of a second each.
-var (
-	keysOnce                                    sync.Once
-	platformKey, otherKey, pubModeKey, merchKey *rsa.PrivateKey
-)
+var platformKey, otherKey, pubModeKey, merchKey *rsa.PrivateKey
 
 func testKeys(t testing.TB) {
 	t.Helper()
-	keysOnce.Do(func() {
-		gen := func() *rsa.PrivateKey {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			return k
-		}
-		platformKey, otherKey, pubModeKey, merchKey = gen(), gen(), gen(), gen()
-	})
+	k := providertest.RSAKeys(t, 4)
+	platformKey, otherKey, pubModeKey, merchKey = k[0], k[1], k[2], k[3]
 }
 
 // makeCert returns a PEM self-signed certificate for key with serial.
@@ -85,22 +73,6 @@ func makeCert(t testing.TB, key *rsa.PrivateKey, serial *big.Int, notBefore, not
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func pemPublic(t testing.TB, k *rsa.PublicKey) []byte {
-	der, err := x509.MarshalPKIXPublicKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-}
-
-func pemPrivate(t testing.TB, k *rsa.PrivateKey) []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
 // testSerial has a leading zero nibble, so its header form may carry "0".
@@ -129,9 +101,9 @@ func newV3Fixture(t testing.TB, mutate ...func(*V3Config)) *v3Fixture {
 		APIv3Key:       []byte(testV3Key),
 		PlatformCerts:  [][]byte{certPEM},
 		PublicKeyID:    testPubKeyID,
-		PublicKey:      pemPublic(t, &pubModeKey.PublicKey),
+		PublicKey:      providertest.PublicPEM(t, &pubModeKey.PublicKey),
 		MerchantSerial: "3775B6A45ACD588826D15E583A95F5DD********",
-		PrivateKey:     pemPrivate(t, merchKey),
+		PrivateKey:     providertest.PrivatePEM(t, merchKey),
 		Now:            func() time.Time { return testNow },
 	}
 	for _, m := range mutate {

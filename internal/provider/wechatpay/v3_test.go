@@ -15,6 +15,7 @@ import (
 	"github.com/payguard/payguard/internal/keys"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -495,9 +496,9 @@ func TestNewV3Errors(t *testing.T) {
 		"no verification key": {func(c *V3Config) { c.PlatformCerts = nil }, "platform_cert_file or public_key_id"},
 		"bad cert":            {func(c *V3Config) { c.PlatformCerts = [][]byte{[]byte("not a cert " + testV3Key)} }, "platform_cert_file 1"},
 		"id without key":      {func(c *V3Config) { c.PublicKeyID = testPubKeyID }, "go together"},
-		"key without id":      {func(c *V3Config) { c.PublicKey = pemPublic(t, &pubModeKey.PublicKey) }, "go together"},
+		"key without id":      {func(c *V3Config) { c.PublicKey = providertest.PublicPEM(t, &pubModeKey.PublicKey) }, "go together"},
 		"id without prefix": {func(c *V3Config) {
-			c.PublicKeyID, c.PublicKey = "D7CE59D1F522D701", pemPublic(t, &pubModeKey.PublicKey)
+			c.PublicKeyID, c.PublicKey = "D7CE59D1F522D701", providertest.PublicPEM(t, &pubModeKey.PublicKey)
 		}, "PUB_KEY_ID_"},
 		"bad public key":             {func(c *V3Config) { c.PublicKeyID, c.PublicKey = testPubKeyID, []byte("garbage") }, "public_key"},
 		"serial without private key": {func(c *V3Config) { c.MerchantSerial = "ABC" }, "merchant_serial and private_key"},

@@ -1,0 +1,52 @@
+package providertest
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"sync"
+	"testing"
+)
+
+var (
+	rsaMu   sync.Mutex
+	rsaKeys []*rsa.PrivateKey
+)
+
+// RSAKeys returns n distinct RSA-2048 keys, generated once per test
+// binary (each costs tenths of a second): every call gets the same keys at
+// the same indexes.
+func RSAKeys(t testing.TB, n int) []*rsa.PrivateKey {
+	t.Helper()
+	rsaMu.Lock()
+	defer rsaMu.Unlock()
+	for len(rsaKeys) < n {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsaKeys = append(rsaKeys, k)
+	}
+	return rsaKeys[:n:n]
+}
+
+// PublicPEM is k as a PEM "PUBLIC KEY" (PKIX).
+func PublicPEM(t testing.TB, k *rsa.PublicKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// PrivatePEM is k as a PEM "PRIVATE KEY" (PKCS #8).
+func PrivatePEM(t testing.TB, k *rsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
