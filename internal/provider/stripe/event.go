@@ -25,25 +25,31 @@ const (
 	maxOrderNoLen = 500 // Stripe's limit for a metadata value
 )
 
-// eventKinds is the object kind each known event type carries: an event
-// whose object is of another kind is malformed, never guessed at.
-var eventKinds = map[string]string{
-	"payment_intent.succeeded":                 kindPaymentIntent,
-	"payment_intent.processing":                kindPaymentIntent,
-	"payment_intent.payment_failed":            kindPaymentIntent,
-	"payment_intent.canceled":                  kindPaymentIntent,
-	"charge.succeeded":                         kindCharge,
-	"charge.failed":                            kindCharge,
-	"charge.refunded":                          kindCharge,
-	"checkout.session.completed":               kindCheckoutSession,
-	"checkout.session.async_payment_succeeded": kindCheckoutSession,
-	"checkout.session.async_payment_failed":    kindCheckoutSession,
-	"checkout.session.expired":                 kindCheckoutSession,
-	"invoice.paid":                             kindInvoice,
-	"refund.created":                           kindRefund,
-	"refund.updated":                           kindRefund,
-	"refund.failed":                            kindRefund,
-	"charge.refund.updated":                    kindRefund,
+// events is, for each known event type, the object kind it carries (an
+// event whose object is of another kind is malformed, never guessed at)
+// and the status it gives the payment (providers.md section 6, status
+// map); no status where the object decides: a Checkout session's
+// payment_status, a refund's status.
+var events = map[string]struct {
+	kind   string
+	status notification.Status
+}{
+	"payment_intent.succeeded":                 {kindPaymentIntent, notification.StatusPaid},
+	"payment_intent.processing":                {kindPaymentIntent, notification.StatusPending},
+	"payment_intent.payment_failed":            {kindPaymentIntent, notification.StatusFailed},
+	"payment_intent.canceled":                  {kindPaymentIntent, notification.StatusClosed},
+	"charge.succeeded":                         {kindCharge, notification.StatusPaid},
+	"charge.failed":                            {kindCharge, notification.StatusFailed},
+	"charge.refunded":                          {kindCharge, notification.StatusRefunded},
+	"checkout.session.completed":               {kindCheckoutSession, ""},
+	"checkout.session.async_payment_succeeded": {kindCheckoutSession, ""},
+	"checkout.session.async_payment_failed":    {kindCheckoutSession, notification.StatusFailed},
+	"checkout.session.expired":                 {kindCheckoutSession, notification.StatusClosed},
+	"invoice.paid":                             {kindInvoice, notification.StatusPaid},
+	"refund.created":                           {kindRefund, ""},
+	"refund.updated":                           {kindRefund, ""},
+	"refund.failed":                            {kindRefund, ""},
+	"charge.refund.updated":                    {kindRefund, ""},
 }
 
 // normalize reads a decoded v1 event (object "event") into a notification.
@@ -109,10 +115,15 @@ func fillObject(n *notification.Notification, o map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("data.object.%v", err)
 	}
-	if want, known := eventKinds[n.Type]; known && kind != want {
-		return fmt.Errorf("a %s event carries a %s, not a %s", n.Type, quote(kind), want)
-	}
 	n.Status = notification.StatusOther
+	if ev, known := events[n.Type]; known {
+		if kind != ev.kind {
+			return fmt.Errorf("a %s event carries a %s, not a %s", n.Type, quote(kind), ev.kind)
+		}
+		if ev.status != "" {
+			n.Status = ev.status
+		}
+	}
 	var f func(*notification.Notification, map[string]any) error
 	switch kind {
 	case kindPaymentIntent:
@@ -152,16 +163,6 @@ func objectStatus(o map[string]any, key string, paidWord string, n *notification
 }
 
 func fillPaymentIntent(n *notification.Notification, o map[string]any) error {
-	switch n.Type {
-	case "payment_intent.succeeded":
-		n.Status = notification.StatusPaid
-	case "payment_intent.processing":
-		n.Status = notification.StatusPending
-	case "payment_intent.payment_failed":
-		n.Status = notification.StatusFailed
-	case "payment_intent.canceled":
-		n.Status = notification.StatusClosed
-	}
 	if _, err := objectStatus(o, "status", "succeeded", n); err != nil {
 		return err
 	}
@@ -178,9 +179,7 @@ func fillPaymentIntent(n *notification.Notification, o map[string]any) error {
 }
 
 func fillCharge(n *notification.Notification, o map[string]any) error {
-	switch n.Type {
-	case "charge.succeeded":
-		n.Status = notification.StatusPaid
+	if n.Type == "charge.succeeded" {
 		// An uncaptured charge is an authorization: the money may never
 		// move. Stripe sends payment_intent.succeeded once it is captured.
 		if captured, err := boolean(o, "captured"); err != nil {
@@ -188,10 +187,6 @@ func fillCharge(n *notification.Notification, o map[string]any) error {
 		} else if !captured {
 			n.Status = notification.StatusPending
 		}
-	case "charge.failed":
-		n.Status = notification.StatusFailed
-	case "charge.refunded":
-		n.Status = notification.StatusRefunded
 	}
 	if _, err := objectStatus(o, "status", "succeeded", n); err != nil {
 		return err
@@ -262,8 +257,7 @@ func fillCheckoutSession(n *notification.Notification, o map[string]any) error {
 	if err != nil {
 		return err
 	}
-	switch n.Type {
-	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
+	if n.Type == "checkout.session.completed" || n.Type == "checkout.session.async_payment_succeeded" {
 		switch ps {
 		case "paid":
 			n.Status = notification.StatusPaid
@@ -271,10 +265,6 @@ func fillCheckoutSession(n *notification.Notification, o map[string]any) error {
 			n.Status = notification.StatusPending
 		}
 		// no_payment_required (a free order, a setup session): other.
-	case "checkout.session.async_payment_failed":
-		n.Status = notification.StatusFailed
-	case "checkout.session.expired":
-		n.Status = notification.StatusClosed
 	}
 	if err := ids(n, o, "payment_intent", "cs_"); err != nil {
 		return err
@@ -294,9 +284,6 @@ func fillCheckoutSession(n *notification.Notification, o map[string]any) error {
 }
 
 func fillInvoice(n *notification.Notification, o map[string]any) error {
-	if n.Type == "invoice.paid" {
-		n.Status = notification.StatusPaid
-	}
 	if _, err := objectStatus(o, "status", "paid", n); err != nil {
 		return err
 	}
@@ -316,7 +303,7 @@ func fillRefund(n *notification.Notification, o map[string]any) error {
 	if err != nil {
 		return err
 	}
-	if _, known := eventKinds[n.Type]; known {
+	if _, known := events[n.Type]; known {
 		switch st {
 		case "succeeded":
 			n.Status = notification.StatusRefunded
