@@ -206,6 +206,10 @@ func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (han
 
 // unmarshalDuration parses one of the handler's positive durations.
 func (h *Handler) unmarshalDuration(d *caddyfile.Dispenser, opt string) error {
+	target := map[string]*caddy.Duration{
+		"tolerance": &h.Tolerance, "dedup_ttl": &h.DedupTTL, "claim_lease": &h.ClaimLease,
+		"forward_timeout": &h.ForwardTimeout, "max_age": &h.MaxAge,
+	}[opt]
 	var s string
 	if !d.AllArgs(&s) {
 		return d.ArgErr()
@@ -214,19 +218,7 @@ func (h *Handler) unmarshalDuration(d *caddyfile.Dispenser, opt string) error {
 	if err != nil || dur <= 0 {
 		return d.Errf("payguard: %s %q is not a positive duration", opt, s)
 	}
-	v := caddy.Duration(dur)
-	switch opt {
-	case "tolerance":
-		h.Tolerance = v
-	case "dedup_ttl":
-		h.DedupTTL = v
-	case "claim_lease":
-		h.ClaimLease = v
-	case "forward_timeout":
-		h.ForwardTimeout = v
-	case "max_age":
-		h.MaxAge = v
-	}
+	*target = caddy.Duration(dur)
 	return nil
 }
 
