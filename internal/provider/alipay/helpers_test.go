@@ -20,25 +20,18 @@ import (
 // vectorCase is one case of testdata/alipay.json (shared/vectors/alipay.json,
 // copied so the package tests stand alone).
 type vectorCase struct {
-	Name            string            `json:"name"`
-	Expected        string            `json:"expected"`
-	Mode            string            `json:"mode"`
-	AlipayPublicKey string            `json:"alipay_public_key"`
-	FormBody        string            `json:"form_body"`
-	Params          map[string]string `json:"params"`
-	SignedContent   string            `json:"signed_content"`
-	Rule            string            `json:"rule"`
-	Normalized      *struct {
-		Amount        int64  `json:"amount"`
-		Currency      string `json:"currency"`
-		EventID       string `json:"event_id"`
-		OutTradeNo    string `json:"out_trade_no"`
-		Status        string `json:"status"`
-		TransactionID string `json:"transaction_id"`
-	} `json:"normalized"`
-	ResponseBody string `json:"response_body"`
-	ResponseKey  string `json:"response_key"`
-	QueryFields  *struct {
+	Name            string                   `json:"name"`
+	Expected        string                   `json:"expected"`
+	Mode            string                   `json:"mode"`
+	AlipayPublicKey string                   `json:"alipay_public_key"`
+	FormBody        string                   `json:"form_body"`
+	Params          map[string]string        `json:"params"`
+	SignedContent   string                   `json:"signed_content"`
+	Rule            string                   `json:"rule"`
+	Normalized      *providertest.Normalized `json:"normalized"`
+	ResponseBody    string                   `json:"response_body"`
+	ResponseKey     string                   `json:"response_key"`
+	QueryFields     *struct {
 		AmountMinor int64  `json:"amount_minor"`
 		OutTradeNo  string `json:"out_trade_no"`
 		TotalAmount string `json:"total_amount"`

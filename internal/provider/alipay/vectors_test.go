@@ -90,10 +90,7 @@ func TestVectorNotifications(t *testing.T) {
 					}
 				}
 				if nz := c.Normalized; nz != nil {
-					if n.Amount != nz.Amount || n.Currency != nz.Currency || n.EventID != nz.EventID ||
-						n.OutTradeNo != nz.OutTradeNo || string(n.Status) != nz.Status || n.TransactionID != nz.TransactionID {
-						t.Errorf("normalized %+v, want %+v", n, *nz)
-					}
+					nz.Check(t, &n)
 					if n.Type != notification.TypeFor(n.Status) {
 						t.Errorf("type %q", n.Type)
 					}

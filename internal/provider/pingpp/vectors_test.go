@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/payguard/payguard/internal/keys"
-	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
@@ -22,13 +21,8 @@ type vectorCase struct {
 	Expected     string            `json:"expected"`
 	PublicKeyPEM string            `json:"public_key_pem"`
 	Normalized   *struct {
-		Amount               int64  `json:"amount"`
+		providertest.Normalized
 		ChannelTransactionNo string `json:"channel_transaction_no"`
-		Currency             string `json:"currency"`
-		EventID              string `json:"event_id"`
-		OutTradeNo           string `json:"out_trade_no"`
-		Status               string `json:"status"`
-		TransactionID        string `json:"transaction_id"`
 	} `json:"normalized"`
 }
 
@@ -75,10 +69,7 @@ func TestVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			n, want := v.Notification, c.Normalized
-			if n.EventID != want.EventID || n.OutTradeNo != want.OutTradeNo || n.TransactionID != want.TransactionID ||
-				n.Amount != want.Amount || n.Currency != want.Currency || n.Status != notification.Status(want.Status) {
-				t.Errorf("notification %+v, want %+v", n, *want)
-			}
+			want.Check(t, &n)
 			obj := n.Raw["data"].(map[string]any)["object"].(map[string]any)
 			if obj["transaction_no"] != want.ChannelTransactionNo {
 				t.Errorf("raw transaction_no %v", obj["transaction_no"])

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/payguard/payguard/internal/notification"
 )
 
 // Vectors reads testdata/<file>, a provider's copy of its official test
@@ -69,4 +71,25 @@ func readCases(t testing.TB, file string) []json.RawMessage {
 		t.Fatalf("testdata/%s holds no case", file)
 	}
 	return f.Cases
+}
+
+// Normalized is a vector's "normalized": the notification fields the
+// official sample must yield.
+type Normalized struct {
+	Amount        int64  `json:"amount"`
+	Currency      string `json:"currency"`
+	EventID       string `json:"event_id"`
+	OutTradeNo    string `json:"out_trade_no"`
+	Status        string `json:"status"`
+	TransactionID string `json:"transaction_id"`
+}
+
+// Check fails the test unless n carries want's fields.
+func (want Normalized) Check(t testing.TB, n *notification.Notification) {
+	t.Helper()
+	got := Normalized{Amount: n.Amount, Currency: n.Currency, EventID: n.EventID,
+		OutTradeNo: n.OutTradeNo, Status: string(n.Status), TransactionID: n.TransactionID}
+	if got != want {
+		t.Errorf("normalized %+v, want %+v", got, want)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/payguard/payguard/internal/notification"
 )
 
 type exampleCase struct {
@@ -60,6 +62,43 @@ func TestVectorsRefuse(t *testing.T) {
 	} {
 		if msg := fatalOf(load); !strings.Contains(msg, want) {
 			t.Errorf("%s: failed with %q", want, msg)
+		}
+	}
+}
+
+type errorTB struct {
+	testing.TB
+	errs []string
+}
+
+func (e *errorTB) Helper() {}
+
+func (e *errorTB) Errorf(format string, args ...any) { e.errs = append(e.errs, fmt.Sprintf(format, args...)) }
+
+// Normalized.Check passes on the sample's fields and fails on any one
+// that differs.
+func TestNormalizedCheck(t *testing.T) {
+	want := Normalized{Amount: 1234, Currency: "CNY", EventID: "e", OutTradeNo: "o", Status: "paid", TransactionID: "x"}
+	n := &notification.Notification{Amount: 1234, Currency: "CNY", EventID: "e", OutTradeNo: "o", Status: notification.StatusPaid, TransactionID: "x"}
+	tb := &errorTB{}
+	want.Check(tb, n)
+	if len(tb.errs) != 0 {
+		t.Fatalf("equal fields: %v", tb.errs)
+	}
+	for _, change := range []func(*notification.Notification){
+		func(n *notification.Notification) { n.Amount = 1 },
+		func(n *notification.Notification) { n.Currency = "USD" },
+		func(n *notification.Notification) { n.EventID = "" },
+		func(n *notification.Notification) { n.OutTradeNo = "p" },
+		func(n *notification.Notification) { n.Status = notification.StatusPending },
+		func(n *notification.Notification) { n.TransactionID = "y" },
+	} {
+		m := *n
+		change(&m)
+		tb := &errorTB{}
+		want.Check(tb, &m)
+		if len(tb.errs) != 1 {
+			t.Errorf("%+v: %d errors, want 1", m, len(tb.errs))
 		}
 	}
 }
