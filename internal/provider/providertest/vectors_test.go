@@ -73,7 +73,9 @@ type errorTB struct {
 
 func (e *errorTB) Helper() {}
 
-func (e *errorTB) Errorf(format string, args ...any) { e.errs = append(e.errs, fmt.Sprintf(format, args...)) }
+func (e *errorTB) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
 
 // Normalized.Check passes on the sample's fields and fails on any one
 // that differs.
