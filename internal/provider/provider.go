@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
@@ -69,6 +70,22 @@ type Ack struct {
 	Status      int
 	ContentType string // empty: no Content-Type
 	Body        []byte
+}
+
+// RefusalStatus is the status of a refusal's acknowledgement: status when
+// it is an error status (4xx or 5xx) and not among avoid, else the
+// reason's contract status, else 500. A refusal must never read as
+// success; avoid holds the statuses that mean more to the provider (410
+// tells a Standard Webhooks sender to disable the endpoint).
+func RefusalStatus(code reason.Code, status int, avoid ...int) int {
+	usable := func(s int) bool { return s >= 400 && s <= 599 && !slices.Contains(avoid, s) }
+	if usable(status) {
+		return status
+	}
+	if status = reason.HTTPStatus(code); usable(status) {
+		return status
+	}
+	return http.StatusInternalServerError
 }
 
 // Provider verifies notifications and speaks the provider's acknowledgement.

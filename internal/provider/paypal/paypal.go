@@ -80,11 +80,6 @@ func (p *Provider) Acknowledge(ok bool, code reason.Code, status int) provider.A
 	if ok {
 		return provider.Ack{Status: http.StatusOK}
 	}
-	if status < 400 || status > 599 {
-		status = reason.HTTPStatus(code)
-		if status < 400 {
-			status = http.StatusInternalServerError
-		}
-	}
+	status = provider.RefusalStatus(code, status)
 	return provider.Ack{Status: status}
 }

@@ -144,11 +144,6 @@ func (p *Provider) Acknowledge(ok bool, code reason.Code, status int) provider.A
 	if ok {
 		return provider.Ack{Status: http.StatusOK}
 	}
-	if status < 400 || status > 599 || status == http.StatusGone {
-		status = reason.HTTPStatus(code)
-		if status < 400 || status > 599 || status == http.StatusGone {
-			status = http.StatusInternalServerError
-		}
-	}
+	status = provider.RefusalStatus(code, status, http.StatusGone)
 	return provider.Ack{Status: status, ContentType: "text/plain; charset=utf-8", Body: []byte(string(code) + "\n")}
 }

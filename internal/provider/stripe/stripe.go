@@ -95,12 +95,7 @@ func (p *Provider) Acknowledge(ok bool, code reason.Code, status int) provider.A
 	if ok {
 		return provider.Ack{Status: http.StatusOK, ContentType: "application/json", Body: []byte(`{"received":true}`)}
 	}
-	if status < 400 || status > 599 {
-		status = reason.HTTPStatus(code)
-		if status < 400 || status > 599 {
-			status = http.StatusInternalServerError
-		}
-	}
+	status = provider.RefusalStatus(code, status)
 	body, _ := json.Marshal(struct {
 		Error string `json:"error"`
 	}{string(code)})

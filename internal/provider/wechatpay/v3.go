@@ -377,12 +377,7 @@ func (p *V3) Acknowledge(ok bool, code reason.Code, status int) provider.Ack {
 	if ok {
 		return provider.Ack{Status: http.StatusNoContent}
 	}
-	if status < 400 || status > 599 {
-		status = reason.HTTPStatus(code)
-		if status < 400 {
-			status = http.StatusInternalServerError
-		}
-	}
+	status = provider.RefusalStatus(code, status)
 	body, _ := json.Marshal(struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
