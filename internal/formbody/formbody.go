@@ -13,6 +13,7 @@ package formbody
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 
 	"github.com/payguard/payguard/internal/reason"
@@ -196,6 +197,27 @@ func (f *Form) Len() int { return len(f.pairs) }
 // Pairs returns the parameters in wire order. The slice is the form's own:
 // callers read it, never change it.
 func (f *Form) Pairs() []Pair { return f.pairs }
+
+// AppendSigned appends the pairs of keys to dst as k=v&k=v with the
+// decoded values as they are, leaving out the keys in skip: the string
+// Alipay and UnionPay sign, over the keys in byte order (Keys).
+func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
+	first := true
+	for _, k := range keys {
+		if slices.Contains(skip, k) {
+			continue
+		}
+		if !first {
+			dst = append(dst, '&')
+		}
+		first = false
+		v, _ := f.Get(k)
+		dst = append(dst, k...)
+		dst = append(dst, '=')
+		dst = append(dst, v...)
+	}
+	return dst
+}
 
 // Keys returns the keys sorted by byte order, the order Alipay and
 // UnionPay sign in.

@@ -161,3 +161,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// AppendSigned joins the given keys' decoded values as they are, leaving
+// out the skipped keys, empty values kept.
+func TestAppendSigned(t *testing.T) {
+	f, err := Parse([]byte("b=2%263&sign=S&a=&sign_type=RSA2&c=%E4%B8%AD"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		skip []string
+		want string
+	}{
+		{nil, "a=&b=2&3&c=中&sign=S&sign_type=RSA2"},
+		{[]string{"sign"}, "a=&b=2&3&c=中&sign_type=RSA2"},
+		{[]string{"sign", "sign_type"}, "a=&b=2&3&c=中"},
+	} {
+		if got := string(f.AppendSigned([]byte("x:"), f.Keys(), c.skip...)); got != "x:"+c.want {
+			t.Errorf("skip %v: %q, want %q", c.skip, got, "x:"+c.want)
+		}
+	}
+}

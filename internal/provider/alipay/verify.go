@@ -127,21 +127,10 @@ func (p *Provider) verifyForm(form *Form, sig []byte) bool {
 // appendSignContent appends the signed string for keys (sorted) to dst,
 // leaving out sign, and sign_type too when dropSignType.
 func appendSignContent(dst []byte, form *Form, keys []string, dropSignType bool) []byte {
-	first := true
-	for _, k := range keys {
-		if k == "sign" || (dropSignType && k == "sign_type") {
-			continue
-		}
-		if !first {
-			dst = append(dst, '&')
-		}
-		first = false
-		v, _ := form.Get(k)
-		dst = append(dst, k...)
-		dst = append(dst, '=')
-		dst = append(dst, v...)
+	if dropSignType {
+		return form.AppendSigned(dst, keys, "sign", "sign_type")
 	}
-	return dst
+	return form.AppendSigned(dst, keys, "sign")
 }
 
 func (p *Provider) verifyBytes(msg, sig []byte) bool {

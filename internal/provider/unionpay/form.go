@@ -80,22 +80,7 @@ func signContent(f *formbody.Form) []byte {
 	for _, p := range f.Pairs() {
 		size += len(p.Key) + len(p.Value) + 2
 	}
-	b := make([]byte, 0, size)
-	first := true
-	for _, k := range f.Keys() {
-		if k == fieldSignature {
-			continue
-		}
-		if !first {
-			b = append(b, '&')
-		}
-		first = false
-		v, _ := f.Get(k)
-		b = append(b, k...)
-		b = append(b, '=')
-		b = append(b, v...)
-	}
-	return b
+	return f.AppendSigned(make([]byte, 0, size), f.Keys(), fieldSignature)
 }
 
 // signContentOf is signContent for parameters the caller builds (query
