@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/reason"
 )
 
 // maxResponseBody caps what a query answer may hold. WeChat's answers are a
@@ -51,6 +52,23 @@ func checkEndpoint(name, raw string) error {
 		return fmt.Errorf("%s: must not carry a query or fragment", name)
 	}
 	return nil
+}
+
+// send makes a query call, with payguard's User-Agent: a transport error
+// or an unreadable answer is query_unavailable; the body is read within
+// maxResponseBody.
+func send(client *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	req.Header.Set("User-Agent", "payguard")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, reason.Wrap(reason.QueryUnavailable, err, "query")
+	}
+	defer resp.Body.Close()
+	body, err := readLimited(resp.Body)
+	if err != nil {
+		return nil, nil, reason.Wrap(reason.QueryUnavailable, err, "reading query answer")
+	}
+	return resp, body, nil
 }
 
 // readLimited reads at most maxResponseBody bytes of r; more is an error,

@@ -40,15 +40,9 @@ func (p *V2) QueryOrder(ctx context.Context, n *notification.Notification) (*pro
 		return nil, reason.New(reason.QueryUnavailable, "cannot build query request")
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("User-Agent", "payguard")
-	resp, err := p.client.Do(req)
+	resp, body, err := send(p.client, req)
 	if err != nil {
-		return nil, reason.Wrap(reason.QueryUnavailable, err, "query")
-	}
-	defer resp.Body.Close()
-	body, err := readLimited(resp.Body)
-	if err != nil {
-		return nil, reason.Wrap(reason.QueryUnavailable, err, "reading query answer")
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, reason.New(reason.QueryUnavailable, "query answered HTTP %d", resp.StatusCode)

@@ -56,16 +56,9 @@ func (p *V3) QueryOrder(ctx context.Context, n *notification.Notification) (*pro
 	}
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "payguard")
-
-	resp, err := p.client.Do(req)
+	resp, body, err := send(p.client, req)
 	if err != nil {
-		return nil, reason.Wrap(reason.QueryUnavailable, err, "query")
-	}
-	defer resp.Body.Close()
-	body, err := readLimited(resp.Body)
-	if err != nil {
-		return nil, reason.Wrap(reason.QueryUnavailable, err, "reading query answer")
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
 		return nil, reason.New(reason.QueryUnavailable, "query answered HTTP %d", resp.StatusCode)
