@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +23,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/payguard/payguard/caddymodule"
+	"github.com/payguard/payguard/internal/cli/clitest"
 	"github.com/payguard/payguard/internal/provider/alipay"
 	"github.com/payguard/payguard/internal/store/redistest"
 )
@@ -167,15 +167,8 @@ func (r *recorder) setAnswer(body string) {
 	r.mu.Unlock()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort is a loopback port to listen on.
+func freePort(t *testing.T) int { return clitest.FreePort(t) }
 
 // startCaddy adapts a Caddyfile and runs it in this process until the test
 // ends.

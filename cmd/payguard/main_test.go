@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/cli/clitest"
 	"github.com/payguard/payguard/internal/provider/alipay"
 	"github.com/payguard/payguard/internal/store/redistest"
 )
@@ -101,15 +101,8 @@ func TestValidateNamesLineAndReason(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort is a loopback port to listen on.
+func freePort(t *testing.T) int { return clitest.FreePort(t) }
 
 // TestTwoInstancesShareRedis runs two payguard processes on one Redis, as a
 // fleet of sidecars does: twenty copies of one notification, sent to both

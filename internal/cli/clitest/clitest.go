@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"testing"
 
 	"github.com/spf13/cobra"
 
@@ -48,4 +50,16 @@ func Run(ctx context.Context, name string, build func(*cobra.Command, cli.Glue),
 	}
 	res.Out, res.Err = out.String(), errOut.String()
 	return res
+}
+
+// FreePort is a loopback TCP port free a moment ago, for a command (or a
+// Caddy) the test starts to listen on.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
