@@ -31,11 +31,7 @@ type simulated struct {
 func newSimulated(t *testing.T) *simulated {
 	t.Helper()
 	s := loadTestSandbox(t, providertest.KeyDir(t, Name), nil)
-	book := sandbox.NewOrderBook()
-	mux := http.NewServeMux()
-	s.Mount(mux, book)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	book, srv := providertest.Serve(t, s)
 	built := sidecar(t, s, srv.URL)
 	return &simulated{s: s, book: book, srv: srv, p: built.Provider, q: built.Querier.(*Querier)}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -184,11 +183,7 @@ func TestSandboxPrepare(t *testing.T) {
 func TestSandboxQueryAPIChecksToken(t *testing.T) {
 	dir := providertest.KeyDir(t, Name)
 	s := loadTestSandbox(t, dir, nil)
-	book := sandbox.NewOrderBook()
-	mux := http.NewServeMux()
-	s.Mount(mux, book)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	book, srv := providertest.Serve(t, s)
 	now := time.Now()
 	o := sandbox.Order{Provider: Name, OutTradeNo: "ORDER2", Amount: 990}
 	if err := s.Prepare(&o, now); err != nil {
@@ -238,11 +233,7 @@ func TestSandboxQueryAPIChecksToken(t *testing.T) {
 // built on them verifies the sandbox's notifications and queries it.
 func TestCommittedExampleKeys(t *testing.T) {
 	s := loadTestSandbox(t, sandbox.Dir("../../../examples/keys"), nil)
-	book := sandbox.NewOrderBook()
-	mux := http.NewServeMux()
-	s.Mount(mux, book)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	book, srv := providertest.Serve(t, s)
 	built := sidecar(t, s, srv.URL)
 	now := time.Now()
 	o := &sandbox.Order{Provider: Name, OutTradeNo: sandbox.NewOutTradeNo(now), Amount: 990}

@@ -2,8 +2,6 @@ package pingpp
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -36,11 +34,7 @@ func TestSandboxRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	book := sandbox.NewOrderBook()
-	mux := http.NewServeMux()
-	sb.Mount(mux, book)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	book, srv := providertest.Serve(t, sb)
 	built := buildFromSettings(t, sb.Settings(srv.URL))
 	if built.Querier == nil {
 		t.Fatal("sandbox settings configure no query")

@@ -3,8 +3,6 @@ package unionpay
 import (
 	"bufio"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/sandbox"
 )
 
@@ -80,11 +79,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	book := sandbox.NewOrderBook()
-	mux := http.NewServeMux()
-	sb.Mount(mux, book)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	book, srv := providertest.Serve(t, sb)
 	fromRoot := func(v string) (string, error) {
 		if strings.HasPrefix(v, "examples/") {
 			return filepath.Join(repoRoot, v), nil

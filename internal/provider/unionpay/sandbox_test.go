@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/provider/providertest"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/sandbox"
 )
@@ -97,11 +97,7 @@ func loadSB(t *testing.T, dir sandbox.Dir) provider.Sandbox {
 func TestSandboxEndToEnd(t *testing.T) {
 	ours, _ := sandboxDirs(t)
 	sb := loadSB(t, ours)
-	book := sandbox.NewOrderBook()
-	mux := http.NewServeMux()
-	sb.Mount(mux, book)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	book, srv := providertest.Serve(t, sb)
 	built := sidecar(t, sb, srv.URL)
 	if built.Querier == nil {
 		t.Fatal("no querier: the pfx credentials did not configure the query")

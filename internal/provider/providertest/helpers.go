@@ -5,8 +5,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
+
+	"github.com/payguard/payguard/internal/sandbox"
 )
 
 var (
@@ -49,4 +53,18 @@ func PrivatePEM(t testing.TB, k *rsa.PrivateKey) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// Serve mounts a provider's sandbox on a fresh order book and serves it
+// until the test ends: its query API at the server's URL.
+func Serve(t testing.TB, sb interface {
+	Mount(*http.ServeMux, *sandbox.OrderBook)
+}) (*sandbox.OrderBook, *httptest.Server) {
+	t.Helper()
+	book := sandbox.NewOrderBook()
+	mux := http.NewServeMux()
+	sb.Mount(mux, book)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return book, srv
 }
