@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -140,7 +141,7 @@ func checkExpr(expr string, metrics map[string]metricInfo, used map[string]bool)
 			}
 			if known, ok := values[mm[1]]; ok {
 				for _, v := range strings.Split(mm[3], "|") {
-					if !contains(known, v) {
+					if !slices.Contains(known, v) {
 						bad("%s: %s=%q is not one of %v", m[1], mm[1], v, known)
 					}
 				}
