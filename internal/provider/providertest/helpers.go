@@ -39,20 +39,22 @@ func RSAKeys(t testing.TB, n int) []*rsa.PrivateKey {
 func PublicPEM(t testing.TB, k *rsa.PublicKey) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	return encodePEM(t, "PUBLIC KEY", der, err)
 }
 
 // PrivatePEM is k as a PEM "PRIVATE KEY" (PKCS #8).
 func PrivatePEM(t testing.TB, k *rsa.PrivateKey) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(k)
+	return encodePEM(t, "PRIVATE KEY", der, err)
+}
+
+func encodePEM(t testing.TB, typ string, der []byte, err error) []byte {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
 // Serve mounts a provider's sandbox on a fresh order book and serves it
