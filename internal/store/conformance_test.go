@@ -72,7 +72,12 @@ func runConformance(t *testing.T, open backend) {
 		{"WatchTakeOrderAndMax", testWatchTakeOrderAndMax},
 		{"WatchConcurrentTakeOnce", testWatchConcurrentTakeOnce},
 		{"WatchExpires", testWatchExpires},
-		{"Delivered", testDelivered},
+		{"DeliveryClaimOnce", testDeliveryClaimOnce},
+		{"DeliveryReleaseAndLease", testDeliveryReleaseAndLease},
+		{"DeliveryReportedTakenByNotify", testDeliveryReported},
+		{"CompleteDeliveryAtomic", testCompleteDelivery},
+		{"CompleteDeliveryNotTakenOver", testCompleteDeliveryTakenOver},
+		{"DeliveryRaceOneWinner", testDeliveryRace},
 		{"WatchInvalid", testWatchInvalid},
 	}
 	for _, tc := range tests {

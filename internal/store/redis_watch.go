@@ -69,15 +69,6 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 `)
 
-// KEYS[1] the txn key; ARGV[1] source, ARGV[2] ttl ms. Returns "" when
-// recorded now, else the source recorded before.
-var deliveredScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-	return ''
-end
-return redis.call('GET', KEYS[1]) or ''
-`)
-
 // WatchOrder implements Watcher.
 func (r *Redis) WatchOrder(ctx context.Context, ns string, w Watch, ttl time.Duration) (bool, error) {
 	if err := firstErr(checkWatch(ns, w), checkDuration("ttl", ttl)); err != nil {
@@ -156,32 +147,4 @@ func (r *Redis) EndWatch(ctx context.Context, ns, providerName, outTradeNo strin
 		return unavailable("end watch", err)
 	}
 	return nil
-}
-
-// RecordDelivered implements Watcher.
-func (r *Redis) RecordDelivered(ctx context.Context, ns, transactionID, source string, ttl time.Duration) (string, error) {
-	if err := firstErr(checkID("namespace", ns), checkID("transaction id", transactionID), checkID("source", source), checkDuration("ttl", ttl)); err != nil {
-		return "", err
-	}
-	earlier, err := deliveredScript.Run(ctx, r.client, []string{key(r.prefix, ns, kindTxn, transactionID)},
-		source, ttl.Milliseconds()).Text()
-	if err != nil {
-		return "", unavailable("record delivered", err)
-	}
-	return earlier, nil
-}
-
-// Delivered implements Watcher.
-func (r *Redis) Delivered(ctx context.Context, ns, transactionID string) (string, error) {
-	if err := firstErr(checkID("namespace", ns), checkID("transaction id", transactionID)); err != nil {
-		return "", err
-	}
-	v, err := r.client.Get(ctx, key(r.prefix, ns, kindTxn, transactionID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	if err != nil {
-		return "", unavailable("delivered", err)
-	}
-	return v, nil
 }

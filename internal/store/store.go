@@ -73,9 +73,12 @@ type Store interface {
 	// transaction unless one is remembered already; it returns the earlier
 	// transaction id when that is a different one, "" otherwise.
 	RecordPayment(ctx context.Context, ns, outTradeNo, transactionID string, ttl time.Duration) (earlier string, err error)
-	// Watcher holds lost-callback recovery's watched orders and delivered
-	// transactions (DESIGN.md section 11).
+	// Watcher holds lost-callback recovery's watched orders (DESIGN.md
+	// section 11).
 	Watcher
+	// Deliveries holds the delivered transactions that keep a paid
+	// notification and a recovered payment from both reaching the shop.
+	Deliveries
 	// Close releases the connection; the pipeline does not use a closed store.
 	Close() error
 }

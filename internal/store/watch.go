@@ -38,14 +38,6 @@ type Watch struct {
 	lease int64
 }
 
-// Delivery sources recorded with RecordDelivered.
-const (
-	// SourceNotify: the provider's own notification was forwarded.
-	SourceNotify = "notify"
-	// SourceRecovered: a recovered payment was delivered (section 11).
-	SourceRecovered = "recovered"
-)
-
 // Watcher is the store part of lost-callback recovery. Watched orders and
 // their due times live in the store, so a fleet makes one query per due
 // order (TakeDueWatches hands each due watch to one caller for a lease)
@@ -71,13 +63,6 @@ type Watcher interface {
 	// EndWatch stops watching an order, held or not (a delivered
 	// notification ends its order's watch wherever it is).
 	EndWatch(ctx context.Context, ns, provider, outTradeNo string) error
-	// RecordDelivered remembers that transactionID was delivered to the
-	// shop, from source, for ttl ({prefix}{ns}:txn:{transaction_id}). The
-	// first source recorded stays; earlier is it when it was already there.
-	RecordDelivered(ctx context.Context, ns, transactionID, source string, ttl time.Duration) (earlier string, err error)
-	// Delivered reports the source transactionID was delivered from, ""
-	// when it was not (or is forgotten).
-	Delivered(ctx context.Context, ns, transactionID string) (source string, err error)
 }
 
 const (
@@ -234,35 +219,4 @@ func (m *Memory) EndWatch(ctx context.Context, ns, providerName, outTradeNo stri
 	defer m.mu.Unlock()
 	delete(m.watchMap(ns), watchMember(providerName, outTradeNo))
 	return nil
-}
-
-// RecordDelivered implements Watcher.
-func (m *Memory) RecordDelivered(ctx context.Context, ns, transactionID, source string, ttl time.Duration) (string, error) {
-	if err := firstErr(checkID("namespace", ns), checkID("transaction id", transactionID), checkID("source", source), checkDuration("ttl", ttl)); err != nil {
-		return "", err
-	}
-	if err := m.lock(ctx); err != nil {
-		return "", err
-	}
-	defer m.mu.Unlock()
-	k := key(m.prefix, ns, kindTxn, transactionID)
-	now := m.now()
-	if e, ok := m.get(k, now); ok {
-		return e.value, nil
-	}
-	m.entries[k] = memEntry{value: source, expires: now.Add(ttl)}
-	return "", nil
-}
-
-// Delivered implements Watcher.
-func (m *Memory) Delivered(ctx context.Context, ns, transactionID string) (string, error) {
-	if err := firstErr(checkID("namespace", ns), checkID("transaction id", transactionID)); err != nil {
-		return "", err
-	}
-	if err := m.lock(ctx); err != nil {
-		return "", err
-	}
-	defer m.mu.Unlock()
-	e, _ := m.get(key(m.prefix, ns, kindTxn, transactionID), m.now())
-	return e.value, nil
 }

@@ -201,34 +201,6 @@ func testWatchExpires(t *testing.T, e env) {
 	}
 }
 
-func testDelivered(t *testing.T, e env) {
-	if src, err := e.a.Delivered(ctx, "ns", "t1"); err != nil || src != "" {
-		t.Fatalf("Delivered of an unknown transaction = %q, %v", src, err)
-	}
-	if earlier, err := e.a.RecordDelivered(ctx, "ns", "t1", SourceRecovered, long); err != nil || earlier != "" {
-		t.Fatalf("RecordDelivered = %q, %v", earlier, err)
-	}
-	if earlier, err := e.b.RecordDelivered(ctx, "ns", "t1", SourceNotify, long); err != nil || earlier != SourceRecovered {
-		t.Fatalf("second RecordDelivered = %q, %v; want the first source", earlier, err)
-	}
-	if src, err := e.b.Delivered(ctx, "ns", "t1"); err != nil || src != SourceRecovered {
-		t.Fatalf("Delivered = %q, %v; want recovered", src, err)
-	}
-	if src, _ := e.b.Delivered(ctx, "other", "t1"); src != "" {
-		t.Fatalf("another namespace sees %q", src)
-	}
-	if _, err := e.a.RecordDelivered(ctx, "ns", "t2", SourceNotify, short); err != nil {
-		t.Fatal(err)
-	}
-	e.advance(short + slack)
-	if src, _ := e.a.Delivered(ctx, "ns", "t2"); src != "" {
-		t.Fatalf("after its ttl Delivered = %q, want forgotten", src)
-	}
-	if src, _ := e.a.Delivered(ctx, "ns", "t1"); src != SourceRecovered {
-		t.Fatalf("within its ttl Delivered = %q", src)
-	}
-}
-
 func testWatchInvalid(t *testing.T, e env) {
 	for name, err := range map[string]error{
 		"no provider": func() error {
@@ -247,8 +219,18 @@ func testWatchInvalid(t *testing.T, e env) {
 			_, err := e.a.WatchOrder(ctx, "ns", Watch{Provider: "a:b", OutTradeNo: "o", Since: watchBase}, long)
 			return err
 		}(),
-		"max 0":  func() error { _, err := e.a.TakeDueWatches(ctx, "ns", "p", watchBase, time.Minute, 0); return err }(),
-		"no txn": func() error { _, err := e.a.RecordDelivered(ctx, "ns", "", SourceNotify, long); return err }(),
+		"max 0": func() error { _, err := e.a.TakeDueWatches(ctx, "ns", "p", watchBase, time.Minute, 0); return err }(),
+		"no txn": func() error {
+			_, err := e.a.ClaimDelivery(ctx, "ns", "", SourceNotify, "e", long)
+			return err
+		}(),
+		"colon source": func() error {
+			_, err := e.a.ClaimDelivery(ctx, "ns", "t", "a:b", "e", long)
+			return err
+		}(),
+		"no ttl": func() error {
+			return e.a.CompleteDelivery(ctx, Completion{OrderNS: "ns", TransactionID: "t", TxnToken: "x", Source: SourceNotify, EventID: "e"})
+		}(),
 	} {
 		if err == nil || errors.Is(err, ErrUnavailable) {
 			t.Errorf("%s: %v; want an invalid-argument error", name, err)
