@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/recovery"
 	"github.com/payguard/payguard/internal/store"
 )
 
@@ -46,7 +47,7 @@ type App struct {
 	storeKey string
 	audit    audit.Sink
 	// recoveries are this config's recover routes (recovery_run.go).
-	recoveries *recoveryRoutes
+	recoveries *recovery.Routes
 	// auditClient is the audit stream's own Redis connection (audit url),
 	// closed after the sink; nil when the stream shares the store's.
 	auditClient redis.UniversalClient
@@ -103,7 +104,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or reuses, across reloads) the store and the audit sink.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.recoveries = &recoveryRoutes{}
+	a.recoveries = &recovery.Routes{}
 	if a.Store == nil {
 		a.Store = &StoreConfig{Type: "memory"}
 	}

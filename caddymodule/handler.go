@@ -124,7 +124,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if t := pm.watchOpts.token; t != "" && !provider.HasPlaceholder(t) {
 			warnInlineSecrets(ctx, h.logger, "payguard "+pm.spec.Name, []string{"watch_token"})
 		}
-		return h.provisionWatch(ctx)
+		return h.provisionWatch()
 	}
 
 	if err := h.Validate(); err != nil {
@@ -181,6 +181,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Observer:        h.telemetry,
 		AuditRedact:     h.AuditRedact,
 		SkipAudit:       h.app.audit == nil || h.app.audit == audit.Discard,
+		Hook:            h.recoveryHook(prov.Traits()),
 	})
 	if err != nil {
 		return err
@@ -317,8 +318,9 @@ func (h *Handler) Validate() error {
 // ServeHTTP runs the notification through the pipeline; the next handler
 // sees only a verified, sanitized request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if h.provider.watchOpts.watch {
-		return h.serveWatch(w, r)
+	if h.recovery != nil && h.recovery.watch != nil {
+		h.recovery.watch.Serve(w, r, clientIP(r))
+		return nil
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	ip := clientIP(r)
@@ -332,9 +334,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		RemoteIP:      ip,
 	}
 	forward := h.forwarder(w, r, next, repl)
-	var recoveredDup bool
-	res := h.pipeline.Handle(r.Context(), in, h.guardRecovered(forward, &recoveredDup))
-	h.afterPipeline(r.Context(), res, recoveredDup)
+	res := h.pipeline.Handle(r.Context(), in, forward)
 	h.telemetry.notificationDone(res)
 	if repl != nil {
 		repl.Set("payguard.reason", string(res.Code))

@@ -22,6 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/recovery"
 )
@@ -156,6 +157,8 @@ func (h *Handler) checkRecoveryConfig(pm *ProviderModule) error {
 		return fmt.Errorf("payguard %s: mode watch needs watch_token or watch_token_file (one of them)", name)
 	case !w.watch && (w.token != "" || w.tokenFile != ""):
 		return fmt.Errorf("payguard %s: watch_token belongs to a mode watch route", name)
+	case w.watch && h.OrderNamespace == "" && pm.spec.MerchantOption != "" && pm.values.Get(pm.spec.MerchantOption) == "":
+		return fmt.Errorf("payguard %s: a mode watch route needs %s (or order_namespace), so that its namespace is the notify route's", name, pm.spec.MerchantOption)
 	}
 	if h.Recover != nil {
 		if _, err := recoverySchedule(h.Recover); err != nil {
@@ -183,10 +186,18 @@ func recoverySchedule(rc *RecoverConfig) ([]time.Duration, error) {
 	return out, nil
 }
 
-// namespace is the route's order namespace, as the pipeline computes it.
-func (h *Handler) namespace() string {
-	if h.OrderNamespace != "" {
-		return h.OrderNamespace
+// recoveryNamespace is the route's order namespace as its notifications
+// have it: pipeline.Namespace of order_namespace, the provider and the
+// merchant the route's identity option (Spec.MerchantOption) configures.
+func (h *Handler) recoveryNamespace() (string, error) {
+	spec := h.provider.spec
+	merchant := ""
+	if spec.MerchantOption != "" {
+		v, err := caddy.NewReplacer().ReplaceOrErr(h.provider.values.Get(spec.MerchantOption), true, true)
+		if err != nil {
+			return "", fmt.Errorf("payguard %s: %s: %v", spec.Name, spec.MerchantOption, err)
+		}
+		merchant = v
 	}
-	return h.provider.spec.Name
+	return pipeline.Namespace(h.OrderNamespace, spec.Name, merchant), nil
 }

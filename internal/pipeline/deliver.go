@@ -34,6 +34,7 @@ type delivery struct {
 	n     *notification.Notification
 	claim store.Claim
 	order *Order
+	hold  *Hold // the hook's hold of the transaction's delivery record
 	// completed is set once the claim is done; until then every ending
 	// releases it, so the provider's retry can deliver what we did not.
 	completed bool
@@ -58,7 +59,7 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 		return
 	}
 	defer d.releaseUnlessCompleted()
-	d.each(d.query, d.lookupOrder, d.policy, d.forwardToShop, d.acknowledge)
+	d.each(d.query, d.lookupOrder, d.policy, d.guard, d.forwardToShop, d.acknowledge)
 }
 
 // each runs stages in order until one fails; it reports whether all passed.
@@ -241,6 +242,7 @@ func (d *delivery) releaseUnlessCompleted() {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), storeCleanupTimeout)
 	defer cancel()
 	_ = d.p.cfg.Store.ReleaseEvent(rctx, d.p.name, d.n.EventID, d.claim.Token)
+	d.releaseHold(rctx)
 }
 
 // storeCleanupTimeout bounds the store writes that run after the request's
@@ -367,7 +369,7 @@ func (d *delivery) acknowledge() error {
 	d.enter(StageAcknowledge)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(d.sctx), storeCleanupTimeout)
 	defer cancel()
-	if err := d.p.cfg.Store.CompleteEvent(cctx, d.p.name, d.n.EventID, d.claim.Token, d.p.cfg.DedupTTL); err != nil {
+	if err := d.complete(cctx); err != nil {
 		// The shop has it: acknowledging is right, or the provider would
 		// deliver it again. The lease expiring un-done only matters if the
 		// provider resends anyway; record why.

@@ -121,6 +121,8 @@ type Config struct {
 	// SkipAudit leaves Result.Audit nil (no sink configured), sparing the
 	// body's redaction.
 	SkipAudit bool
+	// Hook is lost-callback recovery's part (hook.go); nil: none.
+	Hook Hook
 }
 
 // Incoming is the request as the server received it. RemoteIP is the
@@ -269,6 +271,7 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 	contentType := in.Header.Get("Content-Type")
 	res := &Result{}
 	p.run(ctx, in, forward, res)
+	p.after(ctx, res)
 	res.Duration = p.cfg.Now().Sub(start)
 	if res.Response.Header == nil {
 		res.Response.Header = http.Header{}
@@ -423,13 +426,7 @@ func (p *Pipeline) MaxAge() time.Duration { return p.cfg.MaxAge }
 // detection: the configured order_namespace, else the provider and the
 // merchant the notification is addressed to (DESIGN.md section 3).
 func (p *Pipeline) orderNamespace(n *notification.Notification) string {
-	if p.orderNS != "" {
-		return p.orderNS
-	}
-	if n.Merchant == "" {
-		return p.name
-	}
-	return p.name + ":" + n.Merchant
+	return Namespace(p.orderNS, p.name, n.Merchant)
 }
 
 // Traits are the provider's traits this pipeline runs with.

@@ -46,6 +46,14 @@ type Spec struct {
 	// no keys to build a provider from. The provider conformance suite
 	// checks it against the built querier.
 	Recoverable bool
+	// MerchantOption names the option whose value is the merchant every
+	// notification is addressed to (Notification.Merchant, checked against
+	// it), so that a route's order namespace (DESIGN.md section 3) is known
+	// before any notification arrives: lost-callback recovery's watches and
+	// a `mode watch` route use it. Empty: notifications of the account the
+	// options configure name no merchant. The provider conformance suite
+	// checks it against the sandbox's notifications.
+	MerchantOption string
 }
 
 // Built is what Spec.Build returns.

@@ -48,24 +48,20 @@ func (w *Worker) recover(ctx context.Context, wt store.Watch, res *provider.Quer
 		w.failed(ctx, wt, res, "the provider's answer names no transaction")
 		return
 	}
-	if src, err := w.cfg.Store.Delivered(ctx, w.cfg.Namespace, txn); err != nil {
-		w.failed(ctx, wt, res, err.Error())
-		return
-	} else if src != "" {
-		// The provider's own notification got there first.
-		w.end(ctx, wt)
-		return
-	}
+	// One record per transaction, shared with the provider's own
+	// notification (the pipeline's Guard): exactly one of them delivers.
 	eventID := EventPrefix + txn
-	claim, err := w.cfg.Store.ClaimEvent(ctx, w.cfg.Namespace, eventID, w.cfg.ClaimLease)
+	claim, err := w.cfg.Store.ClaimDelivery(ctx, w.cfg.Namespace, txn, store.SourceRecovered, eventID, w.cfg.ClaimLease+w.deliverTimeout())
 	switch {
 	case err != nil:
 		w.failed(ctx, wt, res, err.Error())
 		return
-	case claim.State == store.Done:
+	case claim.State == store.TxnDelivered:
+		// The provider's own notification got there first (or this
+		// payment was recovered or reported already).
 		w.end(ctx, wt)
 		return
-	case claim.State == store.InFlight:
+	case claim.State == store.TxnInFlight:
 		w.next(ctx, wt, res)
 		return
 	}
@@ -76,39 +72,39 @@ func (w *Worker) recover(ctx context.Context, wt store.Watch, res *provider.Quer
 	}
 	earlier, err := w.cfg.Store.RecordPayment(ctx, w.cfg.Namespace, n.OutTradeNo, txn, w.cfg.DedupTTL)
 	if err != nil {
-		_ = w.cfg.Store.ReleaseEvent(ctx, w.cfg.Namespace, eventID, claim.Token)
+		_ = w.cfg.Store.ReleaseDelivery(ctx, w.cfg.Namespace, txn, claim.Token)
 		w.failed(ctx, wt, res, err.Error())
 		return
 	}
 	if w.cfg.DeliverTo == "" {
-		w.reported(ctx, wt, n, res, earlier, claim.Token)
+		// Report-only: said once; the provider's own notification, should
+		// it still come, is forwarded (a reported record is taken over).
+		w.finish(ctx, wt, n, res, earlier, claim.Token, false)
 		return
 	}
 	if err := w.deliver(ctx, n, res, earlier); err != nil {
-		_ = w.cfg.Store.ReleaseEvent(ctx, w.cfg.Namespace, eventID, claim.Token)
+		_ = w.cfg.Store.ReleaseDelivery(ctx, w.cfg.Namespace, txn, claim.Token)
 		w.failed(ctx, wt, res, "delivery: "+err.Error())
 		return
-	}
-	if _, err := w.cfg.Store.RecordDelivered(ctx, w.cfg.Namespace, txn, store.SourceRecovered, w.cfg.DedupTTL); err != nil {
-		w.cfg.Logger.Error("recovery: delivered, but the transaction could not be recorded; a late notification of it may be forwarded too",
-			zap.String("transaction_id", txn), zap.Error(err))
 	}
 	w.finish(ctx, wt, n, res, earlier, claim.Token, true)
 }
 
-// reported is report-only mode: the audit and the log say it once, nothing
-// is sent, the watch ends. The transaction is not recorded as delivered, so
-// the provider's own notification, should it still come, is forwarded.
-func (w *Worker) reported(ctx context.Context, wt store.Watch, n *notification.Notification, res *provider.QueryResult, earlier, token string) {
-	w.finish(ctx, wt, n, res, earlier, token, false)
-}
-
-// finish completes the claim, ends the watch and writes the record.
+// finish records the delivery (or the report) and ends the watch in one
+// store step, then writes the audit record. The shop has the payment, so
+// the record is retried while the store is away (the lease on the record
+// outlasts that only so far: see completeRetrying).
 func (w *Worker) finish(ctx context.Context, wt store.Watch, n *notification.Notification, res *provider.QueryResult, earlier, token string, delivered bool) {
-	if err := w.cfg.Store.CompleteEvent(ctx, w.cfg.Namespace, n.EventID, token, w.cfg.DedupTTL); err != nil {
-		w.cfg.Logger.Error("recovery: cannot complete the recovered claim", zap.String("event_id", n.EventID), zap.Error(err))
+	source := store.SourceReported
+	if delivered {
+		source = store.SourceRecovered
 	}
-	w.end(ctx, wt)
+	c := store.Completion{OrderNS: w.cfg.Namespace, TransactionID: n.TransactionID, TxnToken: token, Source: source,
+		EventID: n.EventID, Provider: w.cfg.Provider, OutTradeNo: wt.OutTradeNo, TTL: w.cfg.DedupTTL}
+	if err := w.completeRetrying(ctx, c); err != nil {
+		w.cfg.Logger.Error("recovery: delivered, but the store did not take the record; a late notification of it may be forwarded too",
+			zap.String("event_id", n.EventID), zap.String("transaction_id", n.TransactionID), zap.Error(err))
+	}
 	result, code := Reported, reason.Code("")
 	if delivered {
 		result, code = Delivered, reason.Forwarded
@@ -122,6 +118,15 @@ func (w *Worker) finish(ctx context.Context, wt store.Watch, n *notification.Not
 		zap.String("event_id", n.EventID), zap.String("out_trade_no", n.OutTradeNo),
 		zap.String("transaction_id", n.TransactionID), zap.Int64("amount", n.Amount),
 		zap.String("currency", n.Currency), zap.Bool("delivered", delivered))
+}
+
+// completeRetrying writes c, retrying with backoff while the store is
+// unavailable, for up to the record's lease (after it the record may be
+// taken over, and writing it no longer helps) or until ctx ends.
+func (w *Worker) completeRetrying(ctx context.Context, c store.Completion) error {
+	return pipeline.Retry(ctx, w.cfg.ClaimLease, func(ctx context.Context) error {
+		return w.cfg.Store.CompleteDelivery(ctx, c)
+	})
 }
 
 // failed counts a failure and retries at the next offset.

@@ -138,6 +138,14 @@ func New(cfg Config) (*Worker, error) {
 	return &Worker{cfg: cfg}, nil
 }
 
+// deliverTimeout bounds one delivery: the client's timeout.
+func (w *Worker) deliverTimeout() time.Duration {
+	if t := w.cfg.Client.Timeout; t > 0 {
+		return t
+	}
+	return DefaultDeliverTimeout
+}
+
 // WatchTTL is how long a watch may wait in the store for a worker: the
 // schedule's last offset and a day's margin, so that watches of a route
 // whose recovery was switched off do not stay forever.

@@ -261,8 +261,8 @@ func TestReportOnly(t *testing.T) {
 	if wd.counts[Reported] != 1 || wd.q.n() != 1 {
 		t.Errorf("counts %v, %d queries", wd.counts, wd.q.n())
 	}
-	if src, _ := wd.st.Delivered(context.Background(), "alipay", "T1"); src != "" {
-		t.Errorf("a reported payment is recorded as delivered (%q): the real notification would be dropped", src)
+	if c, _ := wd.st.ClaimDelivery(context.Background(), "alipay", "T1", store.SourceNotify, "n-1", time.Hour); c.State != store.TxnClaimed {
+		t.Errorf("a reported payment stops the real notification (%+v): it would be dropped", c)
 	}
 }
 
@@ -290,7 +290,12 @@ func TestNotificationFirstEndsWithoutDelivery(t *testing.T) {
 	wd.watch(t, store.Watch{})
 	// The provider's notification was forwarded meanwhile but the watch
 	// was not ended (say, another route): the delivered transaction stops it.
-	if _, err := wd.st.RecordDelivered(context.Background(), "alipay", "T1", store.SourceNotify, time.Hour); err != nil {
+	c, err := wd.st.ClaimDelivery(context.Background(), "alipay", "T1", store.SourceNotify, "n-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wd.st.CompleteDelivery(context.Background(), store.Completion{OrderNS: "alipay", TransactionID: "T1",
+		TxnToken: c.Token, Source: store.SourceNotify, EventID: "n-1", TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	wd.at(time.Minute)

@@ -12,9 +12,10 @@ func init() { provider.Register(Spec) }
 // Spec declares the alipay provider: its options (DESIGN.md section 3),
 // their rules, and how the provider is built.
 var Spec = &provider.Spec{
-	Name:        Name,
-	Recoverable: true,
-	Summary:     "Alipay Open Platform: async notify (RSA2, public-key or certificate mode), browser return, alipay.trade.query",
+	Name:           Name,
+	Recoverable:    true,
+	MerchantOption: "app_id",
+	Summary:        "Alipay Open Platform: async notify (RSA2, public-key or certificate mode), browser return, alipay.trade.query",
 	Options: []provider.Option{
 		{Name: "app_id", Kind: provider.KindString, Required: true, Doc: "the app every notification must be addressed to"},
 		{Name: "seller_id", Kind: provider.KindString, Doc: "when set, seller_id must equal it"},

@@ -172,6 +172,29 @@ func Run(t *testing.T, name string) {
 	}
 	if ok {
 		t.Run("query by order number", func(t *testing.T) { queryByOrderNo(t, f, oq) })
+		t.Run("merchant option", func(t *testing.T) { merchantOption(t, f) })
+	}
+}
+
+// merchantOption: a recoverable provider's notification names the
+// merchant its Spec.MerchantOption configures, so the order namespace a
+// route computes from its options is the one its notifications use.
+func merchantOption(t *testing.T, f *Fixture) {
+	want := ""
+	for _, st := range f.Sandbox.Settings(f.HTTP.URL) {
+		if st.Name == f.Spec.MerchantOption && !st.Query && len(st.Args) == 1 {
+			want = st.Args[0]
+		}
+	}
+	if f.Spec.MerchantOption != "" && want == "" {
+		t.Fatalf("MerchantOption %q is not among the sandbox's settings", f.Spec.MerchantOption)
+	}
+	v, err := Verify(f.Built.Provider, f.Notify(t, f.Order(t), ""), f.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Notification.Merchant != want {
+		t.Fatalf("the notification names merchant %q, the option %q configures %q", v.Notification.Merchant, f.Spec.MerchantOption, want)
 	}
 }
 

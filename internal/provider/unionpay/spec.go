@@ -12,9 +12,10 @@ func init() { provider.Register(Spec) }
 // Spec declares the unionpay provider: its options (DESIGN.md section 3),
 // their pairing rules, how it is built, and its simulator part.
 var Spec = &provider.Spec{
-	Name:        Name,
-	Recoverable: true,
-	Summary:     "China UnionPay online gateway (ACP 5.1.0, signMethod 01)",
+	Name:           Name,
+	Recoverable:    true,
+	MerchantOption: "mer_id",
+	Summary:        "China UnionPay online gateway (ACP 5.1.0, signMethod 01)",
 	Options: []provider.Option{
 		{Name: "mer_id", Kind: provider.KindString, Required: true, Parse: CheckMerID,
 			Doc: "the merchant number (merId); notifications for another merchant are refused"},

@@ -16,9 +16,10 @@ func init() {
 // notifications is the handler's tolerance, which also bounds the signed
 // timestamp of query answers.
 var V3Spec = &provider.Spec{
-	Recoverable: true,
-	Name:        V3Name,
-	Summary:     "WeChat Pay API v3: RSA-signed, AES-GCM encrypted JSON notifications (platform certificates or public key), order query",
+	Recoverable:    true,
+	MerchantOption: "mch_id",
+	Name:           V3Name,
+	Summary:        "WeChat Pay API v3: RSA-signed, AES-GCM encrypted JSON notifications (platform certificates or public key), order query",
 	Options: []provider.Option{
 		{Name: "mch_id", Kind: provider.KindString, Required: true, Doc: "the merchant number every notification must be addressed to"},
 		{Name: "app_id", Kind: provider.KindString, Doc: "when set, must equal the appid of notifications carrying one"},
@@ -37,9 +38,10 @@ var V3Spec = &provider.Spec{
 // V2Spec declares the wechatpay_v2 provider. Its query signs with the API
 // key, so it is on unless `query off` says otherwise.
 var V2Spec = &provider.Spec{
-	Recoverable: true,
-	Name:        V2Name,
-	Summary:     "WeChat Pay API v2: XML payment and refund notices (MD5 or HMAC-SHA256), orderquery",
+	Recoverable:    true,
+	MerchantOption: "mch_id",
+	Name:           V2Name,
+	Summary:        "WeChat Pay API v2: XML payment and refund notices (MD5 or HMAC-SHA256), orderquery",
 	Options: []provider.Option{
 		{Name: "mch_id", Kind: provider.KindString, Required: true, Doc: "the merchant number"},
 		{Name: "app_id", Kind: provider.KindString, Required: true, Doc: "the app id"},
