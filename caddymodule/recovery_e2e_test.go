@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/recovery"
 	"github.com/payguard/payguard/internal/sim"
@@ -243,6 +244,7 @@ func TestRecoveryEndToEnd(t *testing.T) {
 		st := startRecoveryStack(t, storeLines)
 		t.Run("watch registration refusals", func(t *testing.T) { recoveryRefusals(t, st) })
 		t.Run("no notification: recovered once, the late notification duplicate", func(t *testing.T) { recoveryDelivered(t, st) })
+		t.Run("watch, recover and notify routes share the namespace", func(t *testing.T) { recoveryNamespace(t, st) })
 		t.Run("notification first: no recovery", func(t *testing.T) { recoveryNotifyFirst(t, st) })
 		t.Run("unpaid then paid: delivered after the second offset", func(t *testing.T) { recoveryUnpaidThenPaid(t, st) })
 		t.Run("registered amount wrong: query_mismatch", func(t *testing.T) { recoveryMismatch(t, st) })
@@ -307,6 +309,27 @@ func recoveryDelivered(t *testing.T, st *recoveryStack) {
 	recs := st.auditFor(t, o.OutTradeNo)
 	if len(recs) < 1 || recs[0]["outcome"] != "recovered" || recs[0]["delivered"] != true {
 		t.Fatalf("audit %v", recs)
+	}
+}
+
+// A watch registered on the watch route (app_id only, no keys) is
+// recovered by the notify route's worker into the notify route's order
+// namespace (provider and merchant, pipeline.Namespace): a second payment
+// of the order notified later is flagged as a duplicate payment of the
+// recovered one.
+func recoveryNamespace(t *testing.T, st *recoveryStack) {
+	o := st.order(t, "")
+	st.register(t, "/watch", o, 1234)
+	eventually(t, "the recovered delivery", func() bool { return len(st.deliver.forOrder(o.OutTradeNo)) == 1 })
+	second := o
+	second.TransactionID += "2"
+	second.EventID += "-2"
+	st.sandbox.Book().Put(second)
+	resp, body := st.notify(t, second)
+	wantReason(t, resp, body, "forwarded")
+	got := st.shop.forOrder(o.OutTradeNo)
+	if len(got) != 1 || got[0].header.Get("Payguard-Duplicate-Payment") != o.TransactionID {
+		t.Fatalf("the second payment reached the shop as %v, want flagged a duplicate of %s", got, o.TransactionID)
 	}
 }
 
@@ -410,8 +433,11 @@ func TestRecoveryFleetOnRedis(t *testing.T) {
 	}
 	second := store.NewRedis(redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(srv.URL(), "redis://")}), "fleet:")
 	defer second.Close()
+	// The second instance's route, configured as the Caddy's: its
+	// namespace is the provider and the app_id.
+	ns := pipeline.Namespace("", "alipay", "2021000000000001")
 	w, err := recovery.New(recovery.Config{
-		Provider: "alipay", Namespace: "alipay", Store: second, Querier: built.Querier.(provider.OrderQuerier),
+		Provider: "alipay", Namespace: ns, Store: second, Querier: built.Querier.(provider.OrderQuerier),
 		Schedule:  []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 1500 * time.Millisecond},
 		DeliverTo: st.deliver.srv.URL + "/recovered", Poll: 10 * time.Millisecond,
 		// Short, so that when this instance dies holding the watch the
