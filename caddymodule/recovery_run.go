@@ -173,12 +173,19 @@ func pollFor(sched []time.Duration) time.Duration {
 	return min(max(p, 10*time.Millisecond), recovery.DefaultPoll)
 }
 
-// Cleanup stops the handler's recovery worker (config reload or exit).
-// Watches stay in the store for the next config or another instance.
+// Cleanup stops the handler's recovery worker (config reload or exit) and
+// its pipeline's writer of pending done records. Watches stay in the
+// store for the next config or another instance.
 func (h *Handler) Cleanup() error {
 	if h.recovery != nil && h.recovery.stop != nil {
 		h.recovery.stop()
 		<-h.recovery.done
+	}
+	if h.pipeline != nil {
+		for _, id := range h.pipeline.Close() {
+			h.logger.Error("the shop accepted a notification whose done record the store never took; a provider's retry of it may be delivered again",
+				zap.String("provider", h.pipeline.ProviderName()), zap.String("event_id", id))
+		}
 	}
 	return nil
 }

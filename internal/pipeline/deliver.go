@@ -55,7 +55,7 @@ func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res
 		d.each(d.passthrough)
 		return
 	}
-	if !d.each(d.fresh, d.claimEvent) {
+	if !d.each(d.completing, d.fresh, d.claimEvent) {
 		return
 	}
 	defer d.releaseUnlessCompleted()
@@ -363,19 +363,22 @@ func (d *delivery) renewUntil(stop <-chan struct{}) {
 	}
 }
 
-// acknowledge: the shop accepted (Pipeline.accepted), so the event is done and the provider
-// gets its success answer.
+// acknowledge: the shop accepted (Pipeline.accepted), so the event is
+// done and the provider gets its success answer, once the store has the
+// done record: written within complete_wait, retried with backoff while
+// the store is away. Past it the provider is told store_unavailable (its
+// retry then finds the record, or this process still writing it: a
+// duplicate either way), and the record is kept in process and written
+// when the store returns. The claim is never released now: the shop has
+// the notification.
 func (d *delivery) acknowledge() error {
 	d.enter(StageAcknowledge)
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(d.sctx), storeCleanupTimeout)
-	defer cancel()
-	if err := d.complete(cctx); err != nil {
-		// The shop has it: acknowledging is right, or the provider would
-		// deliver it again. The lease expiring un-done only matters if the
-		// provider resends anyway; record why.
-		d.res.Err = reason.Wrap(reason.StoreUnavailable, err, "complete after delivery")
-	}
 	d.completed = true
+	err := Retry(context.WithoutCancel(d.sctx), d.p.cfg.CompleteWait, d.complete)
+	if err != nil {
+		d.p.pending.add(d.n.EventID, d.complete)
+		return reason.Wrap(reason.StoreUnavailable, err, "the shop accepted it, but the store did not take its done record (kept, written when the store returns)")
+	}
 	d.res.Code, d.res.Outcome = reason.Forwarded, OutcomeForwarded
 	d.res.Response = d.p.ack(true, reason.Forwarded)
 	return nil

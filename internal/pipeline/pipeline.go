@@ -123,6 +123,11 @@ type Config struct {
 	SkipAudit bool
 	// Hook is lost-callback recovery's part (hook.go); nil: none.
 	Hook Hook
+	// CompleteWait bounds the retries of a done record the store does not
+	// take once the shop accepted; default DefaultCompleteWait. After it
+	// the provider is answered store_unavailable and the record is
+	// retried in the background (pending.go).
+	CompleteWait time.Duration
 }
 
 // Incoming is the request as the server received it. RemoteIP is the
@@ -208,6 +213,7 @@ type Pipeline struct {
 	// the default order check is off (DESIGN.md section 5).
 	orderByPolicy bool
 	judge         provider.AnswerJudge // nil: a 2xx is accepted
+	pending       *pending
 }
 
 // New checks cfg and fills its defaults.
@@ -245,7 +251,10 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Pipeline{cfg: cfg, name: cfg.Provider.Name(), traits: cfg.Provider.Traits()}
+	if cfg.CompleteWait <= 0 {
+		cfg.CompleteWait = DefaultCompleteWait
+	}
+	p := &Pipeline{cfg: cfg, name: cfg.Provider.Name(), traits: cfg.Provider.Traits(), pending: newPending(cfg.DedupTTL)}
 	if j, ok := cfg.Provider.(provider.AnswerJudge); ok && cfg.Forward == ForwardOriginal {
 		// The legacy handler answers in the provider's format: its own
 		// "please retry" must count as one.
