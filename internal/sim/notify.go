@@ -34,6 +34,10 @@ type NotifyOptions struct {
 	Client *http.Client
 	// Now is the clock the notification is signed with; time.Now when nil.
 	Now func() time.Time
+	// NoNotify registers the order at the sandbox (paid in its query API)
+	// and sends nothing: the lost notification lost-callback recovery
+	// finds (DESIGN.md section 11). To may be empty then.
+	NoNotify bool
 }
 
 // MaxReplay bounds --replay: enough to probe deduplication, not a load test.
@@ -75,8 +79,11 @@ func Notify(ctx context.Context, p *Provider, opts NotifyOptions) (*NotifyResult
 	if p == nil {
 		return nil, errors.New("no provider")
 	}
-	if err := checkURL("--to", opts.To); err != nil {
+	if err := checkURL("--to", opts.To); err != nil && !opts.NoNotify {
 		return nil, err
+	}
+	if opts.NoNotify && opts.Sandbox == "" {
+		return nil, errors.New("--no-notify needs --sandbox: the order exists only in the sandbox's query API")
 	}
 	if opts.Sandbox != "" {
 		if err := checkURL("--sandbox", opts.Sandbox); err != nil {
@@ -122,6 +129,12 @@ func Notify(ctx context.Context, p *Provider, opts NotifyOptions) (*NotifyResult
 		default:
 			res.Order, res.Registered = registered, true
 		}
+	}
+	if opts.NoNotify {
+		if res.SandboxErr != nil {
+			return nil, res.SandboxErr
+		}
+		return res, nil
 	}
 	for i := 0; i <= opts.Replay; i++ {
 		res.Deliveries = append(res.Deliveries, deliver(ctx, client, opts.To, msg))

@@ -205,3 +205,34 @@ func TestNotifyOptionErrors(t *testing.T) {
 		t.Fatalf("unreachable sidecar: %+v %v", res, err)
 	}
 }
+
+// --no-notify: the order is paid in the sandbox's query API and nothing
+// is sent, the lost notification lost-callback recovery must find.
+func TestNotifyNoNotify(t *testing.T) {
+	sb := newSandbox(t, nil)
+	ali := sb.provider(t, "alipay")
+	b := verifier(t, ali, sb.http.URL)
+	side, to := newFakeSidecar(t, b.Provider, b.Querier)
+	res, err := Notify(context.Background(), ali, NotifyOptions{To: to, Sandbox: sb.http.URL, Order: Order{Amount: 1234}, NoNotify: true})
+	if err != nil || !res.Registered || len(res.Deliveries) != 0 {
+		t.Fatalf("no-notify: %+v %v", res, err)
+	}
+	if len(side.bodies) != 0 {
+		t.Fatalf("%d notifications sent", len(side.bodies))
+	}
+	oq := b.Querier.(provider.OrderQuerier)
+	q, err := oq.QueryByOrderNo(context.Background(), res.Order.OutTradeNo)
+	if err != nil || q.Status != "paid" || q.Amount != 1234 || q.TransactionID != res.Order.TransactionID {
+		t.Fatalf("the sandbox's query answers %+v, %v; want the paid order", q, err)
+	}
+	// No --to needed; but an order the sandbox does not hold is nothing.
+	if _, err := Notify(context.Background(), ali, NotifyOptions{Sandbox: sb.http.URL, Order: Order{Amount: 1}, NoNotify: true}); err != nil {
+		t.Fatalf("no-notify without --to: %v", err)
+	}
+	if _, err := Notify(context.Background(), ali, NotifyOptions{To: to, Order: Order{Amount: 1}, NoNotify: true}); err == nil {
+		t.Fatal("no-notify without a sandbox accepted")
+	}
+	if _, err := Notify(context.Background(), ali, NotifyOptions{Sandbox: "http://127.0.0.1:1", Order: Order{Amount: 1}, NoNotify: true}); err == nil {
+		t.Fatal("no-notify with an unreachable sandbox reported success")
+	}
+}

@@ -22,7 +22,7 @@ import (
 
 func notifyCommand(g cli.Glue) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "notify <provider> --to <url> [--amount 0.01] [--currency CODE] [--query-amount X] [--status WORD] [--query-status WORD] [--tamper FIELD] [--expect REASON] [--replay N] [--out-trade-no X] [--app-id X] [--mch-id X] [--param K=V] [--keys DIR] [--sandbox URL]",
+		Use:   "notify <provider> --to <url> [--amount 0.01] [--currency CODE] [--query-amount X] [--status WORD] [--query-status WORD] [--tamper FIELD] [--expect REASON] [--replay N] [--out-trade-no X] [--app-id X] [--mch-id X] [--param K=V] [--keys DIR] [--sandbox URL] [--no-notify]",
 		Short: "Sends a notification signed like the provider's, and prints payguard's answers",
 		Long: `
 Builds the notification <provider> would send for an order, signed with the sandbox keys in --keys, registers
@@ -36,6 +36,9 @@ answers --query-amount and --query-status (default: the notification's),
 so the sandbox can be made to disagree with the notification.
 
 --tamper FIELD alters FIELD after signing; the verifier must refuse it.
+
+--no-notify registers the paid order at the sandbox and sends nothing (no
+--to needed): a lost notification, for lost-callback recovery to find.
 
 The exit status is 0 when every answer's Payguard-Reason is the expected
 one (--expect REASON; default: forwarded or duplicate), 1 otherwise, so
@@ -65,14 +68,15 @@ the simulator can drive shell tests:
 	f.String("sign-type", "", "wechatpay_v2 notification sign type: MD5 (default) or HMAC-SHA256 (same as --param sign_type=...)")
 	f.String("sandbox", sim.DefaultSandboxURL, `sandbox base URL to register the order with ("" to skip)`)
 	f.Duration("timeout", 10*time.Second, "timeout of each HTTP request")
+	f.Bool("no-notify", false, "register the order at the sandbox only; send no notification (a lost callback)")
 	return c
 }
 
 func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 	fail := func(err error) (int, error) { return cli.ExitFailed, err }
 	name := args[0]
-	to := fl.String("to")
-	if to == "" {
+	to, noNotify := fl.String("to"), fl.Bool("no-notify")
+	if to == "" && !noNotify {
 		return fail(errors.New("--to is required: payguard's notification URL"))
 	}
 	params, err := simParams(fl)
@@ -100,11 +104,12 @@ func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 		return fail(errors.New("--timeout must be a positive duration"))
 	}
 	res, err := sim.Notify(cmd.Context(), p, sim.NotifyOptions{
-		Order:   order,
-		To:      to,
-		Sandbox: fl.String("sandbox"),
-		Tamper:  fl.String("tamper"),
-		Replay:  fl.Int("replay"),
+		Order:    order,
+		To:       to,
+		Sandbox:  fl.String("sandbox"),
+		Tamper:   fl.String("tamper"),
+		Replay:   fl.Int("replay"),
+		NoNotify: noNotify,
 		Client: &http.Client{
 			Timeout:       timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -114,6 +119,10 @@ func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 		return fail(err)
 	}
 	printOrder(cmd.OutOrStdout(), cmd.ErrOrStderr(), res, fl.String("sandbox"), fl.String("tamper"))
+	if noNotify {
+		fmt.Fprintln(cmd.OutOrStdout(), "  no notification sent (--no-notify): only the sandbox's query API knows it is paid")
+		return 0, nil
+	}
 	return report(cmd.OutOrStdout(), res.Deliveries, fl.String("expect"))
 }
 
