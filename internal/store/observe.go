@@ -98,10 +98,22 @@ func (o *observed) EndWatch(ctx context.Context, ns, provider, outTradeNo string
 	return err
 }
 
-func (o *observed) RecordDelivered(ctx context.Context, ns, transactionID, source string, ttl time.Duration) (string, error) {
-	earlier, err := o.s.RecordDelivered(ctx, ns, transactionID, source, ttl)
-	o.check(ctx, "RecordDelivered", err)
-	return earlier, err
+func (o *observed) ClaimDelivery(ctx context.Context, ns, transactionID, source, eventID string, lease time.Duration) (TxnClaim, error) {
+	c, err := o.s.ClaimDelivery(ctx, ns, transactionID, source, eventID, lease)
+	o.check(ctx, "ClaimDelivery", err)
+	return c, err
+}
+
+func (o *observed) ReleaseDelivery(ctx context.Context, ns, transactionID, token string) error {
+	err := o.s.ReleaseDelivery(ctx, ns, transactionID, token)
+	o.check(ctx, "ReleaseDelivery", err)
+	return err
+}
+
+func (o *observed) CompleteDelivery(ctx context.Context, c Completion) error {
+	err := o.s.CompleteDelivery(ctx, c)
+	o.check(ctx, "CompleteDelivery", err)
+	return err
 }
 
 func (o *observed) Delivered(ctx context.Context, ns, transactionID string) (string, error) {

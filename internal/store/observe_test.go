@@ -25,6 +25,9 @@ func storeArgs(t *testing.T, ctx context.Context, m reflect.Method) []reflect.Va
 			args = append(args, reflect.ValueOf(time.Now()))
 		case reflect.TypeFor[int]():
 			args = append(args, reflect.ValueOf(1))
+		case reflect.TypeFor[Completion]():
+			args = append(args, reflect.ValueOf(Completion{OrderNS: "ns", TransactionID: "t", TxnToken: "x", Source: SourceNotify,
+				EventID: "e", Provider: "p", OutTradeNo: "o-1", TTL: time.Minute}))
 		case reflect.TypeFor[Watch]():
 			args = append(args, reflect.ValueOf(Watch{Provider: "p", OutTradeNo: "o-1", Since: time.Now()}))
 		default:
