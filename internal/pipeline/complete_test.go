@@ -113,16 +113,22 @@ func TestDoneRecordRetriedWithinTheRequest(t *testing.T) {
 		s := &shop{}
 		body := msg("e1", "o1", "t1", 100)
 		expect(t, p.Handle(context.Background(), post(body), forwardThenOutage(s, c)), 200, reason.Forwarded)
-		// Another instance on the same store: the done record is there.
-		other, _ := newPipeline(t, func(cfg *Config) { cfg.Store = c.st })
-		expect(t, other.Handle(context.Background(), post(body), s.forward), 200, reason.Duplicate)
-		if s.count() != 1 {
-			t.Fatalf("the shop got %d copies", s.count())
-		}
-		if left := p.Close(); len(left) != 0 {
-			t.Fatalf("pending after the record was written: %v", left)
-		}
+		deliveredOnce(t, p, c.st, s, body)
 	})
+}
+
+// deliveredOnce: another instance on the same store finds the done
+// record, the shop has one copy, and nothing is left pending in p.
+func deliveredOnce(t *testing.T, p *Pipeline, st store.Store, s *shop, body []byte) {
+	t.Helper()
+	other, _ := newPipeline(t, func(cfg *Config) { cfg.Store = st })
+	expect(t, other.Handle(context.Background(), post(body), s.forward), 200, reason.Duplicate)
+	if s.count() != 1 {
+		t.Fatalf("the shop got %d copies", s.count())
+	}
+	if left := p.Close(); len(left) != 0 {
+		t.Fatalf("pending after the record was written: %v", left)
+	}
 }
 
 func TestDoneRecordPendingPastTheWait(t *testing.T) {
@@ -146,14 +152,7 @@ func TestDoneRecordPendingPastTheWait(t *testing.T) {
 		}
 		c.back()
 		<-c.st.wrote // the background writer took it to the store
-		other, _ := newPipeline(t, func(cfg *Config) { cfg.Store = c.st })
-		expect(t, other.Handle(context.Background(), post(body), s.forward), 200, reason.Duplicate)
-		if s.count() != 1 {
-			t.Fatalf("the shop got %d copies", s.count())
-		}
-		if left := p.Close(); len(left) != 0 {
-			t.Fatalf("pending after the record was written: %v", left)
-		}
+		deliveredOnce(t, p, c.st, s, body)
 	})
 }
 
