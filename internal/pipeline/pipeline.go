@@ -206,6 +206,10 @@ type Pipeline struct {
 	// the default order check is off (DESIGN.md section 5).
 	orderByPolicy bool
 	judge         provider.AnswerJudge // nil: a 2xx is accepted
+
+	// dupByPolicy: a policy reads notification.duplicate_of, so the policy
+	// stage reads the order's paid transaction from the store.
+	dupByPolicy bool
 }
 
 // New checks cfg and fills its defaults.
@@ -257,6 +261,7 @@ func New(cfg Config) (*Pipeline, error) {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
 	p.orderByPolicy = policiesDecideOrder(cfg.Policies)
+	p.dupByPolicy = policiesReadDuplicate(cfg.Policies)
 	return p, nil
 }
 

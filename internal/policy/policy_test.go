@@ -239,3 +239,19 @@ func TestInlineNameAndIsFile(t *testing.T) {
 		}
 	}
 }
+
+func TestReferencesDuplicateOf(t *testing.T) {
+	for src, want := range map[string]bool{
+		`notification.duplicate_of == ""`:                      true,
+		`has(notification.duplicate_of)`:                       true,
+		`cel.bind(n, notification, n.duplicate_of == "")`:      true,
+		`notification.transaction_id != ""`:                    false,
+		`notification.raw.duplicate_of == ""`:                  false, // a raw field of that name
+		`{"duplicate_of": 1}.duplicate_of == 1`:                false,
+		`order == null || notification.amount == order.amount`: false,
+	} {
+		if got := mustCompile(t, src).ReferencesDuplicateOf(); got != want {
+			t.Errorf("%s: ReferencesDuplicateOf %v, want %v", src, got, want)
+		}
+	}
+}
