@@ -255,3 +255,24 @@ func TestReferencesDuplicateOf(t *testing.T) {
 		}
 	}
 }
+
+// The policies of one input share its variables, field values included;
+// another input is seen afresh by the same programs.
+func TestPoliciesShareOneInput(t *testing.T) {
+	cny := mustCompile(t, `notification.currency == "CNY" && notification.raw.app_id == "2021000000000001"`)
+	notUSD := mustCompile(t, `notification.currency != "USD" && "app_id" in notification.raw`)
+	in := sampleInput()
+	for _, p := range []*Program{cny, notUSD, cny} {
+		if ok, err := p.Allow(context.Background(), in); !ok || err != nil {
+			t.Fatalf("%s: %v, %v", p.Source(), ok, err)
+		}
+	}
+	usd := sampleInput()
+	usd.Notification.Currency = "USD"
+	usd.Notification.Raw = map[string]any{}
+	for _, p := range []*Program{cny, notUSD} {
+		if ok, _ := p.Allow(context.Background(), usd); ok {
+			t.Errorf("%s allowed a USD notification after a CNY one", p.Source())
+		}
+	}
+}
