@@ -20,34 +20,37 @@ type PaidReader interface {
 
 // PaidTransaction implements PaidReader.
 func (m *Memory) PaidTransaction(ctx context.Context, ns, outTradeNo string) (string, error) {
-	if err := checkID("namespace", ns); err != nil {
+	if err := checkID("namespace", ns); err != nil || outTradeNo == "" {
 		return "", err
 	}
-	if outTradeNo == "" {
-		return "", nil
-	}
+	return m.value(ctx, key(m.prefix, ns, kindPayment, outTradeNo))
+}
+
+// value reads one key's live value, "" when it has none.
+func (m *Memory) value(ctx context.Context, k string) (string, error) {
 	if err := m.lock(ctx); err != nil {
 		return "", err
 	}
 	defer m.mu.Unlock()
-	e, _ := m.get(key(m.prefix, ns, kindPayment, outTradeNo), m.now())
+	e, _ := m.get(k, m.now())
 	return e.value, nil
 }
 
 // PaidTransaction implements PaidReader: one GET of the order key.
 func (r *Redis) PaidTransaction(ctx context.Context, ns, outTradeNo string) (string, error) {
-	if err := checkID("namespace", ns); err != nil {
+	if err := checkID("namespace", ns); err != nil || outTradeNo == "" {
 		return "", err
 	}
-	if outTradeNo == "" {
-		return "", nil
-	}
 	txn, err := r.client.Get(ctx, key(r.prefix, ns, kindPayment, outTradeNo)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
+	if err == nil || errors.Is(err, redis.Nil) {
+		return txn, nil
 	}
-	if err != nil {
-		return "", unavailable("read payment", err)
-	}
-	return txn, nil
+	return "", unavailable("read payment", err)
+}
+
+// PaidTransaction implements PaidReader for Observe's wrapper.
+func (o *observed) PaidTransaction(ctx context.Context, ns, outTradeNo string) (string, error) {
+	txn, err := o.s.PaidTransaction(ctx, ns, outTradeNo)
+	o.check(ctx, "PaidTransaction", err)
+	return txn, err
 }
