@@ -53,8 +53,10 @@ func alipayPipeline(b *testing.B, pols []pipeline.Policy) *pipeline.Pipeline {
 }
 
 func handle(b *testing.B, p *pipeline.Pipeline, body []byte) {
+	// Alipay's legacy handler accepts with the body "success" (forward
+	// original); a bare 200 is its retry.
 	forward := func(context.Context, *pipeline.Outgoing) (pipeline.Answer, error) {
-		return pipeline.Answer{Status: 200}, nil
+		return pipeline.Answer{Status: 200, Body: []byte("success")}, nil
 	}
 	res := p.Handle(context.Background(), &pipeline.Incoming{
 		Method: "POST", Path: "/alipay", Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},

@@ -53,13 +53,19 @@ func TestDuplicatePaymentAcrossProviders(t *testing.T) {
 		shop := newRecorder(t)
 		var routes strings.Builder
 		for _, r := range []struct {
-			path string
-			p    *sim.Provider
-			ns   string
-		}{{"/shop/alipay", ali, "shop-one"}, {"/shop/wechat", wx, "shop-one"}, {"/other/wechat", wx, "shop-two"}} {
-			block, err := sim.HandlerBlock(r.p.Name(), append(r.p.Settings(sb.URL),
+			path   string
+			p      *sim.Provider
+			ns     string
+			single bool // also a policy refusing a second payment
+		}{{"/shop/alipay", ali, "shop-one", false}, {"/shop/wechat", wx, "shop-one", false}, {"/other/wechat", wx, "shop-two", false},
+			{"/single/alipay", ali, "shop-single", true}, {"/single/wechat", wx, "shop-single", true}} {
+			settings := append(r.p.Settings(sb.URL),
 				provider.Setting{Name: "order_namespace", Args: []string{r.ns}},
-				provider.Setting{Name: "policy", Args: []string{policyFile}}))
+				provider.Setting{Name: "policy", Args: []string{policyFile}})
+			if r.single {
+				settings = append(settings, provider.Setting{Name: "policy", Args: []string{`notification.duplicate_of == ""`}})
+			}
+			block, err := sim.HandlerBlock(r.p.Name(), settings)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,6 +106,25 @@ func TestDuplicatePaymentAcrossProviders(t *testing.T) {
 		}
 		if _, dup = pay(wx, "/other/wechat"); dup != "" {
 			t.Fatalf("another namespace saw the payment: %q", dup)
+		}
+
+		// A policy that reads duplicate_of sees the other provider's
+		// payment before this one is recorded, and refuses it: nothing
+		// reaches the shop and WeChat Pay is told to retry.
+		outTradeNo = sim.NewOutTradeNo(time.Now())
+		if _, dup = pay(ali, "/single/alipay"); dup != "" {
+			t.Fatalf("the first payment is flagged as a duplicate of %q", dup)
+		}
+		o := sim.Order{Provider: wx.Name(), OutTradeNo: outTradeNo, Amount: 1234}
+		if err := wx.Prepare(&o, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		st.sandbox.Book().Put(o)
+		before := shop.count()
+		resp, body := sendTo(t, st.base+"/single/wechat", build(t, wx, o))
+		wantReason(t, resp, body, "policy_denied")
+		if resp.StatusCode != http.StatusForbidden || shop.count() != before {
+			t.Fatalf("second payment: %d, the shop got %d more", resp.StatusCode, shop.count()-before)
 		}
 	}
 	t.Run("memory", func(t *testing.T) { run(t, "store memory") })

@@ -288,6 +288,10 @@ func (d *delivery) policy() error {
 	d.enter(StagePolicy)
 	in := &PolicyInput{Notification: d.n, Query: d.res.Query, Order: d.order,
 		RemoteIP: d.in.RemoteIP, Header: d.in.Header, Path: d.in.Path, Time: d.p.cfg.Now()}
+	var err error
+	if in.DuplicateOf, err = d.p.duplicateForPolicies(d.sctx, d.n); err != nil {
+		return err
+	}
 	return d.p.checkPolicies(d.sctx, in, d.res)
 }
 

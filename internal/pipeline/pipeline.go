@@ -214,6 +214,10 @@ type Pipeline struct {
 	orderByPolicy bool
 	judge         provider.AnswerJudge // nil: a 2xx is accepted
 	pending       *pending
+
+	// dupByPolicy: a policy reads notification.duplicate_of, so the policy
+	// stage reads the order's paid transaction from the store.
+	dupByPolicy bool
 }
 
 // New checks cfg and fills its defaults.
@@ -268,6 +272,7 @@ func New(cfg Config) (*Pipeline, error) {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
 	p.orderByPolicy = policiesDecideOrder(cfg.Policies)
+	p.dupByPolicy = policiesReadDuplicate(cfg.Policies)
 	return p, nil
 }
 

@@ -41,6 +41,45 @@ type PolicyExplainer interface {
 	Explain(ctx context.Context, in *PolicyInput) string
 }
 
+// DuplicatePolicy is implemented by policies that can tell whether they
+// read notification.duplicate_of: only then does the policy stage read the
+// order's paid transaction from the store (a round trip nobody else pays).
+type DuplicatePolicy interface {
+	ReferencesDuplicateOf() bool
+}
+
+// policiesReadDuplicate reports whether a configured policy reads
+// notification.duplicate_of.
+func policiesReadDuplicate(pols []Policy) bool {
+	for _, p := range pols {
+		if dp, ok := p.(DuplicatePolicy); ok && dp.ReferencesDuplicateOf() {
+			return true
+		}
+	}
+	return false
+}
+
+// duplicateForPolicies is notification.duplicate_of for the policies: the
+// transaction the order was already paid by, when it is another one than
+// this paid notification's (the rule of forwardToShop's RecordPayment and
+// its Payguard-Duplicate-Payment, read without recording anything: the
+// payment is recorded only once every policy allowed). "" when no policy
+// reads it. Two different transactions of one order arriving at once may
+// both read ""; the record still flags the second to the shop.
+func (p *Pipeline) duplicateForPolicies(ctx context.Context, n *notification.Notification) (string, error) {
+	if !p.dupByPolicy || n.Status != notification.StatusPaid || n.OutTradeNo == "" || n.TransactionID == "" {
+		return "", nil
+	}
+	earlier, err := p.cfg.Store.PaidTransaction(ctx, p.orderNamespace(n), n.OutTradeNo)
+	if err != nil {
+		return "", reason.Wrap(reason.StoreUnavailable, err, "read the order's paid transaction")
+	}
+	if earlier == n.TransactionID {
+		return "", nil
+	}
+	return earlier, nil
+}
+
 // policiesDecideOrder reports whether a configured policy reads `order`.
 func policiesDecideOrder(pols []Policy) bool {
 	for _, p := range pols {

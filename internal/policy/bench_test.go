@@ -20,7 +20,7 @@ func BenchmarkTypicalPolicy(b *testing.B) {
 		// A fresh input per evaluation, as the pipeline builds one per
 		// notification: nothing is reused from the previous one.
 		in := *base
-		in.vars = nil
+		in.vars = activation{}
 		if ok, err := p.Allow(ctx, &in); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
@@ -41,7 +41,7 @@ func BenchmarkRequestPolicy(b *testing.B) {
 		// A fresh input per evaluation, as the pipeline builds one per
 		// notification: nothing is reused from the previous one.
 		in := *base
-		in.vars = nil
+		in.vars = activation{}
 		if ok, err := p.Allow(ctx, &in); !ok || err != nil {
 			b.Fatal(ok, err)
 		}

@@ -10,7 +10,11 @@
 //	notification  id, provider, type, out_trade_no, transaction_id (string),
 //	              amount (int, minor units), currency, status (string),
 //	              occurred_at (timestamp), refund_amount (int), refund_id,
-//	              duplicate_of (string), raw (map: the provider's fields)
+//	              duplicate_of (string: the transaction the order was
+//	              already paid by, when this paid notification is another
+//	              one; the pipeline reads it from the store only for a
+//	              policy that names it, see ReferencesDuplicateOf),
+//	              raw (map: the provider's fields)
 //	query         status, amount, currency; null when the query was skipped
 //	order         amount, currency, status (the shop's order_lookup record);
 //	              null without order_lookup

@@ -49,7 +49,7 @@ type Input struct {
 	// evaluates it and reused by the others: build one Input per
 	// notification, do not change it once evaluated, and evaluate it from
 	// one goroutine at a time.
-	vars *activation
+	vars activation
 }
 
 // The CEL view of the variables. These structs are the one definition of

@@ -24,6 +24,7 @@ type Program struct {
 	source  string
 	prg     cel.Program
 	usesOrd bool
+	usesDup bool
 	now     func() time.Time
 	ast     *cel.Ast
 	explain explainer
@@ -83,7 +84,8 @@ func Compile(name, source string) (*Program, error) {
 	if err != nil {
 		return nil, &CompileError{Name: name, Issues: []Issue{{Line: 1, Column: 1, Message: err.Error()}}}
 	}
-	return &Program{name: name, source: source, prg: prg, usesOrd: references(ast, varOrder), now: time.Now, ast: ast}, nil
+	return &Program{name: name, source: source, prg: prg, now: time.Now, ast: ast,
+		usesOrd: references(ast, varOrder), usesDup: selects(ast, fieldDuplicateOf)}, nil
 }
 
 // CompileFile reads a policy file and compiles it under its path.
@@ -150,6 +152,11 @@ func (p *Program) Source() string { return p.source }
 // pipeline's default order check (amount and currency equal the
 // notification's) is off and the policies decide (DESIGN.md section 5).
 func (p *Program) ReferencesOrder() bool { return p.usesOrd }
+
+// ReferencesDuplicateOf reports whether the policy reads
+// notification.duplicate_of: only then does the pipeline read the order's
+// paid transaction from the store before the policies run.
+func (p *Program) ReferencesDuplicateOf() bool { return p.usesDup }
 
 // ErrNotBool is returned when an evaluation yields something other than a
 // boolean; type checking makes this unreachable for compiled policies, but
@@ -228,6 +235,23 @@ func compileError(name string, iss *cel.Issues) *CompileError {
 // must never be true for a policy that cannot see the shop's order.
 func references(a *cel.Ast, name string) bool {
 	return namesVar(a.NativeRep().Expr(), name)
+}
+
+// fieldDuplicateOf is the notification field read from the store.
+const fieldDuplicateOf = "duplicate_of"
+
+// selects reports whether the checked expression reads the field of a
+// notification, under its own name or a bound one (cel.bind(n,
+// notification, n.duplicate_of)); a raw field of that name is not it.
+func selects(a *cel.Ast, field string) bool {
+	native := a.NativeRep()
+	sel := celast.MatchDescendants(celast.NavigateAST(native), func(e celast.NavigableExpr) bool {
+		if e.Kind() != celast.SelectKind || e.AsSelect().FieldName() != field {
+			return false
+		}
+		return native.GetType(e.AsSelect().Operand().ID()).TypeName() == typeNotification
+	})
+	return len(sel) > 0
 }
 
 func namesVar(e celast.Expr, name string) bool {

@@ -239,3 +239,40 @@ func TestInlineNameAndIsFile(t *testing.T) {
 		}
 	}
 }
+
+func TestReferencesDuplicateOf(t *testing.T) {
+	for src, want := range map[string]bool{
+		`notification.duplicate_of == ""`:                      true,
+		`has(notification.duplicate_of)`:                       true,
+		`cel.bind(n, notification, n.duplicate_of == "")`:      true,
+		`notification.transaction_id != ""`:                    false,
+		`notification.raw.duplicate_of == ""`:                  false, // a raw field of that name
+		`{"duplicate_of": 1}.duplicate_of == 1`:                false,
+		`order == null || notification.amount == order.amount`: false,
+	} {
+		if got := mustCompile(t, src).ReferencesDuplicateOf(); got != want {
+			t.Errorf("%s: ReferencesDuplicateOf %v, want %v", src, got, want)
+		}
+	}
+}
+
+// The policies of one input share its variables, field values included;
+// another input is seen afresh by the same programs.
+func TestPoliciesShareOneInput(t *testing.T) {
+	cny := mustCompile(t, `notification.currency == "CNY" && notification.raw.app_id == "2021000000000001"`)
+	notUSD := mustCompile(t, `notification.currency != "USD" && "app_id" in notification.raw`)
+	in := sampleInput()
+	for _, p := range []*Program{cny, notUSD, cny} {
+		if ok, err := p.Allow(context.Background(), in); !ok || err != nil {
+			t.Fatalf("%s: %v, %v", p.Source(), ok, err)
+		}
+	}
+	usd := sampleInput()
+	usd.Notification.Currency = "USD"
+	usd.Notification.Raw = map[string]any{}
+	for _, p := range []*Program{cny, notUSD} {
+		if ok, _ := p.Allow(context.Background(), usd); ok {
+			t.Errorf("%s allowed a USD notification after a CNY one", p.Source())
+		}
+	}
+}

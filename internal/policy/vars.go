@@ -12,56 +12,77 @@ import (
 // activation resolves the four variables of one input, each built only
 // when an expression first names it (a policy that reads the amount pays
 // nothing for the request headers) and kept for the input's other
-// policies.
+// policies. It lives inside its Input, the variables' structs too: one
+// allocation per notification for the policy stage, however many policies
+// and variables.
 type activation struct {
 	in  *Input
 	now func() time.Time
 
-	n     *celNotification
-	q     any
-	o     any
-	req   *celRequest
-	qDone bool
-	oDone bool
+	n     celNotification
+	req   celRequest
+	q     celQuery
+	o     celOrder
+	built uint8 // the variables built so far, a bit each
 }
+
+// The bits of activation.built.
+const (
+	builtNotification uint8 = 1 << iota
+	builtQuery
+	builtOrder
+	builtRequest
+)
 
 // newActivation is the input's activation, shared by its policies.
 func newActivation(in *Input, now func() time.Time) *activation {
-	if in.vars == nil {
-		in.vars = &activation{in: in, now: now}
+	a := &in.vars
+	if a.in == nil {
+		a.in, a.now = in, now
 	}
-	return in.vars
+	return a
+}
+
+// first reports whether the variable is named for the first time.
+func (a *activation) first(bit uint8) bool {
+	if a.built&bit != 0 {
+		return false
+	}
+	a.built |= bit
+	return true
 }
 
 // ResolveName implements interpreter.Activation.
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case varNotification:
-		if a.n == nil {
-			a.n = notificationVar(a.in.Notification, a.in.DuplicateOf)
+		if a.first(builtNotification) {
+			setNotificationVar(&a.n, a.in.Notification, a.in.DuplicateOf)
 		}
-		return a.n, true
+		return &a.n, true
 	case varQuery:
-		if !a.qDone {
-			a.q, a.qDone = types.NullValue, true
-			if q := a.in.Query; q != nil {
-				a.q = &celQuery{Status: string(q.Status), Amount: q.Amount, Currency: q.Currency}
-			}
+		q := a.in.Query
+		if q == nil {
+			return types.NullValue, true
 		}
-		return a.q, true
+		if a.first(builtQuery) {
+			a.q = celQuery{Status: string(q.Status), Amount: q.Amount, Currency: q.Currency}
+		}
+		return &a.q, true
 	case varOrder:
-		if !a.oDone {
-			a.o, a.oDone = types.NullValue, true
-			if o := a.in.Order; o != nil {
-				a.o = &celOrder{Amount: o.Amount, Currency: o.Currency, Status: o.Status}
-			}
+		o := a.in.Order
+		if o == nil {
+			return types.NullValue, true
 		}
-		return a.o, true
+		if a.first(builtOrder) {
+			a.o = celOrder{Amount: o.Amount, Currency: o.Currency, Status: o.Status}
+		}
+		return &a.o, true
 	case varRequest:
-		if a.req == nil {
-			a.req = a.requestVar()
+		if a.first(builtRequest) {
+			a.setRequestVar()
 		}
-		return a.req, true
+		return &a.req, true
 	}
 	return nil, false
 }
@@ -69,8 +90,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-func (a *activation) requestVar() *celRequest {
-	r := &celRequest{Path: a.in.Path, Time: a.in.Time, Headers: HeaderMap(a.in.Header)}
+func (a *activation) setRequestVar() {
+	r := &a.req
+	*r = celRequest{Path: a.in.Path, Time: a.in.Time, Headers: HeaderMap(a.in.Header)}
 	if a.in.RemoteIP.IsValid() {
 		r.RemoteIP = a.in.RemoteIP.String()
 	}
@@ -78,16 +100,15 @@ func (a *activation) requestVar() *celRequest {
 		r.Time = a.now()
 	}
 	r.Time = r.Time.UTC()
-	return r
 }
 
-// notificationVar is the notification as policies see it: the names and
+// setNotificationVar makes c the notification as policies see it: the names and
 // values of the `forward normalized` JSON (DESIGN.md section 4).
-func notificationVar(n *notification.Notification, duplicateOf string) *celNotification {
+func setNotificationVar(c *celNotification, n *notification.Notification, duplicateOf string) {
 	if n == nil {
 		n = &notification.Notification{}
 	}
-	c := &celNotification{
+	*c = celNotification{
 		ID: n.EventID, Provider: n.Provider, Type: n.Type,
 		OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID,
 		Amount: n.Amount, Currency: n.Currency, Status: string(n.Status),
@@ -100,5 +121,4 @@ func notificationVar(n *notification.Notification, duplicateOf string) *celNotif
 	if c.Raw == nil {
 		c.Raw = map[string]any{}
 	}
-	return c
 }

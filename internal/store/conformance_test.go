@@ -61,6 +61,8 @@ func runConformance(t *testing.T, open backend) {
 		{"Nonce", testNonce},
 		{"Payment", testPayment},
 		{"PaymentEmptyIDs", testPaymentEmpty},
+		{"PaidTransaction", testPaidTransaction},
+		{"PaidTransactionFailures", testPaidTransactionFailures},
 		{"NamespacesIndependent", testNamespaces},
 		{"ConcurrentClaimsOneWinner", testConcurrentClaims},
 		{"InvalidArguments", testInvalid},

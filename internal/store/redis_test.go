@@ -199,6 +199,7 @@ func allOps(ctx context.Context, s Store) map[string]error {
 	errs["ReleaseEvent"] = s.ReleaseEvent(ctx, "ns", "evt", "tok")
 	_, errs["RecordNonce"] = s.RecordNonce(ctx, "ns", "nonce", time.Second)
 	_, errs["RecordPayment"] = s.RecordPayment(ctx, "ns", "order", "txn", time.Second)
+	_, errs["PaidTransaction"] = s.PaidTransaction(ctx, "ns", "order")
 	return errs
 }
 

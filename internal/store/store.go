@@ -73,6 +73,8 @@ type Store interface {
 	// transaction unless one is remembered already; it returns the earlier
 	// transaction id when that is a different one, "" otherwise.
 	RecordPayment(ctx context.Context, ns, outTradeNo, transactionID string, ttl time.Duration) (earlier string, err error)
+	// PaidReader reads that record without writing it (paid.go).
+	PaidReader
 	// Watcher holds lost-callback recovery's watched orders (DESIGN.md
 	// section 11).
 	Watcher
