@@ -89,37 +89,7 @@ func ParseRedisURL(rawURL string, addrs []string, masterName string) (*redis.Uni
 		return nil, fail("%v", err)
 	}
 
-	uo := &redis.UniversalOptions{
-		Addrs:                   []string{o.Addr},
-		ClientName:              o.ClientName,
-		DB:                      o.DB,
-		Protocol:                o.Protocol,
-		Username:                o.Username,
-		Password:                o.Password,
-		MaxRetries:              o.MaxRetries,
-		MinRetryBackoff:         o.MinRetryBackoff,
-		MaxRetryBackoff:         o.MaxRetryBackoff,
-		DialTimeout:             o.DialTimeout,
-		DialerRetries:           DefaultDialerRetries,
-		ReadTimeout:             o.ReadTimeout,
-		WriteTimeout:            o.WriteTimeout,
-		ContextTimeoutEnabled:   true, // the pipeline's request context bounds every call
-		PoolFIFO:                o.PoolFIFO,
-		PoolSize:                o.PoolSize,
-		MaxConcurrentDials:      o.MaxConcurrentDials,
-		PoolTimeout:             o.PoolTimeout,
-		MinIdleConns:            o.MinIdleConns,
-		MaxIdleConns:            o.MaxIdleConns,
-		MaxActiveConns:          o.MaxActiveConns,
-		ConnMaxIdleTime:         o.ConnMaxIdleTime,
-		ConnMaxLifetime:         o.ConnMaxLifetime,
-		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
-		PipelinePoolSize:        o.PipelinePoolSize,
-		PipelineReadBufferSize:  o.PipelineReadBufferSize,
-		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
-		TLSConfig:               o.TLSConfig,
-		MasterName:              masterName,
-	}
+	uo := universalOptions(o, masterName)
 	// A zero value means "go-redis default" to go-redis; ours are shorter.
 	// Negative values (disable) from the URL pass through untouched.
 	setDefault(&uo.DialTimeout, DefaultDialTimeout)
@@ -151,6 +121,42 @@ func ParseRedisURL(rawURL string, addrs []string, masterName string) (*redis.Uni
 		uo.TLSConfig.ServerName = ""
 	}
 	return uo, nil
+}
+
+// universalOptions carries a parsed URL's client options over to the
+// universal client's.
+func universalOptions(o *redis.Options, masterName string) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		Addrs:                   []string{o.Addr},
+		ClientName:              o.ClientName,
+		DB:                      o.DB,
+		Protocol:                o.Protocol,
+		Username:                o.Username,
+		Password:                o.Password,
+		MaxRetries:              o.MaxRetries,
+		MinRetryBackoff:         o.MinRetryBackoff,
+		MaxRetryBackoff:         o.MaxRetryBackoff,
+		DialTimeout:             o.DialTimeout,
+		DialerRetries:           DefaultDialerRetries,
+		ReadTimeout:             o.ReadTimeout,
+		WriteTimeout:            o.WriteTimeout,
+		ContextTimeoutEnabled:   true, // the pipeline's request context bounds every call
+		PoolFIFO:                o.PoolFIFO,
+		PoolSize:                o.PoolSize,
+		MaxConcurrentDials:      o.MaxConcurrentDials,
+		PoolTimeout:             o.PoolTimeout,
+		MinIdleConns:            o.MinIdleConns,
+		MaxIdleConns:            o.MaxIdleConns,
+		MaxActiveConns:          o.MaxActiveConns,
+		ConnMaxIdleTime:         o.ConnMaxIdleTime,
+		ConnMaxLifetime:         o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
+		PipelinePoolSize:        o.PipelinePoolSize,
+		PipelineReadBufferSize:  o.PipelineReadBufferSize,
+		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
+		TLSConfig:               o.TLSConfig,
+		MasterName:              masterName,
+	}
 }
 
 func setDefault(d *time.Duration, def time.Duration) {

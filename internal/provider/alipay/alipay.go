@@ -153,31 +153,8 @@ func New(cfg Config) (*Provider, error) {
 		}
 	}
 
-	if len(cfg.AppCert) > 0 && !p.certMode {
-		return nil, errors.New("app_cert_file is only used in certificate mode")
-	}
-	if len(cfg.PrivateKey) > 0 {
-		k, err := keys.ParseRSAPrivateKey(cfg.PrivateKey)
-		if err != nil {
-			return nil, fmt.Errorf("private_key: %v", err)
-		}
-		p.privKey = k
-		if p.certMode {
-			if len(cfg.AppCert) == 0 {
-				return nil, errors.New("app_cert_file is required for queries in certificate mode")
-			}
-			certs, err := keys.ParseCertificates(cfg.AppCert)
-			if err != nil {
-				return nil, fmt.Errorf("app_cert_file: %v", err)
-			}
-			pub, ok := certs[0].PublicKey.(*rsa.PublicKey)
-			if !ok || !pub.Equal(&k.PublicKey) {
-				return nil, errors.New("app_cert_file does not hold the public key of private_key")
-			}
-			p.appCertSN = CertSN(certs[0])
-		}
-	} else if len(cfg.AppCert) > 0 {
-		return nil, errors.New("app_cert_file needs private_key")
+	if err := p.loadQueryKey(cfg); err != nil {
+		return nil, err
 	}
 
 	p.endpoint = strings.TrimSpace(cfg.Endpoint)
@@ -198,6 +175,41 @@ func New(cfg Config) (*Provider, error) {
 		}
 	}
 	return p, nil
+}
+
+// loadQueryKey parses the app's private key that signs queries and, in
+// certificate mode, checks the app certificate holds its public key.
+func (p *Provider) loadQueryKey(cfg Config) error {
+	if len(cfg.AppCert) > 0 && !p.certMode {
+		return errors.New("app_cert_file is only used in certificate mode")
+	}
+	if len(cfg.PrivateKey) == 0 {
+		if len(cfg.AppCert) > 0 {
+			return errors.New("app_cert_file needs private_key")
+		}
+		return nil
+	}
+	k, err := keys.ParseRSAPrivateKey(cfg.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("private_key: %v", err)
+	}
+	p.privKey = k
+	if !p.certMode {
+		return nil
+	}
+	if len(cfg.AppCert) == 0 {
+		return errors.New("app_cert_file is required for queries in certificate mode")
+	}
+	certs, err := keys.ParseCertificates(cfg.AppCert)
+	if err != nil {
+		return fmt.Errorf("app_cert_file: %v", err)
+	}
+	pub, ok := certs[0].PublicKey.(*rsa.PublicKey)
+	if !ok || !pub.Equal(&k.PublicKey) {
+		return errors.New("app_cert_file does not hold the public key of private_key")
+	}
+	p.appCertSN = CertSN(certs[0])
+	return nil
 }
 
 // loadCerts parses certificate mode's files, checks that the Alipay

@@ -64,7 +64,40 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	default:
 		return nil, reason.New(reason.QueryMismatch, "alipay: notification names no order to query")
 	}
-	form, err := p.queryForm(QueryMethod, biz)
+	raw, err := p.call(ctx, QueryMethod, biz)
+	if err != nil {
+		return nil, err
+	}
+	r, err := readTradeAnswer(raw)
+	if err != nil {
+		return nil, err
+	}
+	currency, amount, status, err := r.money()
+	if err != nil {
+		return nil, err
+	}
+	var rawMap map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rawMap); err != nil {
+		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer is not an object")
+	}
+	return &provider.QueryResult{
+		Status:        status,
+		Amount:        amount,
+		Currency:      currency,
+		OutTradeNo:    r.OutTradeNo,
+		TransactionID: r.TradeNo,
+		Merchant:      p.appID,
+		Raw:           rawMap,
+	}, nil
+}
+
+// call signs an open-platform request, posts it with the provider's
+// client and returns the answer's response object once its signature
+// verifies.
+func (p *Provider) call(ctx context.Context, method string, biz map[string]string) ([]byte, error) {
+	form, err := p.queryForm(method, biz)
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: signing the query")
 	}
@@ -88,69 +121,64 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	if len(body) > maxResponse {
 		return nil, reason.New(reason.QueryUnavailable, "alipay: answer larger than %d bytes", maxResponse)
 	}
-	raw, err := p.VerifyResponse(body, ResponseKey(QueryMethod))
-	if err != nil {
-		return nil, err
-	}
+	return p.VerifyResponse(body, ResponseKey(method))
+}
 
-	var r struct {
-		Code          string `json:"code"`
-		Msg           string `json:"msg"`
-		SubCode       string `json:"sub_code"`
-		TradeNo       string `json:"trade_no"`
-		OutTradeNo    string `json:"out_trade_no"`
-		TradeStatus   string `json:"trade_status"`
-		TotalAmount   string `json:"total_amount"`
-		TransCurrency string `json:"trans_currency"`
-		SendPayDate   string `json:"send_pay_date"`
-	}
+// tradeAnswer is alipay.trade.query's signed answer.
+type tradeAnswer struct {
+	Code          string `json:"code"`
+	Msg           string `json:"msg"`
+	SubCode       string `json:"sub_code"`
+	TradeNo       string `json:"trade_no"`
+	OutTradeNo    string `json:"out_trade_no"`
+	TradeStatus   string `json:"trade_status"`
+	TotalAmount   string `json:"total_amount"`
+	TransCurrency string `json:"trans_currency"`
+	SendPayDate   string `json:"send_pay_date"`
+}
+
+// readTradeAnswer reads a verified answer: code 10000, or the trade's
+// absence (query_mismatch); any other code is query_unavailable.
+func readTradeAnswer(raw []byte) (*tradeAnswer, error) {
+	var r tradeAnswer
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer has unexpected field types")
 	}
 	switch {
 	case r.Code == "10000":
+		return &r, nil
 	case r.Code == "40004" && r.SubCode == "ACQ.TRADE_NOT_EXIST":
 		return nil, reason.New(reason.QueryMismatch, "order unknown to alipay")
 	default:
 		return nil, reason.New(reason.QueryUnavailable, "alipay: query answered code %s sub_code %s", quoteKey(r.Code), quoteKey(r.SubCode))
 	}
-	currency := "CNY"
+}
+
+// money reads the trade's currency, amount and status.
+func (r *tradeAnswer) money() (currency string, amount int64, status notification.Status, err error) {
+	currency = "CNY"
 	if r.TransCurrency != "" {
 		if !notification.IsCurrencyCode(r.TransCurrency) {
-			return nil, reason.New(reason.QueryUnavailable, "alipay: answer's trans_currency is not an ISO 4217 code")
+			return "", 0, "", reason.New(reason.QueryUnavailable, "alipay: answer's trans_currency is not an ISO 4217 code")
 		}
 		currency = r.TransCurrency
 	}
-	amount, err := notification.ParseDecimal(r.TotalAmount, notification.CurrencyExponent(currency))
+	amount, err = notification.ParseDecimal(r.TotalAmount, notification.CurrencyExponent(currency))
 	if err != nil {
-		return nil, reason.New(reason.QueryUnavailable, "alipay: answer's total_amount is not a plain decimal")
+		return "", 0, "", reason.New(reason.QueryUnavailable, "alipay: answer's total_amount is not a plain decimal")
 	}
 	// The query answer carries no refund_fee. TRADE_CLOSED is either an
 	// unpaid trade that timed out or a paid one closed by a full refund;
 	// only the latter has a send_pay_date (when the money went to the
 	// seller), and it reads refunded, as its notification did.
-	status, err := mapStatus(r.TradeStatus, "", notification.CurrencyExponent(currency))
+	status, err = mapStatus(r.TradeStatus, "", notification.CurrencyExponent(currency))
 	if err != nil {
-		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay")
+		return "", 0, "", reason.Wrap(reason.QueryUnavailable, err, "alipay")
 	}
 	if status == notification.StatusClosed && r.SendPayDate != "" {
 		status = notification.StatusRefunded
 	}
-	var rawMap map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&rawMap); err != nil {
-		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer is not an object")
-	}
-	return &provider.QueryResult{
-		Status:        status,
-		Amount:        amount,
-		Currency:      currency,
-		OutTradeNo:    r.OutTradeNo,
-		TransactionID: r.TradeNo,
-		Merchant:      p.appID,
-		Raw:           rawMap,
-	}, nil
+	return currency, amount, status, nil
 }
 
 // queryForm builds and signs the form body of an open-platform request.

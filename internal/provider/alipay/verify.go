@@ -201,74 +201,13 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 // normalize checks the merchant fields of an authentic notification and
 // builds the normalized notification.
 func (p *Provider) normalize(params map[string]string) (*provider.Verified, error) {
-	if p.mode == ModeReturn {
-		if err := checkReturnShape(params); err != nil {
-			return nil, err
-		}
+	if err := p.checkShape(params); err != nil {
+		return nil, err
 	}
-	if got := params["app_id"]; got != p.appID {
-		// bad_signature, not unknown_key: the signature is Alipay's, but the
-		// message does not authenticate as addressed to this app (a
-		// notification for another app sharing the key, replayed here).
-		// unknown_key stays reserved for key selection, so its alerts mean
-		// "rotate the certificate".
-		return nil, reason.New(reason.BadSignature, "app_id mismatch: got %s", quoteKey(got))
-	}
-	if p.sellerID != "" {
-		if got, ok := params["seller_id"]; !ok || got != p.sellerID {
-			return nil, reason.New(reason.BadSignature, "seller_id mismatch: got %s", quoteKey(got))
-		}
-	}
-
-	// A trade notification (or a browser return, which is always about a
-	// trade) must name the trade and its amount. Other open-platform
-	// notifications (alipay.open.servicemarket.order.notify, ...) need not:
-	// they verify, with amount 0 and status other.
-	_, hasStatus := params["trade_status"]
-	trade := hasStatus || params["notify_type"] == "trade_status_sync" || p.mode == ModeReturn
-	if trade {
-		for _, k := range []string{"out_trade_no", "trade_no", "total_amount"} {
-			if params[k] == "" {
-				return nil, reason.New(reason.Malformed, "%s missing", k)
-			}
-		}
-	}
-	if p.mode == ModeNotify && params["notify_id"] == "" {
-		return nil, reason.New(reason.Malformed, "notify_id missing")
-	}
-
-	currency := "CNY"
-	if tc, ok := params["trans_currency"]; ok {
-		if !notification.IsCurrencyCode(tc) {
-			return nil, reason.New(reason.Malformed, "trans_currency is not an ISO 4217 code")
-		}
-		// Cross-border: total_amount is in trans_currency.
-		currency = tc
-	}
-	var amount int64
-	if s, ok := params["total_amount"]; ok {
-		a, err := notification.ParseDecimal(s, notification.CurrencyExponent(currency))
-		if err != nil {
-			return nil, reason.New(reason.Malformed, "total_amount is not a plain decimal")
-		}
-		amount = a
-	}
-	status, err := mapStatus(params["trade_status"], params["refund_fee"], notification.CurrencyExponent(currency))
+	m, err := p.readMoney(params)
 	if err != nil {
 		return nil, err
 	}
-	if p.mode == ModeReturn {
-		// A return is no proof of payment: pending, unless the pipeline's
-		// query confirms the trade.
-		status = notification.StatusPending
-	}
-	// A refund notice: total_amount stays the payment's (Payguard-Amount),
-	// refund_fee is the trade's refunds so far, out_biz_no this refund.
-	var refundAmount int64
-	if status == notification.StatusRefunded {
-		refundAmount, _ = notification.ParseDecimal(params["refund_fee"], notification.CurrencyExponent(currency))
-	}
-
 	// Alipay signs no send time, but signs when it sent the notification
 	// (notify_time; a return's timestamp): the pipeline holds it to max_age
 	// (freshness lives in the pipeline alone). A notification must carry
@@ -293,19 +232,103 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 		Notification: notification.Notification{
 			Provider:      Name,
 			EventID:       eventID,
-			Type:          notification.TypeFor(status),
+			Type:          notification.TypeFor(m.status),
 			OutTradeNo:    params["out_trade_no"],
 			TransactionID: params["trade_no"],
-			Amount:        amount,
-			Currency:      currency,
-			Status:        status,
-			OccurredAt:    occurredAt(params, status),
-			RefundAmount:  refundAmount,
-			RefundID:      refundID(params, status),
+			Amount:        m.amount,
+			Currency:      m.currency,
+			Status:        m.status,
+			OccurredAt:    occurredAt(params, m.status),
+			RefundAmount:  m.refundAmount,
+			RefundID:      refundID(params, m.status),
 			Merchant:      p.appID,
 			Raw:           raw,
 		},
 	}, nil
+}
+
+// checkShape checks that a verified message is addressed to this app and
+// names what its kind must name.
+func (p *Provider) checkShape(params map[string]string) error {
+	if p.mode == ModeReturn {
+		if err := checkReturnShape(params); err != nil {
+			return err
+		}
+	}
+	if got := params["app_id"]; got != p.appID {
+		// bad_signature, not unknown_key: the signature is Alipay's, but the
+		// message does not authenticate as addressed to this app (a
+		// notification for another app sharing the key, replayed here).
+		// unknown_key stays reserved for key selection, so its alerts mean
+		// "rotate the certificate".
+		return reason.New(reason.BadSignature, "app_id mismatch: got %s", quoteKey(got))
+	}
+	if p.sellerID != "" {
+		if got, ok := params["seller_id"]; !ok || got != p.sellerID {
+			return reason.New(reason.BadSignature, "seller_id mismatch: got %s", quoteKey(got))
+		}
+	}
+
+	// A trade notification (or a browser return, which is always about a
+	// trade) must name the trade and its amount. Other open-platform
+	// notifications (alipay.open.servicemarket.order.notify, ...) need not:
+	// they verify, with amount 0 and status other.
+	_, hasStatus := params["trade_status"]
+	trade := hasStatus || params["notify_type"] == "trade_status_sync" || p.mode == ModeReturn
+	if trade {
+		for _, k := range []string{"out_trade_no", "trade_no", "total_amount"} {
+			if params[k] == "" {
+				return reason.New(reason.Malformed, "%s missing", k)
+			}
+		}
+	}
+	if p.mode == ModeNotify && params["notify_id"] == "" {
+		return reason.New(reason.Malformed, "notify_id missing")
+	}
+	return nil
+}
+
+// money is what a notification says was paid or refunded.
+type money struct {
+	currency     string
+	amount       int64
+	status       notification.Status
+	refundAmount int64
+}
+
+func (p *Provider) readMoney(params map[string]string) (money, error) {
+	m := money{currency: "CNY"}
+	if tc, ok := params["trans_currency"]; ok {
+		if !notification.IsCurrencyCode(tc) {
+			return m, reason.New(reason.Malformed, "trans_currency is not an ISO 4217 code")
+		}
+		// Cross-border: total_amount is in trans_currency.
+		m.currency = tc
+	}
+	exp := notification.CurrencyExponent(m.currency)
+	if s, ok := params["total_amount"]; ok {
+		a, err := notification.ParseDecimal(s, exp)
+		if err != nil {
+			return m, reason.New(reason.Malformed, "total_amount is not a plain decimal")
+		}
+		m.amount = a
+	}
+	status, err := mapStatus(params["trade_status"], params["refund_fee"], exp)
+	if err != nil {
+		return m, err
+	}
+	m.status = status
+	if p.mode == ModeReturn {
+		// A return is no proof of payment: pending, unless the pipeline's
+		// query confirms the trade.
+		m.status = notification.StatusPending
+	}
+	// A refund notice: total_amount stays the payment's (Payguard-Amount),
+	// refund_fee is the trade's refunds so far, out_biz_no this refund.
+	if m.status == notification.StatusRefunded {
+		m.refundAmount, _ = notification.ParseDecimal(params["refund_fee"], exp)
+	}
+	return m, nil
 }
 
 // refundID is a refund notice's out_biz_no (the refund request's number).
