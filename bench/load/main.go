@@ -6,6 +6,7 @@
 //	go run ./bench/load                      # the default scenarios
 //	go run ./bench/load -scenarios alipay-redis -rounds 10
 //	go run ./bench/load -fault -fault-n 3000 # the long fault run
+//	go run ./bench/load -soak 10m -scenarios stripe-redis # memory over time
 //
 // Closed loop (conns requests always in flight) gives peak throughput;
 // open loop (a fixed rate, latency counted from each request's scheduled
@@ -44,6 +45,9 @@ type options struct {
 	plainBin  string
 	keys      string
 	inFlight  int
+	// soak, when set, runs the memory soak (soak.go) for that long.
+	soak      time.Duration
+	adminPort int
 }
 
 func main() {
@@ -66,6 +70,7 @@ func main() {
 	flag.StringVar(&o.keys, "keys", "", "sandbox keys directory (default: examples/keys of the repository)")
 	flag.IntVar(&o.inFlight, "max-in-flight", 512, "open loop: more requests outstanding than this fails the run")
 	flag.BoolVar(&fault, "fault", false, "run the fault harness instead of the load scenarios")
+	flag.DurationVar(&o.soak, "soak", 0, "run the memory soak for this long instead (payguard alone in open loop at half its peak; RSS and goroutines sampled)")
 	fo.register(flag.CommandLine)
 	flag.Parse()
 	for _, f := range strings.Split(open, ",") {
@@ -94,6 +99,16 @@ func main() {
 		return
 	}
 	o.scenarios = strings.Split(scen, ",")
+	if o.soak > 0 {
+		sc, ok := scenarioByName(strings.TrimSpace(o.scenarios[0]))
+		if !ok {
+			fatalf("unknown scenario %q (have %s)", o.scenarios[0], strings.Join(scenarioNames(), ", "))
+		}
+		if err := runSoak(o, sc, os.Stdout); err != nil {
+			fatalf("soak %s: %v", sc.name, err)
+		}
+		return
+	}
 	fmt.Printf("payguard load harness: %s, %d CPUs (%s), load: %s\n",
 		time.Now().UTC().Format(time.RFC3339), numCPU(), cpuModel(), uptime())
 	for _, name := range o.scenarios {

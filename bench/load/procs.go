@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -146,19 +145,8 @@ func procCPU(pid int) (time.Duration, error) {
 
 // peakRSS is the process's high-water resident set (VmHWM) in bytes.
 func peakRSS(pid int) (int64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, errors.New("no VmHWM")
+	kb, err := procStatusKB(pid, "VmHWM:")
+	return kb * 1024, err
 }
 
 // redisServer is a redis-server of the harness's own on a free port.

@@ -154,6 +154,10 @@ func startStack(o options, sc scenario, p *sim.Provider) (*stack, error) {
 		}
 	}
 	plainCf := fmt.Sprintf("{\n%s}\nhttp://127.0.0.1:%d {\n\treverse_proxy %s\n}\n", globalOpts, ports[0], shopAddr)
+	if o.adminPort > 0 {
+		// The soak reads the Go runtime's figures from Caddy's /metrics.
+		global = strings.Replace(global, "\tadmin off\n", fmt.Sprintf("\tadmin 127.0.0.1:%d\n", o.adminPort), 1)
+	}
 	guardCf := fmt.Sprintf("{\n%s}\nhttp://127.0.0.1:%d {\n%s\treverse_proxy %s\n}\n", global, ports[1], block, shopAddr)
 	if st.plain, err = startServer(o.plainBin, st.dir, "plain", plainCf, ports[0]); err != nil {
 		return fail(err)
