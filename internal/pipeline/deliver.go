@@ -38,6 +38,8 @@ type delivery struct {
 	// completed is set once the claim is done; until then every ending
 	// releases it, so the provider's retry can deliver what we did not.
 	completed bool
+	// paymentRecorded: the claim recorded the order's transaction too.
+	paymentRecorded bool
 }
 
 // enter ends the open stage (passed) and starts st.
@@ -166,13 +168,14 @@ func (d *delivery) confirmPassthrough() {
 	d.res.Query = q
 }
 
-// fresh: the signed timestamp within tolerance, the signed nonce unseen.
+// fresh: the signed timestamp within tolerance. The signed nonce is
+// recorded with the claim, in one store step (claimEvent).
 func (d *delivery) fresh() error {
 	d.enter(StageFresh)
-	return d.p.checkFresh(d.sctx, d.v)
+	return d.p.checkTimes(d.v)
 }
 
-func (p *Pipeline) checkFresh(ctx context.Context, v *provider.Verified) error {
+func (p *Pipeline) checkTimes(v *provider.Verified) error {
 	now := p.cfg.Now()
 	if !v.Timestamp.IsZero() {
 		// Both directions: a timestamp far in the future is as suspect as an
@@ -193,10 +196,59 @@ func (p *Pipeline) checkFresh(ctx context.Context, v *provider.Verified) error {
 				v.EventTime.UTC().Format(time.RFC3339), age.Round(time.Second), p.cfg.MaxAge)
 		}
 	}
-	if v.Nonce != "" {
+	return nil
+}
+
+// claimEvent records the signed nonce and moves the event absent →
+// in_flight, and where no later stage can refuse the notification it
+// records a paid order's transaction too: one store step, one round trip
+// on Redis (store.Admission). A replayed nonce refuses before anything is
+// claimed; a done event is acknowledged at once and not forwarded again.
+func (d *delivery) claimEvent() error {
+	d.enter(StageClaim)
+	p, n := d.p, d.n
+	a := store.Admission{NS: p.name, EventID: n.EventID, Lease: p.cfg.ClaimLease, Nonce: d.v.Nonce,
 		// A nonce must be remembered for as long as its timestamp could
 		// still pass the window: the window spans tolerance either side.
-		fresh, err := p.cfg.Store.RecordNonce(ctx, p.name, v.Nonce, 2*p.cfg.Tolerance)
+		NonceTTL: 2 * p.cfg.Tolerance}
+	if n.EventID == "" {
+		// Malformed, but the nonce is signed: it is recorded all the same,
+		// as it always was.
+		return p.recordNonceOnly(d.sctx, a)
+	}
+	if p.paymentAtClaim && n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
+		a.Payment = &store.Payment{NS: p.orderNamespace(n), OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID, TTL: p.cfg.DedupTTL}
+	}
+	got, err := p.cfg.Store.AdmitEvent(d.sctx, a)
+	switch {
+	case err != nil && got.Claim.State == store.Claimed:
+		// The claim was made, the payment not recorded (a store taking
+		// the steps one by one): release it, as when RecordPayment failed
+		// before the forward.
+		d.release(got.Claim.Token)
+		return reason.Wrap(reason.StoreUnavailable, err, "record payment")
+	case err != nil:
+		return reason.Wrap(reason.StoreUnavailable, err, "claim")
+	case got.Replayed:
+		return reason.New(reason.ReplayedNonce, "nonce seen within the replay window")
+	case got.Claim.State == store.Done:
+		d.res.Code, d.res.Outcome = reason.Duplicate, OutcomeDuplicate
+		d.res.Response = p.ack(true, reason.Duplicate)
+		return errStop
+	case got.Claim.State == store.InFlight:
+		return reason.New(reason.InFlight, "event %s is being delivered by another request", n.EventID)
+	}
+	d.claim = got.Claim
+	d.paymentRecorded = a.Payment != nil
+	d.res.DuplicateOf = got.DuplicateOf
+	return nil
+}
+
+// recordNonceOnly is the claim stage of a notification without an event
+// id: its nonce is recorded (or found replayed), then it is malformed.
+func (p *Pipeline) recordNonceOnly(ctx context.Context, a store.Admission) error {
+	if a.Nonce != "" {
+		fresh, err := p.cfg.Store.RecordNonce(ctx, a.NS, a.Nonce, a.NonceTTL)
 		if err != nil {
 			return reason.Wrap(reason.StoreUnavailable, err, "record nonce")
 		}
@@ -204,29 +256,7 @@ func (p *Pipeline) checkFresh(ctx context.Context, v *provider.Verified) error {
 			return reason.New(reason.ReplayedNonce, "nonce seen within the replay window")
 		}
 	}
-	return nil
-}
-
-// claimEvent moves the event absent → in_flight. A done event is
-// acknowledged at once and not forwarded again.
-func (d *delivery) claimEvent() error {
-	d.enter(StageClaim)
-	if d.n.EventID == "" {
-		return reason.New(reason.Malformed, "notification has no event id")
-	}
-	claim, err := d.p.cfg.Store.ClaimEvent(d.sctx, d.p.name, d.n.EventID, d.p.cfg.ClaimLease)
-	switch {
-	case err != nil:
-		return reason.Wrap(reason.StoreUnavailable, err, "claim")
-	case claim.State == store.Done:
-		d.res.Code, d.res.Outcome = reason.Duplicate, OutcomeDuplicate
-		d.res.Response = d.p.ack(true, reason.Duplicate)
-		return errStop
-	case claim.State == store.InFlight:
-		return reason.New(reason.InFlight, "event %s is being delivered by another request", d.n.EventID)
-	}
-	d.claim = claim
-	return nil
+	return reason.New(reason.Malformed, "notification has no event id")
 }
 
 // releaseUnlessCompleted frees a claim the delivery did not complete.
@@ -237,11 +267,16 @@ func (d *delivery) releaseUnlessCompleted() {
 	// The stage that stopped the notification ends here: the release is
 	// cleanup, not part of its work.
 	d.stages.finish(d.res)
-	// A background context: the request's may be cancelled, and a claim
-	// left in flight would block retries for claim_lease.
+	d.release(d.claim.Token)
+}
+
+// release frees the claim with token. A background context: the
+// request's may be cancelled, and a claim left in flight would block
+// retries for claim_lease.
+func (d *delivery) release(token string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), storeCleanupTimeout)
 	defer cancel()
-	_ = d.p.cfg.Store.ReleaseEvent(rctx, d.p.name, d.n.EventID, d.claim.Token)
+	_ = d.p.cfg.Store.ReleaseEvent(rctx, d.p.name, d.n.EventID, token)
 	d.releaseHold(rctx)
 }
 
@@ -304,7 +339,7 @@ func (d *delivery) policy() error {
 func (d *delivery) forwardToShop() error {
 	d.enter(StageForward)
 	p, n := d.p, d.n
-	if n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
+	if !d.paymentRecorded && n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
 		earlier, err := p.cfg.Store.RecordPayment(d.sctx, p.orderNamespace(n), n.OutTradeNo, n.TransactionID, p.cfg.DedupTTL)
 		if err != nil {
 			return reason.Wrap(reason.StoreUnavailable, err, "record payment")

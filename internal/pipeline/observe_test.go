@@ -70,9 +70,9 @@ type observedStore struct {
 	obs *recordingObserver
 }
 
-func (s observedStore) ClaimEvent(ctx context.Context, p, id string, lease time.Duration) (store.Claim, error) {
-	s.obs.call(ctx, "ClaimEvent")
-	return s.Store.ClaimEvent(ctx, p, id, lease)
+func (s observedStore) AdmitEvent(ctx context.Context, a store.Admission) (store.Admitted, error) {
+	s.obs.call(ctx, "AdmitEvent")
+	return s.Store.AdmitEvent(ctx, a)
 }
 
 func (s observedStore) ReleaseEvent(ctx context.Context, p, id, token string) error {
@@ -146,7 +146,7 @@ func TestObserverSeesEveryStageInOrder(t *testing.T) {
 		"start read", "done read ",
 		"start verify", "done verify ",
 		"start fresh", "done fresh ",
-		"start claim", "ClaimEvent in claim", "done claim ",
+		"start claim", "AdmitEvent in claim", "done claim ",
 		"start query", "QueryOrder in query", "done query ",
 		"start order", "LookupOrder in order", "done order ",
 		"start policy", "Allow in policy", "done policy ",

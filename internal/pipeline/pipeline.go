@@ -218,6 +218,10 @@ type Pipeline struct {
 	// dupByPolicy: a policy reads notification.duplicate_of, so the policy
 	// stage reads the order's paid transaction from the store.
 	dupByPolicy bool
+	// paymentAtClaim: no query, order lookup, policy or recovery hook can
+	// refuse a claimed notification, so its paid transaction is recorded with the
+	// claim (one store step) rather than just before the forward.
+	paymentAtClaim bool
 }
 
 // New checks cfg and fills its defaults.
@@ -273,6 +277,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.orderByPolicy = policiesDecideOrder(cfg.Policies)
 	p.dupByPolicy = policiesReadDuplicate(cfg.Policies)
+	p.paymentAtClaim = cfg.Querier == nil && cfg.OrderLookup == nil && len(cfg.Policies) == 0 && cfg.Hook == nil
 	return p, nil
 }
 

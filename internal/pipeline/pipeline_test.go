@@ -328,6 +328,9 @@ func (failingStore) ClaimEvent(context.Context, string, string, time.Duration) (
 func (failingStore) RecordNonce(context.Context, string, string, time.Duration) (bool, error) {
 	return false, errDown
 }
+func (failingStore) AdmitEvent(context.Context, store.Admission) (store.Admitted, error) {
+	return store.Admitted{}, errDown
+}
 
 func TestStoreUnavailableFailsClosed(t *testing.T) {
 	p, _ := newPipeline(t, func(c *Config) { c.Store = failingStore{c.Store} })

@@ -82,6 +82,7 @@ func runConformance(t *testing.T, open backend) {
 		{"DeliveryRaceOneWinner", testDeliveryRace},
 		{"WatchInvalid", testWatchInvalid},
 	}
+	tests = append(tests, admitConformance...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

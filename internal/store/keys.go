@@ -9,7 +9,17 @@ import (
 )
 
 // Key kinds, the middle part of every key. One operation touches exactly one
-// key, so no operation ever spans two Redis Cluster hash slots.
+// key, so no operation ever spans two Redis Cluster hash slots; AdmitEvent
+// alone touches up to three (event, nonce, order), in one script where the
+// server is not a Cluster.
+//
+// The layout has no hash tags, and keeps none for AdmitEvent's sake: a tag
+// on the namespace would not put an order key in its event's slot (the
+// order namespace is the provider and the merchant, or order_namespace), a
+// tag on the provider would put all of a provider's keys in one slot (one
+// node of the Cluster), and either would move the keys of every running
+// deployment, forgetting its delivered events at the upgrade and letting
+// old and new instances claim one event twice while both run.
 const (
 	kindEvent   = "evt"
 	kindNonce   = "nonce"

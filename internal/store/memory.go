@@ -123,17 +123,20 @@ func (m *Memory) ClaimEvent(ctx context.Context, ns, eventID string, lease time.
 		return Claim{}, err
 	}
 	defer m.mu.Unlock()
-	k := key(m.prefix, ns, kindEvent, eventID)
-	now := m.now()
+	return m.claimLocked(key(m.prefix, ns, kindEvent, eventID), lease, m.now()), nil
+}
+
+// claimLocked claims the event key k; m.mu must be held.
+func (m *Memory) claimLocked(k string, lease time.Duration, now time.Time) Claim {
 	if e, ok := m.get(k, now); ok {
 		if strings.HasPrefix(e.value, donePrefix) {
-			return Claim{State: Done}, nil
+			return Claim{State: Done}
 		}
-		return Claim{State: InFlight}, nil
+		return Claim{State: InFlight}
 	}
 	tok := newToken()
 	m.entries[k] = memEntry{value: inFlightPrefix + tok, expires: now.Add(lease)}
-	return Claim{State: Claimed, Token: tok}, nil
+	return Claim{State: Claimed, Token: tok}
 }
 
 // CompleteEvent implements Store. A claim whose lease ran out without anyone
@@ -226,16 +229,20 @@ func (m *Memory) RecordPayment(ctx context.Context, ns, outTradeNo, transactionI
 		return "", err
 	}
 	defer m.mu.Unlock()
-	k := key(m.prefix, ns, kindPayment, outTradeNo)
-	now := m.now()
+	return m.recordPaymentLocked(key(m.prefix, ns, kindPayment, outTradeNo), transactionID, ttl, m.now()), nil
+}
+
+// recordPaymentLocked records transactionID under the order key k unless
+// another is there, which it returns; m.mu must be held.
+func (m *Memory) recordPaymentLocked(k, transactionID string, ttl time.Duration, now time.Time) string {
 	if e, ok := m.get(k, now); ok {
 		if e.value == transactionID {
-			return "", nil
+			return ""
 		}
-		return e.value, nil
+		return e.value
 	}
 	m.entries[k] = memEntry{value: transactionID, expires: now.Add(ttl)}
-	return "", nil
+	return ""
 }
 
 // Close stops the janitor and makes every later operation fail with

@@ -30,6 +30,9 @@ func storeArgs(t *testing.T, ctx context.Context, m reflect.Method) []reflect.Va
 				EventID: "e", Provider: "p", OutTradeNo: "o-1", TTL: time.Minute}))
 		case reflect.TypeFor[Watch]():
 			args = append(args, reflect.ValueOf(Watch{Provider: "p", OutTradeNo: "o-1", Since: time.Now()}))
+		case reflect.TypeFor[Admission]():
+			args = append(args, reflect.ValueOf(Admission{NS: "p", EventID: "e-1", Lease: time.Minute, Nonce: "n-1", NonceTTL: time.Minute,
+				Payment: &Payment{NS: "p", OutTradeNo: "o-1", TransactionID: "t-1", TTL: time.Minute}}))
 		default:
 			t.Fatalf("Store.%s takes a %v: give storeArgs a value of that type", m.Name, in)
 		}

@@ -23,6 +23,9 @@ import (
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
+	// cluster: keys of one notification lie in several hash slots, so no
+	// script touches more than one (AdmitEvent takes its steps one by one).
+	cluster bool
 }
 
 var _ Store = (*Redis)(nil)
@@ -32,7 +35,8 @@ var _ Store = (*Redis)(nil)
 // it, so anything sharing the client (an audit stream sink) must be done
 // with it first.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, prefix: prefix, cluster: cluster}
 }
 
 // OpenRedis is ParseRedisURL, redis.NewUniversalClient and NewRedis in one

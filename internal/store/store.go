@@ -50,8 +50,9 @@ type Claim struct {
 // Store is implemented by memory and redis. ns is a namespace (the provider
 // name, or the order namespace); keys are {prefix}{ns}:evt:{id},
 // {prefix}{ns}:nonce:{nonce}, {prefix}{ns}:order:{out_trade_no}. Every
-// operation is atomic and, on Redis, a single round trip. Errors from an
-// unreachable backend wrap ErrUnavailable.
+// operation is atomic and, on Redis, a single round trip (AdmitEvent on
+// Redis Cluster excepted: there it is its steps, see Redis.AdmitEvent).
+// Errors from an unreachable backend wrap ErrUnavailable.
 type Store interface {
 	// ClaimEvent moves the event absent → in_flight for lease.
 	ClaimEvent(ctx context.Context, ns, eventID string, lease time.Duration) (Claim, error)
@@ -75,6 +76,9 @@ type Store interface {
 	RecordPayment(ctx context.Context, ns, outTradeNo, transactionID string, ttl time.Duration) (earlier string, err error)
 	// PaidReader reads that record without writing it (paid.go).
 	PaidReader
+	// Admitter does the work before the forward (nonce, claim, payment)
+	// as one step.
+	Admitter
 	// Watcher holds lost-callback recovery's watched orders (DESIGN.md
 	// section 11).
 	Watcher
