@@ -47,6 +47,7 @@ type options struct {
 	inFlight  int
 	// soak, when set, runs the memory soak (soak.go) for that long.
 	soak      time.Duration
+	soakRate  float64
 	adminPort int
 }
 
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.inFlight, "max-in-flight", 512, "open loop: more requests outstanding than this fails the run")
 	flag.BoolVar(&fault, "fault", false, "run the fault harness instead of the load scenarios")
 	flag.DurationVar(&o.soak, "soak", 0, "run the memory soak for this long instead (payguard alone in open loop at half its peak; RSS and goroutines sampled)")
+	flag.Float64Var(&o.soakRate, "soak-rate", 0, "the soak's fixed rate in req/s (default half of payguard's closed-loop peak, measured first)")
 	fo.register(flag.CommandLine)
 	flag.Parse()
 	for _, f := range strings.Split(open, ",") {
