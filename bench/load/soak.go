@@ -87,7 +87,9 @@ func runSoak(o options, sc scenario, w io.Writer) error {
 			return err
 		}
 		guard.next.Store(0)
-		s, err := guard.openLoop(rate, soakChunk, o.inFlight)
+		// A shared machine stalls for seconds at times: the soak allows
+		// five seconds of backlog before it calls the rate unsustainable.
+		s, err := guard.openLoop(rate, soakChunk, max(o.inFlight, int(5*rate)))
 		if err != nil {
 			return err
 		}
