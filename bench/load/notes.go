@@ -71,17 +71,12 @@ func presign(p *sim.Provider, n int, tag, tamper string) ([]signed, error) {
 		go func(lo, hi int) {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
-				o := sim.Order{Provider: p.Name(), OutTradeNo: tag + strconv.Itoa(i), Amount: 1234 + int64(i%997)}
-				if err := p.Prepare(&o, now); err != nil {
-					errs <- err
-					return
-				}
-				msg, err := p.BuildNotify(&o, tamper, now)
+				sg, err := signOne(p, tag+strconv.Itoa(i), 1234+int64(i%997), tamper, now)
 				if err != nil {
 					errs <- err
 					return
 				}
-				out[i] = signed{order: o, msg: msg}
+				out[i] = sg
 			}
 		}(lo, hi)
 	}
@@ -90,7 +85,33 @@ func presign(p *sim.Provider, n int, tag, tamper string) ([]signed, error) {
 	if err := <-errs; err != nil {
 		return nil, err
 	}
+	// A sandbox's event ids are random within the second (WeChat Pay v3's
+	// seven digits collide among a few thousand): a repeated one would be
+	// answered as a duplicate, so it is signed again until it is not.
+	seen := make(map[string]bool, n)
+	for i := range out {
+		for seen[out[i].order.EventID] {
+			var err error
+			if out[i], err = signOne(p, out[i].order.OutTradeNo, out[i].order.Amount, tamper, now); err != nil {
+				return nil, err
+			}
+		}
+		seen[out[i].order.EventID] = true
+	}
 	return out, nil
+}
+
+// signOne prepares the order outTradeNo and signs its notification.
+func signOne(p *sim.Provider, outTradeNo string, amount int64, tamper string, now time.Time) (signed, error) {
+	o := sim.Order{Provider: p.Name(), OutTradeNo: outTradeNo, Amount: amount}
+	if err := p.Prepare(&o, now); err != nil {
+		return signed{}, err
+	}
+	msg, err := p.BuildNotify(&o, tamper, now)
+	if err != nil {
+		return signed{}, err
+	}
+	return signed{order: o, msg: msg}, nil
 }
 
 // request turns a signed message into a request to url.
