@@ -216,6 +216,14 @@ func BenchmarkPipelineAlipay(b *testing.B) {
 	benchPipeline(b, st)
 }
 
+// BenchmarkPipelineAlipayNoAudit is the same on a route without an audit
+// sink (the handler then sets SkipAudit): no masked copy of the body.
+func BenchmarkPipelineAlipayNoAudit(b *testing.B) {
+	st := store.NewMemory("")
+	defer st.Close()
+	benchPipelineWith(b, st, func(c *pipeline.Config) { c.SkipAudit = true })
+}
+
 // BenchmarkPipelineAlipayRedis is the same on a Redis store (a
 // redis-server of the benchmark's own): it reports the Redis commands per
 // notification and the process's CPU per notification, which counts the
@@ -235,12 +243,20 @@ func BenchmarkPipelineAlipayRedis(b *testing.B) {
 }
 
 func benchPipeline(b *testing.B, st store.Store, cmds ...*redistest.Commands) {
+	benchPipelineWith(b, st, nil, cmds...)
+}
+
+func benchPipelineWith(b *testing.B, st store.Store, mod func(*pipeline.Config), cmds ...*redistest.Commands) {
 	setup(b)
 	prov, err := alipay.New(alipay.Config{AppID: appID, PublicKey: pubPEM})
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := pipeline.New(pipeline.Config{Provider: prov, Store: st})
+	cfg := pipeline.Config{Provider: prov, Store: st}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := pipeline.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

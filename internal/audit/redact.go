@@ -361,16 +361,15 @@ func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error)
 		}
 		pair := body[pos:end]
 		if eq := bytes.IndexByte(pair, '='); eq >= 0 {
-			k := string(pair[:eq])
-			if !isFormKey(k) {
+			if !isFormKey(pair[:eq]) {
 				return nil, errors.New("not a form key")
 			}
-			if dk, err := url.QueryUnescape(k); err == nil {
-				k = dk
-			}
 			vstart := pos + eq + 1
-			if matches(names, k) {
+			if formKeyMatches(names, pair[:eq]) {
 				edits = append(edits, edit{vstart, end, Mask})
+			} else if plainFormValue(body[vstart:end]) {
+				// Unescaped it is itself, and nothing redactNested would
+				// read as a document: nothing to mask inside.
 			} else if v, err := url.QueryUnescape(string(body[vstart:end])); err == nil {
 				if red, changed := redactNested(v, names, nesting); changed {
 					edits = append(edits, edit{vstart, end, url.QueryEscape(red)})
@@ -382,11 +381,32 @@ func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error)
 	return apply(body, edits), nil
 }
 
+// formKeyMatches is matches on the key as a form decoder reads it. A key
+// with no escape ('%', '+') and no upper-case letter is its own decoded,
+// lower-cased form, and is looked up without a copy.
+func formKeyMatches(names map[string]bool, raw []byte) bool {
+	if bytes.IndexAny(raw, "%+ABCDEFGHIJKLMNOPQRSTUVWXYZ") < 0 {
+		return names[string(raw)]
+	}
+	k := string(raw)
+	if dk, err := url.QueryUnescape(k); err == nil {
+		k = dk
+	}
+	return matches(names, k)
+}
+
+// plainFormValue reports a value that decodes to itself (no '%', no '+')
+// and holds none of the bytes redactNested looks for ('{', '[', '<', '='),
+// so that decoding it and looking inside would change nothing.
+func plainFormValue(raw []byte) bool {
+	return bytes.IndexAny(raw, "%+{[<=") < 0
+}
+
 // isFormKey accepts what a form encoder produces for a key: unreserved
 // characters, percent escapes, '+', sub-delimiters and the '[' ']' of
 // PHP-style arrays. No whitespace, quotes, braces or angle brackets, no
 // bytes outside ASCII.
-func isFormKey(k string) bool {
+func isFormKey[T string | []byte](k T) bool {
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		switch {
