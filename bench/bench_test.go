@@ -40,7 +40,6 @@ import (
 	"github.com/payguard/payguard/internal/sim"
 	"github.com/payguard/payguard/internal/store"
 	"github.com/payguard/payguard/internal/store/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 const appID = "2021000000000001"
@@ -229,14 +228,7 @@ func BenchmarkPipelineAlipayNoAudit(b *testing.B) {
 // notification and the process's CPU per notification, which counts the
 // client's side of every round trip (the server is another process).
 func BenchmarkPipelineAlipayRedis(b *testing.B) {
-	srv := redistest.Start(b)
-	o, err := store.ParseRedisURL(srv.URL(), nil, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	client := redis.NewUniversalClient(o)
-	cmds := &redistest.Commands{}
-	client.AddHook(cmds)
+	client, cmds := redistest.Start(b).CountedClient()
 	st := store.NewRedis(client, "payguard:")
 	defer st.Close()
 	benchPipeline(b, st, cmds)

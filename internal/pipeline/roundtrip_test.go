@@ -9,7 +9,6 @@ import (
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/store"
 	"github.com/payguard/payguard/internal/store/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // allowPolicy allows what its switch says.
@@ -24,14 +23,7 @@ func (p allowPolicy) Allow(context.Context, *PolicyInput) (bool, error) {
 // counted.
 func redisPipeline(t *testing.T, mod func(*Config)) (*Pipeline, *redistest.Commands) {
 	t.Helper()
-	srv := redistest.Start(t)
-	o, err := store.ParseRedisURL(srv.URL(), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := redis.NewUniversalClient(o)
-	cmds := &redistest.Commands{}
-	client.AddHook(cmds)
+	client, cmds := redistest.Start(t).CountedClient()
 	st := store.NewRedis(client, "payguard:")
 	t.Cleanup(func() { st.Close() })
 	p, _ := newPipeline(t, func(c *Config) {

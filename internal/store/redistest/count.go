@@ -57,3 +57,12 @@ func (c *Commands) Take() []string {
 	c.names = nil
 	return out
 }
+
+// CountedClient returns a client for s whose commands are counted, for a
+// store to own (its Close closes the client).
+func (s *Server) CountedClient() (*redis.Client, *Commands) {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), TLSConfig: s.TLSConfig()})
+	cmds := &Commands{}
+	c.AddHook(cmds)
+	return c, cmds
+}
