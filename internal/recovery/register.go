@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/store"
 	"github.com/payguard/payguard/internal/strictjson"
@@ -52,7 +53,7 @@ func ParseRegistration(body []byte) (*Registration, error) {
 	if r.Amount != nil && *r.Amount < 0 {
 		return nil, bad("amount is negative")
 	}
-	if r.Currency != "" && !isCurrency(r.Currency) {
+	if r.Currency != "" && !notification.IsCurrencyCode(r.Currency) {
 		return nil, bad("currency is not an ISO 4217 code")
 	}
 	if r.TxnTime != "" {
@@ -88,18 +89,6 @@ func checkToken(s string, max int) error {
 		}
 	}
 	return nil
-}
-
-func isCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 // clip keeps decoder errors short: they may quote the input.
