@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/metrics"
 	"github.com/payguard/payguard/internal/recovery"
 	"github.com/payguard/payguard/internal/store"
 )
@@ -119,7 +120,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		inline = append(inline, "audit url (its password)")
 	}
 	warnInlineSecrets(ctx, a.logger, "payguard app", inline)
-	if err := registerAppMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if err := metrics.Register(ctx.GetMetricsRegistry(), metrics.App()...); err != nil {
 		return fmt.Errorf("payguard: registering metrics: %v", err)
 	}
 	repl := caddy.NewReplacer()
@@ -174,7 +175,7 @@ func (a *App) provisionStore(repl *caddy.Replacer) error {
 			a.checkEviction("store", rs.Client())
 		}
 	}
-	a.store = store.Observe(st, countStoreErrors(kind))
+	a.store = store.Observe(st, metrics.StoreErrors(kind))
 	return nil
 }
 
@@ -193,13 +194,13 @@ func (a *App) provisionAudit(repl *caddy.Replacer) error {
 		if err != nil {
 			return fmt.Errorf("payguard audit file: %v", err)
 		}
-		a.audit = audit.Observe(sink, countAuditErrors())
+		a.audit = audit.Observe(sink, metrics.AuditErrors())
 	case "redis_stream":
 		client, err := a.auditRedis(repl)
 		if err != nil {
 			return err
 		}
-		a.audit = audit.Observe(audit.NewRedisStreamSink(client, a.Audit.Stream, audit.WithMaxLen(a.Audit.MaxLen)), countAuditErrors())
+		a.audit = audit.Observe(audit.NewRedisStreamSink(client, a.Audit.Stream, audit.WithMaxLen(a.Audit.MaxLen)), metrics.AuditErrors())
 	}
 	return nil
 }

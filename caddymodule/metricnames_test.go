@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payguard/payguard/internal/metrics"
 )
 
 // metricInfo is one registered payguard metric: its variable labels, and
@@ -24,7 +26,7 @@ func registeredMetrics(t *testing.T) map[string]metricInfo {
 	if err := registerRecoveryMetric(nil); err != nil {
 		t.Fatal(err)
 	}
-	cs := append(append(handlerCollectors(), appCollectors()...), recoveryMetric.total)
+	cs := append(append(metrics.Handler(), metrics.App()...), recoveryMetric.total)
 	out := map[string]metricInfo{}
 	for _, c := range cs {
 		_, hist := c.(*prometheus.HistogramVec)

@@ -1,207 +1,28 @@
 package caddymodule
 
 import (
-	"context"
-	"errors"
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/metrics"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
-	"github.com/payguard/payguard/internal/reason"
 )
 
-// payguardMetrics are created once per process and registered with each
-// config's registry (ctx.GetMetricsRegistry() is a fresh one per config
-// load), as Caddy's reverse_proxy does: counters survive reloads.
-//
-// Labels come from bounded sets only: the provider's name, the outcome
-// word, the reason code, the stage name. Never an address, an order
-// number or an event id.
-var payguardMetrics = struct {
-	once          sync.Once
-	notifications *prometheus.CounterVec
-	stageDuration *prometheus.HistogramVec
-	queryDuration *prometheus.HistogramVec
-	// storeErrors and auditErrors are the app's: the shared store and
-	// audit sink, whichever route used them.
-	storeErrors *prometheus.CounterVec
-	auditErrors prometheus.Counter
-}{}
-
-// Stages run from microseconds (admit, read) to the shop's and the
-// provider's round trips (forward, query): buckets from 100µs to 10s.
-var stageBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-
-func initPayguardMetrics() {
-	payguardMetrics.once.Do(func() {
-		const ns = "payguard"
-		payguardMetrics.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns,
-			Name:      "notifications_total",
-			Help:      "Payment notifications handled, by provider, outcome and reason code.",
-		}, []string{"provider", "outcome", "reason"})
-		payguardMetrics.stageDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns,
-			Name:      "stage_duration_seconds",
-			Help:      "Time spent in each pipeline stage, by provider and stage.",
-			Buckets:   stageBuckets,
-		}, []string{"provider", "stage"})
-		payguardMetrics.queryDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: ns,
-			Name:      "query_duration_seconds",
-			Help:      "Round trip of the reverse order query to the provider's API (cache hits excluded), by provider.",
-			Buckets:   prometheus.DefBuckets,
-		}, []string{"provider"})
-		payguardMetrics.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns,
-			Name:      "store_errors_total",
-			Help:      "Store operations that failed because the store was unavailable (each one a notification answered 503 store_unavailable, or a recovery step retried), by store type.",
-		}, []string{"store"})
-		payguardMetrics.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns,
-			Name:      "audit_errors_total",
-			Help:      "Audit records that could not be written to the file or the Redis stream (each one lost).",
-		})
-	})
-}
-
-// registerMetrics creates the collectors on first use and registers them
-// with reg. Every payguard handler of a config registers them, so the
-// collectors being registered already is expected; a different collector
-// under the same name is an error.
+// registerMetrics registers the handler's process-wide collectors with
+// this config's registry (ctx.GetMetricsRegistry() is a fresh one per
+// config load), as Caddy's reverse_proxy does: counters survive reloads.
 func registerMetrics(reg *prometheus.Registry) error {
-	return registerCollectors(reg, handlerCollectors()...)
+	return metrics.Register(reg, metrics.Handler()...)
 }
 
-// registerAppMetrics is registerMetrics for the app's collectors.
-func registerAppMetrics(reg *prometheus.Registry) error {
-	return registerCollectors(reg, appCollectors()...)
-}
+// telemetry is one handler's metrics.Telemetry under the names handler.go
+// calls it by.
+type telemetry struct{ *metrics.Telemetry }
 
-// handlerCollectors are the collectors each payguard handler registers.
-func handlerCollectors() []prometheus.Collector {
-	initPayguardMetrics()
-	return []prometheus.Collector{
-		payguardMetrics.notifications,
-		payguardMetrics.stageDuration,
-		payguardMetrics.queryDuration,
-	}
-}
-
-// appCollectors are the collectors the payguard app registers.
-func appCollectors() []prometheus.Collector {
-	initPayguardMetrics()
-	return []prometheus.Collector{payguardMetrics.storeErrors, payguardMetrics.auditErrors}
-}
-
-// registerCollectors registers payguard's process-wide collectors with
-// one config's registry.
-func registerCollectors(reg *prometheus.Registry, cs ...prometheus.Collector) error {
-	if reg == nil {
-		return nil
-	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) && are.ExistingCollector == c {
-				continue
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// countStoreErrors is the store.Observe hook of a store of type kind
-// (memory or redis: the label's only values). Its series is created at
-// once, so it is exposed at 0 before the first failure.
-func countStoreErrors(kind string) func(op string) {
-	initPayguardMetrics()
-	c := payguardMetrics.storeErrors.WithLabelValues(kind)
-	return func(string) { c.Inc() }
-}
-
-// countAuditErrors is the audit.Observe hook.
-func countAuditErrors() func(error) {
-	initPayguardMetrics()
-	c := payguardMetrics.auditErrors
-	return func(error) { c.Inc() }
-}
-
-// telemetry is one handler's pipeline.Observer: the stage histogram and a
-// span per stage. It also counts notifications and times provider queries.
-type telemetry struct {
-	provider string
-	spans    *pipeline.SpanObserver
-	stages   [pipeline.NumStages]stageSeries
-}
-
-// stageSeries is one stage's histogram series, resolved on the stage's
-// first observation, once: a stage the route never runs (no query, no
-// order lookup, no policy) publishes no empty series.
-type stageSeries struct {
-	once sync.Once
-	obs  prometheus.Observer
-}
-
-// newTelemetry binds the metrics to one provider.
 func newTelemetry(providerName string) *telemetry {
-	initPayguardMetrics()
-	return &telemetry{
-		provider: providerName,
-		spans:    pipeline.NewSpanObserver(providerName),
-	}
+	return &telemetry{metrics.New(providerName)}
 }
 
-// StageStart implements pipeline.Observer.
-func (t *telemetry) StageStart(ctx context.Context, s pipeline.Stage) context.Context {
-	return t.spans.StageStart(ctx, s)
-}
+func (t *telemetry) notificationDone(res *pipeline.Result) { t.NotificationDone(res) }
 
-// StageDone implements pipeline.Observer.
-func (t *telemetry) StageDone(ctx context.Context, s pipeline.Stage, d time.Duration, code reason.Code) {
-	if int(s) < len(t.stages) {
-		ss := &t.stages[s]
-		ss.once.Do(func() {
-			ss.obs = payguardMetrics.stageDuration.WithLabelValues(t.provider, s.String())
-		})
-		ss.obs.Observe(d.Seconds())
-	}
-	t.spans.StageDone(ctx, s, d, code)
-}
-
-// notificationDone counts one notification by its outcome and reason.
-func (t *telemetry) notificationDone(res *pipeline.Result) {
-	payguardMetrics.notifications.WithLabelValues(t.provider, string(res.Outcome), string(res.Code)).Inc()
-}
-
-// timeQueries wraps q so each call to the provider's query API is timed.
-// The pipeline's query cache sits in front of it: cache hits and
-// collapsed concurrent queries make no call and are not counted.
-func (t *telemetry) timeQueries(q provider.Querier) provider.Querier {
-	if q == nil {
-		return nil
-	}
-	return &timedQuerier{q: q, hist: payguardMetrics.queryDuration.WithLabelValues(t.provider)}
-}
-
-type timedQuerier struct {
-	q    provider.Querier
-	hist prometheus.Observer
-}
-
-func (tq *timedQuerier) QueryOrder(ctx context.Context, n *notification.Notification) (*provider.QueryResult, error) {
-	start := time.Now()
-	res, err := tq.q.QueryOrder(ctx, n)
-	tq.hist.Observe(time.Since(start).Seconds())
-	return res, err
-}
-
-var (
-	_ pipeline.Observer = (*telemetry)(nil)
-	_ provider.Querier  = (*timedQuerier)(nil)
-)
+func (t *telemetry) timeQueries(q provider.Querier) provider.Querier { return t.TimeQueries(q) }
