@@ -6,6 +6,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/payguard/payguard/internal/storage"
 )
 
 // parseGlobalOption parses the global options block:
@@ -55,11 +57,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: "payguard", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-func parseStoreOption(d *caddyfile.Dispenser) (*StoreConfig, error) {
+func parseStoreOption(d *caddyfile.Dispenser) (*storage.StoreConfig, error) {
 	if !d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	sc := &StoreConfig{Type: d.Val()}
+	sc := &storage.StoreConfig{Type: d.Val()}
 	switch sc.Type {
 	case "memory":
 		if d.NextArg() {
@@ -105,12 +107,12 @@ func parseStoreOption(d *caddyfile.Dispenser) (*StoreConfig, error) {
 	return sc, nil
 }
 
-func parseAuditOption(d *caddyfile.Dispenser) (*AuditConfig, error) {
+func parseAuditOption(d *caddyfile.Dispenser) (*storage.AuditConfig, error) {
 	var kind, target string
 	if !d.Args(&kind, &target) || d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	ac := &AuditConfig{Type: kind}
+	ac := &storage.AuditConfig{Type: kind}
 	switch kind {
 	case "file":
 		ac.Path = target

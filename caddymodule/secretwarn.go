@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/payguard/payguard/internal/provider"
-	"github.com/payguard/payguard/internal/store"
 )
 
 func init() {
@@ -77,10 +76,6 @@ func (h *Handler) inlineUpstreamSecrets() []string {
 	}
 	return nil
 }
-
-// hasInlinePassword reports whether a Redis URL carries a password that is
-// no placeholder.
-var hasInlinePassword = store.HasInlinePassword
 
 // Interface guards
 var (
