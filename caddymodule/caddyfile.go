@@ -8,9 +8,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/route"
 )
 
 func init() {
@@ -20,17 +20,6 @@ func init() {
 	// guards.
 	httpcaddyfile.RegisterDirectiveOrder("payguard", httpcaddyfile.Before, "reverse_proxy")
 }
-
-// commonOptions are the handler options every provider takes.
-var commonOptions = []string{
-	"allow_ips", "max_body", "tolerance", "dedup_ttl", "claim_lease", "forward_timeout",
-	"max_age", "forward", "upstream_secret", "upstream_secret_file", "order_namespace",
-	"audit_redact", "query", "policy", "order_lookup", "order_timeout",
-	"recover", "mode watch", "watch_token",
-}
-
-// queryOptions are the query block's options every provider takes.
-var queryOptions = []string{"endpoint", "timeout", "cache"}
 
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
@@ -151,7 +140,7 @@ func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (han
 		if len(args) == 0 {
 			return true, d.ArgErr()
 		}
-		if _, err := parseAllowIPs(args); err != nil {
+		if _, err := route.ParseAllowIPs(args); err != nil {
 			return true, d.Errf("payguard: %v", err)
 		}
 		h.AllowIPs = args
@@ -160,19 +149,17 @@ func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (han
 		if !d.AllArgs(&s) {
 			return true, d.ArgErr()
 		}
-		n, err := humanize.ParseBytes(s)
-		if err != nil || n == 0 || n > 1<<30 {
-			return true, d.Errf("payguard: max_body %q is not a size between 1B and 1GiB", s)
+		if h.MaxBody, err = route.ParseMaxBody(s); err != nil {
+			return true, d.Err(err.Error())
 		}
-		h.MaxBody = int64(n)
 	case "tolerance", "dedup_ttl", "claim_lease", "forward_timeout", "max_age":
 		return true, h.unmarshalDuration(d, opt)
 	case "forward":
 		if !d.AllArgs(&h.Forward) {
 			return true, d.ArgErr()
 		}
-		if h.Forward != "original" && h.Forward != "normalized" {
-			return true, d.Errf("payguard: forward must be original or normalized, not %q", h.Forward)
+		if _, err := route.ParseForward(h.Forward); err != nil {
+			return true, d.Err(err.Error())
 		}
 	case "upstream_secret":
 		h.UpstreamSecrets = d.RemainingArgs()
@@ -180,8 +167,8 @@ func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (han
 			return true, d.ArgErr()
 		}
 		for _, s := range h.UpstreamSecrets {
-			if !strings.HasPrefix(s, "whsec_") && !strings.HasPrefix(s, "{") {
-				return true, d.Err("payguard: upstream_secret must be whsec_... or a placeholder")
+			if err := route.CheckUpstreamSecretArg(s); err != nil {
+				return true, d.Err(err.Error())
 			}
 		}
 	case "upstream_secret_file":

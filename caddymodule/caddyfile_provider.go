@@ -4,6 +4,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/route"
 )
 
 // unmarshalProviderOption parses the provider option at d.Val() from the
@@ -57,9 +58,9 @@ func (m *ProviderModule) finishProviderCaddyfile(at *caddyfile.Dispenser) error 
 
 // unknownOptionError lists what the block accepts.
 func (m *ProviderModule) unknownOptionError(d *caddyfile.Dispenser, opt string, inQuery bool) error {
-	common := commonOptions
+	common := route.Options
 	if inQuery {
-		common = queryOptions
+		common = route.QueryOptions
 	}
 	return d.Err(m.spec.UnknownOption(opt, inQuery, common).Error())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/provider/optiondoc"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/route"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite docs/providers.md from the providers' option tables")
@@ -90,7 +91,7 @@ func TestDocsNameEverything(t *testing.T) {
 			t.Errorf("docs/ does not name the audit field `%s`", name)
 		}
 	}
-	for _, o := range commonOptions {
+	for _, o := range route.Options {
 		if !strings.Contains(docs, "`"+o+"`") {
 			t.Errorf("docs/ does not name the common option `%s`", o)
 		}
