@@ -101,8 +101,8 @@ func parseStoreOption(d *caddyfile.Dispenser) (*storage.StoreConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sc.URL == "" && len(sc.Addrs) == 0 {
-		return nil, d.Err("payguard store redis: a URL or addrs is required")
+	if err := storage.Validate(sc, nil); err != nil {
+		return nil, d.Err(err.Error())
 	}
 	return sc, nil
 }
