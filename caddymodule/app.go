@@ -85,6 +85,13 @@ func replacer() storage.Replace {
 	return func(in string, errOnEmpty bool) (string, error) { return repl.ReplaceOrErr(in, errOnEmpty, true) }
 }
 
+// placeholders resolves {env.*} and {file.*} in one option's value: an
+// unknown placeholder or an empty result is an error.
+func placeholders() func(string) (string, error) {
+	repl := caddy.NewReplacer()
+	return func(s string) (string, error) { return repl.ReplaceOrErr(s, true, true) }
+}
+
 // provisionStore opens the store, or takes the one a previous config with
 // the same resolved options opened: its claims survive the reload.
 func (a *App) provisionStore(replace storage.Replace) error {

@@ -122,7 +122,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := h.checkRecoveryConfig(pm); err != nil {
 		return at.Err(err.Error())
 	}
-	if pm.watchOpts.watch {
+	if pm.watchOpts.Watch {
 		// A watch route builds no provider: its keys are not required.
 	} else if err := pm.finishProviderCaddyfile(&at); err != nil {
 		return err

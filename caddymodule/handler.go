@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,13 +15,13 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/metrics"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
-	"github.com/payguard/payguard/internal/stdwebhook"
+	"github.com/payguard/payguard/internal/route"
 )
 
 func init() {
@@ -88,7 +86,7 @@ type Handler struct {
 	pipeline  *pipeline.Pipeline
 	app       *App
 	logger    *zap.Logger
-	telemetry *telemetry
+	telemetry *metrics.Telemetry
 	recovery  *recoveryState
 }
 
@@ -120,8 +118,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	pm := h.provider
-	if pm.watchOpts.watch {
-		if t := pm.watchOpts.token; t != "" && !provider.HasPlaceholder(t) {
+	if pm.watchOpts.Watch {
+		if t := pm.watchOpts.Token; t != "" && !provider.HasPlaceholder(t) {
 			warnInlineSecrets(ctx, h.logger, "payguard "+pm.spec.Name, []string{"watch_token"})
 		}
 		return h.provisionWatch()
@@ -137,26 +135,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	allow, err := parseAllowIPs(h.AllowIPs)
+	allow, err := route.ParseAllowIPs(h.AllowIPs)
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
 	}
-	secrets, err := h.upstreamSecrets()
+	secrets, err := route.UpstreamSecrets(h.UpstreamSecrets, h.UpstreamSecretFiles, placeholders())
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
 	}
 	mode := pipeline.ForwardOriginal
-	if h.Forward == "normalized" {
-		mode = pipeline.ForwardNormalized
+	if h.Forward != "" {
+		mode, _ = route.ParseForward(h.Forward) // checked by Validate
 	}
 	// Metrics go to this config's registry (the admin endpoint's
 	// /metrics); spans under the request's span (Caddy's tracing).
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if err := metrics.Register(ctx.GetMetricsRegistry(), metrics.Handler()...); err != nil {
 		return fmt.Errorf("payguard %s: registering metrics: %v", name, err)
 	}
-	h.telemetry = newTelemetry(prov.Name())
+	h.telemetry = metrics.New(prov.Name())
 	orderQuerier := querier
-	querier = h.telemetry.timeQueries(querier)
+	querier = h.telemetry.TimeQueries(querier)
 	policies, lookup, err := h.policyStages()
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
@@ -186,8 +184,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.warnAtStart(name)
-	warnInlineSecrets(ctx, h.logger, "payguard "+name, append(pm.inlineSecrets(), h.inlineUpstreamSecrets()...))
+	route.WarnAtStart(h.logger, name, h.AllowIPs, h.pipeline.MaxAge(), h.pipeline.DedupTTL())
+	warnInlineSecrets(ctx, h.logger, "payguard "+name, append(pm.inlineSecrets(), route.InlineUpstreamSecrets(h.UpstreamSecrets)...))
 	return h.provisionRecovery(ctx, orderQuerier, secrets)
 }
 
@@ -211,18 +209,6 @@ func (h *Handler) loadModules(ctx caddy.Context) error {
 	}
 	h.app = appIface.(*App)
 	return nil
-}
-
-// warnAtStart tells the operator about settings that work but weaken what
-// payguard guarantees.
-func (h *Handler) warnAtStart(name string) {
-	if len(h.AllowIPs) == 0 {
-		h.logger.Warn("allow_ips is empty: notifications are accepted from any source address", zap.String("provider", name))
-	}
-	if h.pipeline.MaxAge() > h.pipeline.DedupTTL() {
-		h.logger.Warn("max_age is longer than dedup_ttl: a notification replayed after its event was forgotten is delivered again",
-			zap.String("provider", name), zap.Duration("max_age", h.pipeline.MaxAge()), zap.Duration("dedup_ttl", h.pipeline.DedupTTL()))
-	}
 }
 
 // buildProvider builds the provider with the handler's settings, and its
@@ -259,57 +245,17 @@ func (h *Handler) buildProvider(name string) (provider.Provider, provider.Querie
 	return built.Provider, querier, queryCache, nil
 }
 
-// upstreamSecrets resolves upstream_secret (placeholders) and reads
-// upstream_secret_file, one secret per file, into keys held in memory only.
-func (h *Handler) upstreamSecrets() ([][]byte, error) {
-	var keys [][]byte
-	repl := caddy.NewReplacer()
-	add := func(opt string, i int, v string) error {
-		key, err := stdwebhook.ParseSecret(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("%s %d: %v", opt, i+1, err)
-		}
-		keys = append(keys, key)
-		return nil
-	}
-	for i, s := range h.UpstreamSecrets {
-		v, err := repl.ReplaceOrErr(s, true, true)
-		if err != nil {
-			return nil, fmt.Errorf("upstream_secret %d: %v", i+1, err)
-		}
-		if err := add("upstream_secret", i, v); err != nil {
-			return nil, err
-		}
-	}
-	for i, path := range h.UpstreamSecretFiles {
-		p, err := repl.ReplaceOrErr(path, true, true)
-		if err != nil {
-			return nil, fmt.Errorf("upstream_secret_file %d: %v", i+1, err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("upstream_secret_file %d: cannot read %s: %v", i+1, p, errors.Unwrap(err))
-		}
-		err = add("upstream_secret_file", i, string(b))
-		clear(b)
-		if err != nil {
-			return nil, err
-		}
-	}
-	return keys, nil
-}
-
 // Validate checks the options that need no provisioning.
 func (h *Handler) Validate() error {
-	switch h.Forward {
-	case "", "original", "normalized":
-	default:
-		return fmt.Errorf("payguard: forward must be original or normalized, not %q", h.Forward)
+	if h.Forward != "" {
+		if _, err := route.ParseForward(h.Forward); err != nil {
+			return err
+		}
 	}
 	if h.MaxBody < 0 {
 		return fmt.Errorf("payguard: max_body must be positive")
 	}
-	if _, err := parseAllowIPs(h.AllowIPs); err != nil {
+	if _, err := route.ParseAllowIPs(h.AllowIPs); err != nil {
 		return fmt.Errorf("payguard: %v", err)
 	}
 	return nil
@@ -335,11 +281,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	forward := h.forwarder(w, r, next, repl)
 	res := h.pipeline.Handle(r.Context(), in, forward)
-	h.telemetry.notificationDone(res)
+	h.telemetry.NotificationDone(res)
 	if repl != nil {
 		repl.Set("payguard.reason", string(res.Code))
 	}
-	h.log(res, ip)
+	route.LogNotification(h.logger, h.pipeline.ProviderName(), res, ip)
 	h.writeAudit(r.Context(), res)
 	if res.Response.Written {
 		return nil
@@ -383,48 +329,12 @@ func (h *Handler) forwarder(w http.ResponseWriter, r *http.Request, next caddyht
 			}
 			return pipeline.Answer{Status: rec.Status()}, nil
 		}
-		cw := &captureWriter{header: http.Header{}}
+		cw := pipeline.NewCapture()
 		if err := next.ServeHTTP(cw, fr); err != nil {
 			return pipeline.Answer{}, err
 		}
-		return cw.answer(), nil
+		return cw.Answer(), nil
 	}
-}
-
-// log writes one line per notification with typed fields; never a body, a
-// signature or a key.
-func (h *Handler) log(res *pipeline.Result, ip netip.Addr) {
-	level := zapcore.InfoLevel
-	if res.Outcome == pipeline.OutcomeRejected || res.Outcome == pipeline.OutcomeFailed {
-		level = zapcore.WarnLevel
-	}
-	ce := h.logger.Check(level, "payment notification")
-	if ce == nil {
-		return
-	}
-	fields := []zap.Field{
-		zap.String("provider", h.pipeline.ProviderName()),
-		zap.String("outcome", string(res.Outcome)),
-		zap.String("reason", string(res.Code)),
-		zap.String("remote_ip", ip.String()),
-		zap.Duration("duration", res.Duration),
-	}
-	if n := res.Notification; n != nil {
-		fields = append(fields,
-			zap.String("event_id", n.EventID),
-			zap.String("out_trade_no", n.OutTradeNo),
-			zap.String("transaction_id", n.TransactionID),
-			zap.Int64("amount", n.Amount),
-			zap.String("currency", n.Currency),
-			zap.String("status", string(n.Status)))
-	}
-	if res.DuplicateOf != "" {
-		fields = append(fields, zap.String("duplicate_of", res.DuplicateOf))
-	}
-	if res.Err != nil {
-		fields = append(fields, zap.String("detail", res.Err.Error()))
-	}
-	ce.Write(fields...)
 }
 
 // writeAudit hands the pipeline's record to the app's sink.
@@ -452,60 +362,6 @@ func clientIP(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ip.Unmap()
-}
-
-func parseAllowIPs(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		if strings.Contains(s, "/") {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("allow_ips: %q is not an IP or CIDR", s)
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		ip, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("allow_ips: %q is not an IP or CIDR", s)
-		}
-		ip = ip.Unmap()
-		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
-	}
-	return out, nil
-}
-
-// captureWriter takes the shop's answer so payguard can decide the
-// provider's acknowledgement from it: the status, the headers and the
-// first pipeline.MaxAnswerBody bytes of the body. The shop's body never
-// reaches the provider.
-type captureWriter struct {
-	header http.Header
-	code   int
-	body   []byte
-}
-
-func (c *captureWriter) Header() http.Header { return c.header }
-func (c *captureWriter) Write(b []byte) (int, error) {
-	if c.code == 0 {
-		c.code = http.StatusOK
-	}
-	if room := pipeline.MaxAnswerBody - len(c.body); room > 0 {
-		c.body = append(c.body, b[:min(room, len(b))]...)
-	}
-	return len(b), nil
-}
-func (c *captureWriter) WriteHeader(code int) {
-	if c.code == 0 || c.code < 200 {
-		c.code = code
-	}
-}
-func (c *captureWriter) answer() pipeline.Answer {
-	a := pipeline.Answer{Status: c.code, Header: c.header, Body: c.body}
-	if a.Status == 0 {
-		a.Status = http.StatusOK
-	}
-	return a
 }
 
 // Interface guards

@@ -23,10 +23,7 @@ var descFields = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*
 // handler's, the app's and recovery's.
 func registeredMetrics(t *testing.T) map[string]metricInfo {
 	t.Helper()
-	if err := registerRecoveryMetric(nil); err != nil {
-		t.Fatal(err)
-	}
-	cs := append(append(metrics.Handler(), metrics.App()...), recoveryMetric.total)
+	cs := append(append(metrics.Handler(), metrics.App()...), metrics.Recovery()...)
 	out := map[string]metricInfo{}
 	for _, c := range cs {
 		_, hist := c.(*prometheus.HistogramVec)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/payguard/payguard/internal/provider"
 	_ "github.com/payguard/payguard/internal/provider/all" // every provider registers itself
+	"github.com/payguard/payguard/internal/recovery"
 )
 
 func init() {
@@ -24,7 +25,7 @@ type ProviderModule struct {
 	spec   *provider.Spec
 	values provider.Values
 	// watchOpts are the glue's `mode watch` options (recovery.go).
-	watchOpts watchOptions
+	watchOpts recovery.WatchOptions
 }
 
 // CaddyModule returns the Caddy module information.
@@ -48,7 +49,7 @@ func (m *ProviderModule) UnmarshalJSON(b []byte) error {
 	}
 	m.values = provider.Values{}
 	for key, rv := range raw {
-		if taken, err := m.takeWatchJSON(key, rv); err != nil {
+		if taken, err := m.watchOpts.TakeJSON(m.spec.Name, key, rv); err != nil {
 			return err
 		} else if taken {
 			continue
@@ -63,7 +64,7 @@ func (m *ProviderModule) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the options in the shape UnmarshalJSON reads.
 func (m ProviderModule) MarshalJSON() ([]byte, error) {
 	out := m.spec.EncodeJSON(m.values)
-	m.putWatchJSON(out)
+	m.watchOpts.PutJSON(out)
 	return json.Marshal(out)
 }
 
@@ -71,10 +72,7 @@ func (m ProviderModule) MarshalJSON() ([]byte, error) {
 // read) and builds the provider, once, at provision. Resolved secrets are
 // cleared once the provider holds its parsed copy.
 func (m *ProviderModule) build(set provider.Settings) (provider.Built, error) {
-	repl := caddy.NewReplacer()
-	env, err := m.spec.Resolve(m.values, func(s string) (string, error) {
-		return repl.ReplaceOrErr(s, true, true)
-	}, set)
+	env, err := m.spec.Resolve(m.values, placeholders(), set)
 	if err != nil {
 		return provider.Built{}, err
 	}

@@ -14,16 +14,13 @@ package caddymodule
 // order_namespace) that give it the notify route's namespace.
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/payguard/payguard/internal/pipeline"
-	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/recovery"
 )
 
@@ -34,53 +31,6 @@ type RecoverConfig struct {
 	Schedule []caddy.Duration `json:"schedule,omitempty"`
 	// DeliverTo receives recovered payments; empty: report only.
 	DeliverTo string `json:"deliver_to,omitempty"`
-}
-
-// watchOptions are the glue's own options in the provider's JSON.
-type watchOptions struct {
-	watch     bool
-	token     string // placeholder allowed
-	tokenFile string
-}
-
-// takeWatchJSON consumes "mode": "watch", "watch_token" and
-// "watch_token_file" from a provider's JSON options; it reports whether
-// key was one of them.
-func (m *ProviderModule) takeWatchJSON(key string, raw json.RawMessage) (bool, error) {
-	var s string
-	switch key {
-	case "mode", "watch_token", "watch_token_file":
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return key != "mode", fmt.Errorf("%s: %s must be a string", m.spec.Name, key)
-		}
-	default:
-		return false, nil
-	}
-	switch key {
-	case "mode":
-		if s != "watch" {
-			return false, nil // the provider's own mode (alipay)
-		}
-		m.watchOpts.watch = true
-	case "watch_token":
-		m.watchOpts.token = s
-	case "watch_token_file":
-		m.watchOpts.tokenFile = s
-	}
-	return true, nil
-}
-
-// putWatchJSON writes them back.
-func (m *ProviderModule) putWatchJSON(out map[string]any) {
-	if m.watchOpts.watch {
-		out["mode"] = "watch"
-	}
-	if m.watchOpts.token != "" {
-		out["watch_token"] = m.watchOpts.token
-	}
-	if m.watchOpts.tokenFile != "" {
-		out["watch_token_file"] = m.watchOpts.tokenFile
-	}
 }
 
 // unmarshalRecoveryOption parses `recover`, `mode watch`, `watch_token`
@@ -97,7 +47,7 @@ func (h *Handler) unmarshalRecoveryOption(d *caddyfile.Dispenser, pm *ProviderMo
 		if d.NextArg() {
 			return true, d.ArgErr()
 		}
-		pm.watchOpts.watch = true
+		pm.watchOpts.Watch = true
 	case "watch_token", "watch_token_file":
 		opt := d.Val()
 		var v string
@@ -105,9 +55,9 @@ func (h *Handler) unmarshalRecoveryOption(d *caddyfile.Dispenser, pm *ProviderMo
 			return true, d.ArgErr()
 		}
 		if opt == "watch_token" {
-			pm.watchOpts.token = v
+			pm.watchOpts.Token = v
 		} else {
-			pm.watchOpts.tokenFile = v
+			pm.watchOpts.TokenFile = v
 		}
 	case "recover":
 		if d.NextArg() {
@@ -146,44 +96,28 @@ func (h *Handler) unmarshalRecoveryOption(d *caddyfile.Dispenser, pm *ProviderMo
 // checkRecoveryConfig holds the rules that need no provisioning: run
 // after the block is read and again at provision (JSON configs).
 func (h *Handler) checkRecoveryConfig(pm *ProviderModule) error {
-	name := pm.spec.Name
-	w := pm.watchOpts
-	switch {
-	case (h.Recover != nil || w.watch) && !pm.spec.Recoverable:
-		return fmt.Errorf("payguard %s: lost-callback recovery (recover, mode watch) needs a query by order number, which %s does not offer", name, name)
-	case w.watch && h.Recover != nil:
-		return fmt.Errorf("payguard %s: a mode watch route answers by itself; its recover block belongs on the notify route", name)
-	case w.watch && (w.token == "") == (w.tokenFile == ""):
-		return fmt.Errorf("payguard %s: mode watch needs watch_token or watch_token_file (one of them)", name)
-	case !w.watch && (w.token != "" || w.tokenFile != ""):
-		return fmt.Errorf("payguard %s: watch_token belongs to a mode watch route", name)
-	case w.watch && h.OrderNamespace == "" && pm.spec.MerchantOption != "" && pm.values.Get(pm.spec.MerchantOption) == "":
-		return fmt.Errorf("payguard %s: a mode watch route needs %s (or order_namespace), so that its namespace is the notify route's", name, pm.spec.MerchantOption)
+	o := recovery.RouteOptions{
+		Provider: pm.spec.Name, Recoverable: pm.spec.Recoverable,
+		MerchantOption: pm.spec.MerchantOption, OrderNamespace: h.OrderNamespace,
+		Watch: pm.watchOpts, Recover: h.Recover != nil,
+	}
+	if o.MerchantOption != "" {
+		o.Merchant = pm.values.Get(o.MerchantOption)
 	}
 	if h.Recover != nil {
-		if _, err := recoverySchedule(h.Recover); err != nil {
-			return fmt.Errorf("payguard %s: %v", name, err)
-		}
-		if u := h.Recover.DeliverTo; u != "" && !provider.HasPlaceholder(u) &&
-			!strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return fmt.Errorf("payguard %s: recover deliver_to %q is not an http(s) URL", name, u)
-		}
+		o.Schedule, o.DeliverTo = recoverySchedule(h.Recover), h.Recover.DeliverTo
 	}
-	return nil
+	return recovery.CheckRoute(o)
 }
 
-func recoverySchedule(rc *RecoverConfig) ([]time.Duration, error) {
-	var out []time.Duration
+// recoverySchedule is the recover block's offsets as written (not yet
+// checked: recovery.Schedule does).
+func recoverySchedule(rc *RecoverConfig) []time.Duration {
+	out := make([]time.Duration, len(rc.Schedule))
 	for i, d := range rc.Schedule {
-		if d <= 0 || (i > 0 && d <= rc.Schedule[i-1]) {
-			return nil, fmt.Errorf("recover schedule offsets must be positive and ascending")
-		}
-		out = append(out, time.Duration(d))
+		out[i] = time.Duration(d)
 	}
-	if len(out) == 0 {
-		out = recovery.DefaultSchedule
-	}
-	return out, nil
+	return out
 }
 
 // recoveryNamespace is the route's order namespace as its notifications

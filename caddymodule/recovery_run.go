@@ -4,19 +4,17 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/metrics"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/recovery"
+	"github.com/payguard/payguard/internal/route"
 )
 
 // recoveryState is a handler's part of recovery: its worker (recover
@@ -27,41 +25,17 @@ type recoveryState struct {
 	watch *recovery.WatchRoute
 }
 
-var recoveryMetric = struct {
-	once  sync.Once
-	total *prometheus.CounterVec
-}{}
-
-func registerRecoveryMetric(reg *prometheus.Registry) error {
-	recoveryMetric.once.Do(func() {
-		recoveryMetric.total = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "payguard", Name: "recovery_total",
-			Help: "Lost-callback recovery outcomes, by provider and result (delivered, reported, unconfirmed, failed).",
-		}, []string{"provider", "result"})
-	})
-	if reg == nil {
-		return nil
-	}
-	if err := reg.Register(recoveryMetric.total); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) || are.ExistingCollector != recoveryMetric.total {
-			return err
-		}
-	}
-	return nil
-}
-
 // provisionWatch sets up a mode watch route: no provider is built.
 func (h *Handler) provisionWatch() error {
 	name := h.provider.spec.Name
 	if err := h.checkRecoveryConfig(h.provider); err != nil {
 		return err
 	}
-	allow, err := parseAllowIPs(h.AllowIPs)
+	allow, err := route.ParseAllowIPs(h.AllowIPs)
 	if err != nil {
 		return err
 	}
-	tok, err := h.provider.watchOpts.resolveToken()
+	tok, err := h.provider.watchOpts.ResolveToken(placeholders())
 	if err != nil {
 		return errors.New("payguard " + name + ": " + err.Error())
 	}
@@ -81,28 +55,6 @@ func (h *Handler) provisionWatch() error {
 	}
 	h.recovery = &recoveryState{watch: wr}
 	return nil
-}
-
-// resolveToken reads watch_token (placeholders resolved) or
-// watch_token_file.
-func (w watchOptions) resolveToken() ([]byte, error) {
-	repl := caddy.NewReplacer()
-	if w.token != "" {
-		v, err := repl.ReplaceOrErr(w.token, true, true)
-		if err != nil {
-			return nil, errors.New("watch_token: " + err.Error())
-		}
-		return []byte(v), nil
-	}
-	path, err := repl.ReplaceOrErr(w.tokenFile, true, true)
-	if err != nil {
-		return nil, errors.New("watch_token_file: " + err.Error())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, errors.New("watch_token_file: cannot read " + path)
-	}
-	return []byte(strings.TrimSpace(string(b))), nil
 }
 
 // recoveryHook is the route's pipeline hook: nil unless its provider is
@@ -131,10 +83,10 @@ func (h *Handler) provisionRecovery(ctx caddy.Context, q provider.Querier, secre
 	if !ok {
 		return errors.New("payguard " + name + ": recover needs the query credentials (query by order number)")
 	}
-	if err := registerRecoveryMetric(ctx.GetMetricsRegistry()); err != nil {
+	if err := metrics.Register(ctx.GetMetricsRegistry(), metrics.Recovery()...); err != nil {
 		return err
 	}
-	sched, _ := recoverySchedule(h.Recover)
+	sched, _ := recovery.Schedule(recoverySchedule(h.Recover)) // checked by checkRecoveryConfig
 	deliverTo, err := caddy.NewReplacer().ReplaceOrErr(h.Recover.DeliverTo, true, true)
 	if err != nil {
 		return errors.New("payguard " + name + ": recover deliver_to: " + err.Error())
@@ -143,14 +95,13 @@ func (h *Handler) provisionRecovery(ctx caddy.Context, q provider.Querier, secre
 	if err != nil {
 		return err
 	}
-	counter := recoveryMetric.total
 	w, err := recovery.New(recovery.Config{
 		Provider: name, Namespace: ns, Store: h.app.store, Querier: oq,
 		Schedule: sched, DeliverTo: deliverTo, UpstreamSecrets: secrets,
 		DedupTTL: h.pipeline.DedupTTL(), ClaimLease: time.Duration(h.ClaimLease),
-		Poll:   pollFor(sched),
+		Poll:   recovery.PollFor(sched),
 		Audit:  h.writeRecoveryAudit,
-		Count:  func(result string) { counter.WithLabelValues(name, result).Inc() },
+		Count:  metrics.RecoveryCount(name),
 		Logger: h.logger,
 	})
 	if err != nil {
@@ -164,13 +115,6 @@ func (h *Handler) provisionRecovery(ctx caddy.Context, q provider.Querier, secre
 		w.Run(run)
 	}()
 	return nil
-}
-
-// pollFor looks for due watches often enough for the first offset: a
-// quarter of it, between 10ms and 5s.
-func pollFor(sched []time.Duration) time.Duration {
-	p := sched[0] / 4
-	return min(max(p, 10*time.Millisecond), recovery.DefaultPoll)
 }
 
 // Cleanup stops the handler's recovery worker (config reload or exit) and

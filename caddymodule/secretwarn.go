@@ -6,8 +6,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
-
-	"github.com/payguard/payguard/internal/provider"
 )
 
 func init() {
@@ -65,16 +63,6 @@ func warnInlineSecrets(ctx caddy.Context, logger *zap.Logger, where string, opti
 		logger.Warn("a secret is inline in the configuration and the admin API shows it at /config/; use its _file option or an {env.*} placeholder, or turn the admin API off",
 			zap.String("in", where), zap.String("option", opt))
 	}
-}
-
-// inlineUpstreamSecrets names the handler's upstream secrets given inline.
-func (h *Handler) inlineUpstreamSecrets() []string {
-	for _, s := range h.UpstreamSecrets {
-		if !provider.HasPlaceholder(s) {
-			return []string{"upstream_secret"}
-		}
-	}
-	return nil
 }
 
 // Interface guards

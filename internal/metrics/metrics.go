@@ -33,6 +33,8 @@ var collectors = struct {
 	// audit sink, whichever route used them.
 	storeErrors *prometheus.CounterVec
 	auditErrors prometheus.Counter
+	// recoveries are lost-callback recovery's outcomes.
+	recoveries *prometheus.CounterVec
 }{}
 
 // Stages run from microseconds (admit, read) to the shop's and the
@@ -69,6 +71,11 @@ func initCollectors() {
 			Name:      "audit_errors_total",
 			Help:      "Audit records that could not be written to the file or the Redis stream (each one lost).",
 		})
+		collectors.recoveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns,
+			Name:      "recovery_total",
+			Help:      "Lost-callback recovery outcomes, by provider and result (delivered, reported, unconfirmed, failed).",
+		}, []string{"provider", "result"})
 	})
 }
 
@@ -87,6 +94,20 @@ func Handler() []prometheus.Collector {
 func App() []prometheus.Collector {
 	initCollectors()
 	return []prometheus.Collector{collectors.storeErrors, collectors.auditErrors}
+}
+
+// Recovery are the collectors a route with lost-callback recovery
+// registers.
+func Recovery() []prometheus.Collector {
+	initCollectors()
+	return []prometheus.Collector{collectors.recoveries}
+}
+
+// RecoveryCount is recovery.Config.Count for one provider's worker: each
+// outcome (delivered, reported, unconfirmed, failed) counted.
+func RecoveryCount(providerName string) func(result string) {
+	initCollectors()
+	return func(result string) { collectors.recoveries.WithLabelValues(providerName, result).Inc() }
 }
 
 // Register registers process-wide collectors with one registry (nil: none).

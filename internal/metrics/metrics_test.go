@@ -107,7 +107,8 @@ func TestTimeQueries(t *testing.T) {
 }
 
 // TestErrorHooks: the store's series exists at 0 before any failure and
-// counts each one; the audit hook counts each lost record.
+// counts each one; recovery's counts each outcome under its provider; the
+// audit hook counts each lost record.
 func TestErrorHooks(t *testing.T) {
 	hook := StoreErrors("redis")
 	c := collectors.storeErrors.WithLabelValues("redis")
@@ -124,6 +125,19 @@ func TestErrorHooks(t *testing.T) {
 	}
 	if !exposed(t, reg, "payguard_store_errors_total", "store", "memory") {
 		t.Error("the memory store's series is not exposed before a failure")
+	}
+	count := RecoveryCount("metrics-test-recovery")
+	count("delivered")
+	count("delivered")
+	count("failed")
+	if v := value(t, collectors.recoveries.WithLabelValues("metrics-test-recovery", "delivered")); v != 2 {
+		t.Errorf("recovery_total{result=delivered} = %v, want 2", v)
+	}
+	if err := Register(reg, Recovery()...); err != nil {
+		t.Fatal(err)
+	}
+	if !exposed(t, reg, "payguard_recovery_total", "result", "failed") {
+		t.Error("recovery_total{result=failed} not exposed")
 	}
 	audit := AuditErrors()
 	before = value(t, collectors.auditErrors)

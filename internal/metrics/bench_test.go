@@ -1,4 +1,4 @@
-package caddymodule
+package metrics
 
 import (
 	"bytes"
@@ -21,12 +21,12 @@ import (
 	"github.com/payguard/payguard/internal/store"
 )
 
-// BenchmarkPipelineTelemetry is bench's BenchmarkPipelineAlipay with the
+// BenchmarkPipelineTelemetry is bench's BenchmarkPipelineAlipay with a
 // handler's observer: none, metrics with no request span (no tracing
 // directive), and metrics with a recording request span (ten stage spans
 // per notification). Run:
 //
-//	go test ./caddymodule -run '^$' -bench PipelineTelemetry -benchtime 2000x
+//	go test ./internal/metrics -run '^$' -bench PipelineTelemetry -benchtime 2000x
 func BenchmarkPipelineTelemetry(b *testing.B) {
 	const appID = "2021000000000001"
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -44,12 +44,12 @@ func BenchmarkPipelineTelemetry(b *testing.B) {
 
 	for _, c := range []struct {
 		name string
-		tel  *telemetry
+		tel  *Telemetry
 		ctx  func() (context.Context, func())
 	}{
 		{"none", nil, nil},
-		{"metrics", newTelemetry("alipay"), nil},
-		{"metrics+spans", newTelemetry("alipay"), func() (context.Context, func()) {
+		{"metrics", New("alipay"), nil},
+		{"metrics+spans", New("alipay"), func() (context.Context, func()) {
 			ctx, span := tp.Tracer("bench").Start(context.Background(), "request")
 			return ctx, func() { span.End() }
 		}},
@@ -74,7 +74,7 @@ func BenchmarkPipelineTelemetry(b *testing.B) {
 				}
 			}
 			forward := func(context.Context, *pipeline.Outgoing) (pipeline.Answer, error) {
-				return pipeline.Answer{Status: 200}, nil
+				return pipeline.Answer{Status: 200, Body: []byte("success")}, nil // Alipay's acknowledgement
 			}
 			ip := netip.MustParseAddr("127.0.0.1")
 			b.ReportAllocs()
@@ -90,7 +90,7 @@ func BenchmarkPipelineTelemetry(b *testing.B) {
 				}, forward)
 				end()
 				if c.tel != nil {
-					c.tel.notificationDone(res)
+					c.tel.NotificationDone(res)
 				}
 				if res.Code != "forwarded" {
 					b.Fatalf("%s: %v", res.Code, res.Err)
