@@ -287,17 +287,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	route.LogNotification(h.logger, h.pipeline.ProviderName(), res, ip)
 	h.writeAudit(r.Context(), res)
-	if res.Response.Written {
-		return nil
-	}
-	for k, v := range res.Response.Header {
-		w.Header()[k] = v
-	}
-	if len(res.Response.Body) > 0 {
-		w.Header().Set("Content-Length", strconv.Itoa(len(res.Response.Body)))
-	}
-	w.WriteHeader(res.Response.Status)
-	_, _ = w.Write(res.Response.Body)
+	res.Response.Send(w)
 	return nil
 }
 

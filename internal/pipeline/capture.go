@@ -1,6 +1,9 @@
 package pipeline
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+)
 
 // Capture is an http.ResponseWriter that takes the shop's answer for a
 // Forwarder, so payguard decides the provider's acknowledgement from it:
@@ -49,3 +52,20 @@ func (c *Capture) Answer() Answer {
 }
 
 var _ http.ResponseWriter = (*Capture)(nil)
+
+// Send writes the answer to the provider on w: its headers, its
+// Content-Length, the status and the body; nothing when the Forwarder
+// already wrote the shop's own answer (Written).
+func (r *Response) Send(w http.ResponseWriter) {
+	if r.Written {
+		return
+	}
+	for k, v := range r.Header {
+		w.Header()[k] = v
+	}
+	if len(r.Body) > 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(r.Body)))
+	}
+	w.WriteHeader(r.Status)
+	_, _ = w.Write(r.Body)
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -36,5 +37,28 @@ func TestCapture(t *testing.T) {
 	}
 	if a := c.Answer(); len(a.Body) != MaxAnswerBody {
 		t.Errorf("kept %d bytes, want %d", len(a.Body), MaxAnswerBody)
+	}
+}
+
+func TestResponseSend(t *testing.T) {
+	rec := httptest.NewRecorder()
+	r := &Response{Status: http.StatusForbidden, Header: http.Header{HeaderReason: {"bad_signature"}}, Body: []byte(`{"code":"FAIL"}`)}
+	r.Send(rec)
+	if rec.Code != http.StatusForbidden || rec.Header().Get(HeaderReason) != "bad_signature" ||
+		rec.Header().Get("Content-Length") != "15" || rec.Body.String() != `{"code":"FAIL"}` {
+		t.Errorf("sent %d %v %q", rec.Code, rec.Header(), rec.Body)
+	}
+	// No body: no Content-Length set here.
+	rec = httptest.NewRecorder()
+	(&Response{Status: http.StatusNoContent}).Send(rec)
+	if rec.Code != http.StatusNoContent || rec.Header().Get("Content-Length") != "" {
+		t.Errorf("empty: %d %v", rec.Code, rec.Header())
+	}
+	// Already written by the Forwarder: nothing more.
+	rec = httptest.NewRecorder()
+	rec.WriteHeader(http.StatusAccepted)
+	(&Response{Status: http.StatusInternalServerError, Body: []byte("x"), Written: true}).Send(rec)
+	if rec.Code != http.StatusAccepted || rec.Body.Len() != 0 {
+		t.Errorf("written twice: %d %q", rec.Code, rec.Body)
 	}
 }

@@ -89,7 +89,9 @@ func TestCheckRoute(t *testing.T) {
 	}{
 		{base, ""},
 		{with(func(o *RouteOptions) { o.Watch = watch }), ""},
-		{with(func(o *RouteOptions) { o.Recover, o.Schedule, o.DeliverTo = true, []time.Duration{time.Minute, time.Hour}, "{env.SHOP}/recovered" }), ""},
+		{with(func(o *RouteOptions) {
+			o.Recover, o.Schedule, o.DeliverTo = true, []time.Duration{time.Minute, time.Hour}, "{env.SHOP}/recovered"
+		}), ""},
 		{with(func(o *RouteOptions) { o.Watch, o.Merchant, o.OrderNamespace = watch, "", "shop" }), ""},
 		{with(func(o *RouteOptions) { o.Recoverable, o.Recover = false, true }), "payguard prov: lost-callback recovery (recover, mode watch) needs a query by order number, which prov does not offer"},
 		{with(func(o *RouteOptions) { o.Recoverable, o.Watch = false, watch }), "payguard prov: lost-callback recovery (recover, mode watch) needs a query by order number, which prov does not offer"},
