@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -10,6 +9,7 @@ import (
 	"github.com/payguard/payguard/internal/orderlookup"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/policy"
+	"github.com/payguard/payguard/internal/route"
 )
 
 // PolicyOptions are the handler's policy and order-record options
@@ -61,28 +61,9 @@ func (o *PolicyOptions) unmarshalPolicyOption(d *caddyfile.Dispenser, opt string
 }
 
 // policyStages builds the pipeline's order and policy stages, once, at
-// provision.
+// provision. {env.*} and {file.*} placeholders in order_lookup are
+// resolved; {out_trade_no} is not Caddy's and stays for the lookup.
 func (o *PolicyOptions) policyStages() ([]pipeline.Policy, pipeline.OrderLookup, error) {
-	var pols []pipeline.Policy
-	for _, pc := range o.Policies {
-		p, err := pc.Compile()
-		if err != nil {
-			return nil, nil, err
-		}
-		pols = append(pols, p)
-	}
-	if o.OrderLookup == "" {
-		if o.OrderTimeout != 0 {
-			return nil, nil, fmt.Errorf("order_timeout without order_lookup")
-		}
-		return pols, nil, nil
-	}
-	// {env.*} and {file.*} placeholders are resolved; {out_trade_no} is
-	// not Caddy's and stays for the lookup.
 	url := caddy.NewReplacer().ReplaceKnown(o.OrderLookup, "")
-	lookup, err := orderlookup.New(url, time.Duration(o.OrderTimeout))
-	if err != nil {
-		return nil, nil, err
-	}
-	return pols, lookup, nil
+	return route.PolicyStages(o.Policies, url, time.Duration(o.OrderTimeout))
 }
