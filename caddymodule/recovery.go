@@ -5,13 +5,11 @@ package caddymodule
 // that start and end watches. The work itself is internal/recovery's and
 // internal/store's.
 //
-// `mode watch` is the glue's option, not a provider's: the glue reads it
-// before the provider's option table (alipay's own `mode notify|return`
-// still reaches alipay), so it works for every recoverable provider. In
-// JSON it sits with the provider's options, as DESIGN.md says
-// ("mode": "watch", "watch_token" or "watch_token_file"). A watch route
-// builds no provider: it needs no keys, only the identity options (or
-// order_namespace) that give it the notify route's namespace.
+// `mode watch` and its token are recovery.WatchOptions, read before the
+// provider's option table so that they work for every recoverable
+// provider. A watch route builds no provider: it needs no keys, only the
+// identity options (or order_namespace) that give it the notify route's
+// namespace.
 
 import (
 	"fmt"
