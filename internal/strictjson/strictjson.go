@@ -41,19 +41,29 @@ func decode(b []byte, maxDepth int) (any, error) {
 	if !utf8.Valid(b) {
 		return nil, errors.New("json: invalid UTF-8")
 	}
-	if json.Valid(b) && keysUniqueAndShallow(b, maxDepth) {
-		// Every signed JSON body is parsed here: on input that passes
-		// every rule, encoding/json's own Decode builds the same values
-		// several times faster than a walk over its tokens.
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		var v any
-		if err := d.Decode(&v); err == nil {
-			return v, nil
-		}
+	// Every signed JSON body is parsed here: on input that passes every
+	// rule, encoding/json's own Decode builds the same values several
+	// times faster than a walk over its tokens. Its Decode validates the
+	// value it reads (no json.Valid pass before it); only whitespace may
+	// follow, and then b is valid JSON, which keysUniqueAndShallow needs.
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err == nil && onlySpace(b[d.InputOffset():]) && keysUniqueAndShallow(b, maxDepth) {
+		return v, nil
 	}
 	// The token walk finds and names the first problem.
 	return decodeTokens(b, maxDepth)
+}
+
+// onlySpace reports whether b is JSON whitespace alone.
+func onlySpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeTokens is Decode by a walk over encoding/json's tokens, checking
