@@ -3,7 +3,6 @@ package unionpay
 import (
 	"bytes"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -41,9 +40,12 @@ const minRSABits = 2048
 type chainVerifier struct {
 	roots, middles *x509.CertPool
 
+	// cache is keyed by the certificate's PEM text itself: a hit is an
+	// exact match found by the map's own hash, no SHA-256 of ~1.6 KiB per
+	// notification (at most maxCachedCerts keys of at most maxCertPEM).
 	mu    sync.Mutex
-	cache map[[sha256.Size]byte]verifiedCert
-	order [][sha256.Size]byte // insertion order, oldest first
+	cache map[string]verifiedCert
+	order []string // insertion order, oldest first
 }
 
 // verifiedCert is a signing certificate that chained, named UnionPay and
@@ -67,7 +69,7 @@ func newChainVerifier(rootPEM, middlePEM []byte) (*chainVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("middle_cert_file: %v", err)
 	}
-	v := &chainVerifier{roots: x509.NewCertPool(), middles: x509.NewCertPool(), cache: map[[sha256.Size]byte]verifiedCert{}}
+	v := &chainVerifier{roots: x509.NewCertPool(), middles: x509.NewCertPool(), cache: map[string]verifiedCert{}}
 	for _, c := range roots {
 		v.roots.AddCert(c)
 	}
@@ -126,8 +128,7 @@ func expiry(files ...[]byte) time.Time {
 // configured root. Every failure is a *reason.Error with code
 // bad_signature: the message does not authenticate as UnionPay's.
 func (v *chainVerifier) signingKey(certPEM []byte, now time.Time) (*rsa.PublicKey, error) {
-	sum := sha256.Sum256(certPEM)
-	if vc, ok := v.cached(sum); ok {
+	if vc, ok := v.cached(certPEM); ok {
 		if now.Before(vc.notBefore) || now.After(vc.notAfter) {
 			return nil, reason.New(reason.BadSignature, "signPubKeyCert is not valid at %s", now.UTC().Format(time.RFC3339))
 		}
@@ -153,7 +154,7 @@ func (v *chainVerifier) signingKey(certPEM []byte, now time.Time) (*rsa.PublicKe
 		return nil, reason.New(reason.BadSignature, "signPubKeyCert is signed by the root itself, not by a configured middle certificate")
 	}
 	vc.key = leaf.PublicKey.(*rsa.PublicKey) // parseSigningCert checked the type
-	v.remember(sum, vc)
+	v.remember(string(certPEM), vc)
 	return vc.key, nil
 }
 
@@ -234,25 +235,25 @@ func CertOwner(cn string) (string, error) {
 	return fields[2], nil
 }
 
-func (v *chainVerifier) cached(sum [sha256.Size]byte) (verifiedCert, bool) {
+func (v *chainVerifier) cached(certPEM []byte) (verifiedCert, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	vc, ok := v.cache[sum]
+	vc, ok := v.cache[string(certPEM)] // no copy: a lookup by converted bytes
 	return vc, ok
 }
 
-func (v *chainVerifier) remember(sum [sha256.Size]byte, vc verifiedCert) {
+func (v *chainVerifier) remember(certPEM string, vc verifiedCert) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.cache[sum]; ok {
+	if _, ok := v.cache[certPEM]; ok {
 		return
 	}
 	for len(v.order) >= maxCachedCerts {
 		delete(v.cache, v.order[0])
 		v.order = v.order[1:]
 	}
-	v.cache[sum] = vc
-	v.order = append(v.order, sum)
+	v.cache[certPEM] = vc
+	v.order = append(v.order, certPEM)
 }
 
 // cachedCount is the number of cached certificates, for tests.

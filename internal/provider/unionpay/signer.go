@@ -21,7 +21,9 @@ import (
 // section 4).
 func signedDigest(content []byte) []byte {
 	inner := sha256.Sum256(content)
-	outer := sha256.Sum256([]byte(hex.EncodeToString(inner[:])))
+	var hexed [2 * sha256.Size]byte
+	hex.Encode(hexed[:], inner[:])
+	outer := sha256.Sum256(hexed[:])
 	return outer[:]
 }
 
