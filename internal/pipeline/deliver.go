@@ -40,6 +40,7 @@ type delivery struct {
 	completed bool
 	// paymentRecorded: the claim recorded the order's transaction too.
 	paymentRecorded bool
+	renewal         leaseRenewal // while the shop has the notification
 }
 
 // enter ends the open stage (passed) and starts st.
@@ -367,39 +368,13 @@ func (d *delivery) forwardToShop() error {
 func (d *delivery) forwardRenewing(out *Outgoing) (Answer, error) {
 	fctx, cancel := context.WithTimeout(d.sctx, d.p.cfg.ForwardTimeout)
 	defer cancel()
-	stop := make(chan struct{})
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		d.renewUntil(stop)
-	}()
+	d.startRenewing()
+	defer d.stopRenewing()
 	answer, err := d.forward(fctx, out)
-	close(stop)
-	<-renewed
 	if errors.Is(fctx.Err(), context.DeadlineExceeded) && d.sctx.Err() == nil {
 		return Answer{}, fmt.Errorf("no answer within forward_timeout %s", d.p.cfg.ForwardTimeout)
 	}
 	return answer, err
-}
-
-// renewUntil renews the claim every third of its lease until stop closes.
-// A renewal that fails (store unreachable) is tried again at the next
-// tick; the claim then lasts at least until its last renewal's lease.
-func (d *delivery) renewUntil(stop <-chan struct{}) {
-	lease := d.p.cfg.ClaimLease
-	every := max(lease/3, time.Millisecond)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), every)
-			_, _ = d.p.cfg.Store.RenewEvent(rctx, d.p.name, d.n.EventID, d.claim.Token, lease)
-			cancel()
-		}
-	}
 }
 
 // acknowledge: the shop accepted (Pipeline.accepted), so the event is
