@@ -103,6 +103,15 @@ func redactNested(value string, names map[string]bool, nesting int) (string, boo
 	if t == "" || (t[0] != '{' && t[0] != '[' && t[0] != '<' && strings.IndexByte(t, '=') < 0) {
 		return value, false
 	}
+	if cannotHoldNames(value, names) {
+		return value, false
+	}
+	return redactParsed(value, t, names, nesting)
+}
+
+// redactParsed is redactNested's parse of value (t: value without its
+// leading whitespace).
+func redactParsed(value, t string, names map[string]bool, nesting int) (string, bool) {
 	out, ok := redact([]byte(value), kindOther, names, nesting+1)
 	if !ok {
 		// Only what plainly is a document gets the fallback; text that
@@ -116,6 +125,56 @@ func redactNested(value string, names map[string]bool, nesting int) (string, boo
 		return value, false
 	}
 	return string(out), true
+}
+
+// cannotHoldNames reports a value in which no field could be masked at
+// any depth, so that parsing it would change nothing: ASCII (no case
+// folding of other letters to a name's), none of the escapes a format
+// could spell a name with ('\\' in JSON, '%' and '+' in a form, '&' in
+// XML) and no name occurring in it case-insensitively. Parsed or not, such
+// a value comes back unchanged (fallback keeps it too): a Alipay
+// fund_bill_list, a JSON array, costs a scan instead of a token walk.
+func cannotHoldNames(value string, names map[string]bool) bool {
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; {
+		case c >= 0x80, c == '\\', c == '%', c == '+', c == '&':
+			return false
+		}
+	}
+	for n := range names {
+		if containsFoldASCII(value, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII reports whether s contains name (lower case), ASCII
+// letters compared without case.
+func containsFoldASCII(s, name string) bool {
+	if name == "" {
+		return true
+	}
+	for i := 0; i+len(name) <= len(s); i++ {
+		if lowerASCII(s[i]) != name[0] {
+			continue
+		}
+		j := 1
+		for j < len(name) && lowerASCII(s[i+j]) == name[j] {
+			j++
+		}
+		if j == len(name) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 var errUnknownFormat = errors.New("unknown body format")

@@ -318,3 +318,38 @@ func TestRedactKeepsUnmaskedBytes(t *testing.T) {
 		t.Fatal("Redact modified its input")
 	}
 }
+
+// FuzzNestedShortcut: a value cannotHoldNames lets through unparsed is one
+// the parse would have left unchanged too.
+func FuzzNestedShortcut(f *testing.F) {
+	for _, s := range []string{
+		`[{"amount":"12.34","fundChannel":"ALIPAYACCOUNT"}]`, `{"card_no":"1"}`, "a=1&pan=2",
+		`{"x":"{\"CARD_NO\":1}"}`, "<xml><Sign>1</Sign></xml>", "<a>b", `{"a":`, "b=%70an",
+	} {
+		f.Add(s)
+	}
+	names := fieldSet(fuzzFields)
+	f.Fuzz(func(t *testing.T, v string) {
+		if !cannotHoldNames(v, names) {
+			return
+		}
+		if red, changed := redactParsed(v, strings.TrimLeft(v, " \t\r\n"), names, 0); changed {
+			t.Fatalf("%q let through unparsed, but parsing masks it to %q", v, red)
+		}
+	})
+}
+
+// TestNestedShortcutKeepsMasking: values that hold a name, or could spell
+// one with an escape, are still parsed and masked.
+func TestNestedShortcutKeepsMasking(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{`fund_bill_list=[{"amount":"1","fundChannel":"A"}]&x=1`, `fund_bill_list=[{"amount":"1","fundChannel":"A"}]&x=1`},
+		{`biz=[{"Card_No":"` + card + `"}]`, "biz=" + url.QueryEscape(`[{"Card_No":"***"}]`)},
+		{`biz={"c\u0061rd_no":"` + card + `"}`, "biz=" + url.QueryEscape(`{"c\u0061rd_no":"***"}`)},
+		{`biz=` + url.QueryEscape(`x=1&%63ard_no=`+card), "biz=" + url.QueryEscape(`x=1&%63ard_no=***`)},
+	} {
+		if got := Redact([]byte(c.body), "application/x-www-form-urlencoded", nil); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.body, got, c.want)
+		}
+	}
+}
