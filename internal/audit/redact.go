@@ -411,6 +411,7 @@ func redactXML(body []byte, names map[string]bool) ([]byte, error) {
 // its secrets under keys that never match.
 func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error) {
 	var edits []edit
+	var scratch []byte // the decoded value, reused from pair to pair
 	for pos := 0; pos <= len(body); {
 		end := bytes.IndexByte(body[pos:], '&')
 		if end < 0 {
@@ -429,9 +430,12 @@ func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error)
 			} else if plainFormValue(body[vstart:end]) {
 				// Unescaped it is itself, and nothing redactNested would
 				// read as a document: nothing to mask inside.
-			} else if v, err := url.QueryUnescape(string(body[vstart:end])); err == nil {
-				if red, changed := redactNested(v, names, nesting); changed {
-					edits = append(edits, edit{vstart, end, url.QueryEscape(red)})
+			} else if v, ok := appendUnescaped(scratch[:0], body[vstart:end]); ok {
+				scratch = v
+				if mayBeDocument(v) {
+					if red, changed := redactNested(string(v), names, nesting); changed {
+						edits = append(edits, edit{vstart, end, url.QueryEscape(red)})
+					}
 				}
 			}
 		}
@@ -459,6 +463,50 @@ func formKeyMatches(names map[string]bool, raw []byte) bool {
 // so that decoding it and looking inside would change nothing.
 func plainFormValue(raw []byte) bool {
 	return bytes.IndexAny(raw, "%+{[<=") < 0
+}
+
+// mayBeDocument is redactNested's first test on a decoded value, before
+// it is copied into a string: one that neither starts like JSON or XML
+// nor holds '=' is returned unchanged there.
+func mayBeDocument(v []byte) bool {
+	t := bytes.TrimLeft(v, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[' || t[0] == '<' || bytes.IndexByte(t, '=') >= 0)
+}
+
+// appendUnescaped appends raw decoded as url.QueryUnescape decodes it
+// ('+' a space, %XX a byte) to dst; false where QueryUnescape fails (a '%'
+// not followed by two hex digits). FuzzAppendUnescaped holds the two to
+// each other.
+func appendUnescaped(dst, raw []byte) ([]byte, bool) {
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '+':
+			dst = append(dst, ' ')
+		case '%':
+			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+				return dst, false
+			}
+			dst = append(dst, unhex(raw[i+1])<<4|unhex(raw[i+2]))
+			i += 2
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst, true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // isFormKey accepts what a form encoder produces for a key: unreserved

@@ -353,3 +353,21 @@ func TestNestedShortcutKeepsMasking(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendUnescaped: the form masking's decoder agrees with
+// url.QueryUnescape on every input, failures included.
+func FuzzAppendUnescaped(f *testing.F) {
+	for _, s := range []string{"a+b", "%41%4a%4A", "%", "%4", "%g1", "100%25", "x%2", "%e4%b8%ad"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want, err := url.QueryUnescape(raw)
+		got, ok := appendUnescaped([]byte("prefix"), []byte(raw))
+		if ok != (err == nil) {
+			t.Fatalf("%q: appendUnescaped ok %v, QueryUnescape error %v", raw, ok, err)
+		}
+		if ok && string(got) != "prefix"+want {
+			t.Fatalf("%q: appendUnescaped %q, QueryUnescape %q", raw, got[len("prefix"):], want)
+		}
+	})
+}
