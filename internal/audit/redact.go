@@ -149,32 +149,15 @@ func cannotHoldNames(value string, names map[string]bool) bool {
 	return true
 }
 
-// containsFoldASCII reports whether s contains name (lower case), ASCII
-// letters compared without case.
+// containsFoldASCII reports whether s, ASCII, contains name with ASCII
+// letters compared without case (EqualFold on ASCII folds nothing else).
 func containsFoldASCII(s, name string) bool {
-	if name == "" {
-		return true
-	}
 	for i := 0; i+len(name) <= len(s); i++ {
-		if lowerASCII(s[i]) != name[0] {
-			continue
-		}
-		j := 1
-		for j < len(name) && lowerASCII(s[i+j]) == name[j] {
-			j++
-		}
-		if j == len(name) {
+		if strings.EqualFold(s[i:i+len(name)], name) {
 			return true
 		}
 	}
 	return false
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 var errUnknownFormat = errors.New("unknown body format")
