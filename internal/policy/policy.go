@@ -80,7 +80,7 @@ func Compile(name, source string) (*Program, error) {
 		}
 		return nil, &CompileError{Name: name, Issues: []Issue{{Line: 1, Column: 1, Message: msg}}}
 	}
-	prg, err := program(env, ast)
+	prg, err := program(env, optimized(env, ast))
 	if err != nil {
 		return nil, &CompileError{Name: name, Issues: []Issue{{Line: 1, Column: 1, Message: err.Error()}}}
 	}
