@@ -150,6 +150,28 @@ func BenchmarkThreePolicies(b *testing.B) {
 	}
 }
 
+// BenchmarkThreePoliciesJoined is the policy stage as the pipeline runs it
+// when every policy allows: threePolicies as one conjunction.
+func BenchmarkThreePoliciesJoined(b *testing.B) {
+	var progs []*policy.Program
+	for _, p := range compiledPolicies(b) {
+		progs = append(progs, p.(*policy.Program))
+	}
+	all, err := policy.All(progs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := alipayNotification()
+	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		in := &policy.Input{Notification: n, Path: "/alipay", Header: hdr}
+		if !all.AllAllow(context.Background(), in) {
+			b.Fatal("denied")
+		}
+	}
+}
+
 func alipayNotification() *notification.Notification {
 	raw := map[string]any{}
 	for k, v := range alipay.SampleNotifyParams(appID, "bench-p", "12.34", time.Now()) {

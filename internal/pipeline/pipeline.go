@@ -22,6 +22,7 @@ import (
 
 	"github.com/payguard/payguard/internal/audit"
 	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/policy"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/store"
@@ -218,6 +219,9 @@ type Pipeline struct {
 	// dupByPolicy: a policy reads notification.duplicate_of, so the policy
 	// stage reads the order's paid transaction from the store.
 	dupByPolicy bool
+	// allPolicies: the compiled policies as one program, for the
+	// notification they all allow (nil with fewer than two).
+	allPolicies *policy.Conjunction
 	// paymentAtClaim: no query, order lookup, policy or recovery hook can
 	// refuse a claimed notification, so its paid transaction is recorded with the
 	// claim (one store step) rather than just before the forward.
@@ -277,6 +281,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.orderByPolicy = policiesDecideOrder(cfg.Policies)
 	p.dupByPolicy = policiesReadDuplicate(cfg.Policies)
+	p.allPolicies = joinPolicies(cfg.Policies)
 	p.paymentAtClaim = cfg.Querier == nil && cfg.OrderLookup == nil && len(cfg.Policies) == 0 && cfg.Hook == nil
 	return p, nil
 }

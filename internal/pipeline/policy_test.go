@@ -61,6 +61,9 @@ func TestPolicyStage(t *testing.T) {
 		{"runtime error denies", []string{`notification.raw.no_such == "x"`}, 403, reason.PolicyDenied, "p1", "no such key"},
 		{"null query denies", []string{`query.amount == notification.amount`}, 403, reason.PolicyDenied, "p1", "query is null"},
 		{"request variables", []string{`request.remote_ip == "203.0.113.7" && request.headers["Content-Type"] == "application/json" && request.time == timestamp("2026-01-02T03:04:05Z")`}, 200, reason.Forwarded, "", ""},
+		{"an error before a false names the error", []string{`notification.amount == 1234`, `notification.raw.no_such == "x"`, `notification.amount < 1000`}, 403, reason.PolicyDenied, "p2", "no such key"},
+		{"a false before an error names the false", []string{`notification.amount < 1000`, `notification.raw.no_such == "x"`}, 403, reason.PolicyDenied, "p1", "returned false"},
+		{"three allow, one ending in a comment", []string{`notification.amount == 1234 // the amount`, `request.path == "/notify"`, `notification.currency != ""`}, 200, reason.Forwarded, "", ""},
 		{"forged payguard headers are not seen", []string{`!("Payguard-Amount" in request.headers)`}, 200, reason.Forwarded, "", ""},
 	}
 	for _, c := range cases {
@@ -73,6 +76,9 @@ func TestPolicyStage(t *testing.T) {
 				cfg.Policies = pols
 				cfg.Now = func() time.Time { return now }
 			})
+			if joined := p.allPolicies != nil; joined != (len(pols) > 1) {
+				t.Fatalf("%d policies joined into one program: %v", len(pols), joined)
+			}
 			s := &shop{}
 			in := post(msg("e1", "o1", "t1", 1234))
 			in.Header.Set("Payguard-Amount", "1")

@@ -80,6 +80,28 @@ func (p *Pipeline) duplicateForPolicies(ctx context.Context, n *notification.Not
 	return earlier, nil
 }
 
+// joinPolicies is the conjunction of two or more compiled policies (one
+// CEL evaluation when all allow), nil when there are fewer or one is not a
+// *policy.Program.
+func joinPolicies(pols []Policy) *policy.Conjunction {
+	if len(pols) < 2 {
+		return nil
+	}
+	progs := make([]*policy.Program, len(pols))
+	for i, pol := range pols {
+		prog, ok := pol.(*policy.Program)
+		if !ok {
+			return nil
+		}
+		progs[i] = prog
+	}
+	all, err := policy.All(progs)
+	if err != nil {
+		return nil
+	}
+	return all
+}
+
 // policiesDecideOrder reports whether a configured policy reads `order`.
 func policiesDecideOrder(pols []Policy) bool {
 	for _, p := range pols {
@@ -94,6 +116,9 @@ func policiesDecideOrder(pols []Policy) bool {
 // not, or that fails to evaluate (a denial too, never a pass), is named in
 // res.Policy and the error is policy_denied.
 func (p *Pipeline) checkPolicies(ctx context.Context, in *PolicyInput, res *Result) error {
+	if p.allPolicies != nil && p.allPolicies.AllAllow(ctx, in) {
+		return nil
+	}
 	for _, pol := range p.cfg.Policies {
 		ok, err := pol.Allow(ctx, in)
 		if err == nil && ok {
