@@ -10,12 +10,36 @@ import (
 // value each time), and three policies that each name
 // notification.currency would convert it three times per notification;
 // with the cache, once. It lives in the variable's struct, so it is as
-// fresh as the struct: a new Input starts with an empty one.
-type fieldCache struct{ vals [maxCachedFields]any }
+// fresh as the struct: a new Input starts with an empty one. It holds the
+// first cachedValues fields read (policies name a few); later ones are
+// read uncached. Small, because every Input carries it.
+type fieldCache struct {
+	at   [maxCachedFields]uint8 // a field's slot: 1 + its index in vals, 0 if not cached
+	vals [cachedValues]any
+	used uint8
+}
 
-// maxCachedFields bounds the fields of one variable's struct; a field past
-// it is read uncached.
-const maxCachedFields = 13
+const (
+	// maxCachedFields bounds the fields of one variable's struct; a field
+	// past it is read uncached.
+	maxCachedFields = 16
+	cachedValues    = 4
+)
+
+func (c *fieldCache) get(field int) any {
+	if i := c.at[field]; i > 0 {
+		return c.vals[i-1]
+	}
+	return nil
+}
+
+func (c *fieldCache) put(field int, v any) {
+	if c.used < cachedValues {
+		c.vals[c.used] = v
+		c.used++
+		c.at[field] = c.used
+	}
+}
 
 // cachedFields is implemented by the variables' structs.
 type cachedFields interface{ cache() *fieldCache }
@@ -54,13 +78,13 @@ func cachedGetter(slot int, get func(any) (any, error)) func(any) (any, error) {
 		if !ok {
 			return get(obj)
 		}
-		vals := &c.cache().vals
-		if v := vals[slot]; v != nil {
+		cache := c.cache()
+		if v := cache.get(slot); v != nil {
 			return v, nil
 		}
 		v, err := get(obj)
 		if err == nil && v != nil {
-			vals[slot] = v
+			cache.put(slot, v)
 		}
 		return v, err
 	}

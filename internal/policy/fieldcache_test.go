@@ -17,12 +17,27 @@ func TestFieldCachePerInput(t *testing.T) {
 		}
 	}
 	slot := fieldSlot(typeNotification, "currency")
-	if slot < 0 || in.vars.n.fields.vals[slot] == nil {
+	if slot < 0 || in.vars.n.fields.get(slot) == nil {
 		t.Fatalf("currency not cached (slot %d)", slot)
 	}
 	other := sampleInput()
 	other.Notification.Currency = "HKD"
 	if ok, err := p.Allow(context.Background(), other); ok || err != nil {
 		t.Errorf("a new input saw the cached currency: %v, %v", ok, err)
+	}
+}
+
+// Past the cache's few values, fields are read uncached and still right.
+func TestFieldCacheFull(t *testing.T) {
+	in := sampleInput()
+	n := in.Notification
+	src := `notification.currency == "CNY" && notification.provider == "alipay" && notification.id == "evt-1" && notification.out_trade_no == "order-1" && notification.amount == 1234 && notification.status == "paid"`
+	for range 2 {
+		if ok, err := mustCompile(t, src).Allow(context.Background(), in); !ok || err != nil {
+			t.Fatalf("%v, %v (input %s %s %s %s %d %s)", ok, err, n.Currency, n.Provider, n.EventID, n.OutTradeNo, n.Amount, n.Status)
+		}
+	}
+	if used := in.vars.n.fields.used; used != cachedValues {
+		t.Errorf("%d values cached, want %d", used, cachedValues)
 	}
 }
