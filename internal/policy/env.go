@@ -70,8 +70,6 @@ type celNotification struct {
 	RefundID      string         `cel:"refund_id"`
 	DuplicateOf   string         `cel:"duplicate_of"`
 	Raw           map[string]any `cel:"raw"`
-
-	fields fieldCache
 }
 
 type celQuery struct {
@@ -163,9 +161,6 @@ func (p strictFields) FindStructFieldType(structType, field string) (*types.Fiel
 		return ft, ok
 	}
 	get, short := ft.GetFrom, strings.TrimPrefix(structType, "payguard.")
-	if slot := fieldSlot(structType, field); slot >= 0 {
-		get = cachedGetter(slot, get)
-	}
 	strict := *ft
 	strict.GetFrom = func(obj any) (any, error) {
 		if obj == nil || obj == nullNative {
