@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/payguard/payguard/internal/orderlookup"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/route"
 )
@@ -73,51 +74,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	// The directive's token: a missing option is reported at this line.
 	at := *d
-	start := d.Nesting()
-	seen := map[string]bool{}
-	once := func(key string) error {
-		if seen[key] {
-			return d.Errf("payguard: %s given twice", strings.TrimPrefix(key, "."))
-		}
-		seen[key] = true
-		return nil
-	}
-	for d.NextBlock(start) {
-		opt := d.Val()
-		if opt != "policy" {
-			if err := once(opt); err != nil {
-				return err
-			}
-		}
-		if handled, err := h.unmarshalCommonOption(d, opt); handled || err != nil {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		switch opt {
-		case "query":
-			if err := h.unmarshalQuery(d, pm, once); err != nil {
-				return err
-			}
-		case "policy", "order_lookup", "order_timeout":
-			if err := h.unmarshalPolicyOption(d, opt); err != nil {
-				return err
-			}
-		default:
-			if handled, err := h.unmarshalRecoveryOption(d, pm); err != nil {
-				return err
-			} else if handled {
-				continue
-			}
-			handled, err := pm.unmarshalProviderOption(d, false)
-			if err != nil {
-				return err
-			}
-			if !handled {
-				return pm.unknownOptionError(d, opt, false)
-			}
-		}
+	if err := h.caddyfileBlock(pm).walk(d); err != nil {
+		return err
 	}
 	if err := h.checkRecoveryConfig(pm); err != nil {
 		return at.Err(err.Error())
@@ -131,135 +89,72 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// unmarshalCommonOption parses the handler options that are no
-// provider's; handled is false for any other option.
-func (h *Handler) unmarshalCommonOption(d *caddyfile.Dispenser, opt string) (handled bool, err error) {
-	switch opt {
-	case "allow_ips":
-		args := d.RemainingArgs()
-		if len(args) == 0 {
-			return true, d.ArgErr()
-		}
-		if _, err := route.ParseAllowIPs(args); err != nil {
-			return true, d.Errf("payguard: %v", err)
-		}
-		h.AllowIPs = args
-	case "max_body":
-		var s string
-		if !d.AllArgs(&s) {
-			return true, d.ArgErr()
-		}
-		if h.MaxBody, err = route.ParseMaxBody(s); err != nil {
-			return true, d.Err(err.Error())
-		}
-	case "tolerance", "dedup_ttl", "claim_lease", "forward_timeout", "max_age":
-		return true, h.unmarshalDuration(d, opt)
-	case "forward":
-		if !d.AllArgs(&h.Forward) {
-			return true, d.ArgErr()
-		}
-		if _, err := route.ParseForward(h.Forward); err != nil {
-			return true, d.Err(err.Error())
-		}
-	case "upstream_secret":
-		h.UpstreamSecrets = d.RemainingArgs()
-		if len(h.UpstreamSecrets) == 0 {
-			return true, d.ArgErr()
-		}
-		for _, s := range h.UpstreamSecrets {
-			if err := route.CheckUpstreamSecretArg(s); err != nil {
-				return true, d.Err(err.Error())
-			}
-		}
-	case "upstream_secret_file":
-		h.UpstreamSecretFiles = d.RemainingArgs()
-		if len(h.UpstreamSecretFiles) == 0 {
-			return true, d.ArgErr()
-		}
-	case "order_namespace":
-		if !d.AllArgs(&h.OrderNamespace) {
-			return true, d.ArgErr()
-		}
-	case "audit_redact":
-		h.AuditRedact = d.RemainingArgs()
-		if len(h.AuditRedact) == 0 {
-			return true, d.ArgErr()
-		}
-	default:
-		return false, nil
+// caddyfileBlock is the handler's table: each option, its kind and the
+// field it lands in. An option not in it is `mode watch` or the
+// provider's (its spec's table).
+func (h *Handler) caddyfileBlock(pm *ProviderModule) *block {
+	return &block{
+		twice: "payguard: ", label: "payguard: ", durations: "positive",
+		options: []option{
+			{name: "allow_ips", kind: kindList, to: &h.AllowIPs, check: func(a []string) error {
+				_, err := route.ParseAllowIPs(a)
+				return prefixed(err)
+			}},
+			{name: "max_body", kind: kindSize, to: &h.MaxBody},
+			{name: "tolerance", kind: kindDuration, to: &h.Tolerance},
+			{name: "dedup_ttl", kind: kindDuration, to: &h.DedupTTL},
+			{name: "claim_lease", kind: kindDuration, to: &h.ClaimLease},
+			{name: "forward_timeout", kind: kindDuration, to: &h.ForwardTimeout},
+			{name: "max_age", kind: kindDuration, to: &h.MaxAge},
+			{name: "forward", kind: kindString, to: &h.Forward, check: func(a []string) error {
+				_, err := route.ParseForward(a[0])
+				return err
+			}},
+			{name: "upstream_secret", kind: kindList, to: &h.UpstreamSecrets, check: each(route.CheckUpstreamSecretArg)},
+			{name: "upstream_secret_file", kind: kindList, to: &h.UpstreamSecretFiles},
+			{name: "order_namespace", kind: kindString, to: &h.OrderNamespace},
+			{name: "audit_redact", kind: kindList, to: &h.AuditRedact},
+			{name: "query", kind: kindGrammar, parse: func(d *caddyfile.Dispenser) error { return h.unmarshalQuery(d, pm) }},
+			{name: "policy", kind: kindGrammar, parse: h.unmarshalPolicy, repeat: true},
+			{name: "order_lookup", kind: kindString, to: &h.OrderLookup, check: func(a []string) error {
+				return prefixed(orderlookup.CheckConfigured(a[0]))
+			}},
+			{name: "order_timeout", kind: kindDuration, to: &h.OrderTimeout},
+			{name: "recover", kind: kindGrammar, parse: h.unmarshalRecover},
+			{name: "watch_token", kind: kindString, to: &pm.watchOpts.Token},
+			{name: "watch_token_file", kind: kindString, to: &pm.watchOpts.TokenFile},
+		},
+		other:   pm.unmarshalOther,
+		unknown: func(d *caddyfile.Dispenser, opt string) error { return pm.unknownOptionError(d, opt, false) },
 	}
-	return true, nil
 }
 
-// unmarshalDuration parses one of the handler's positive durations.
-func (h *Handler) unmarshalDuration(d *caddyfile.Dispenser, opt string) error {
-	target := map[string]*caddy.Duration{
-		"tolerance": &h.Tolerance, "dedup_ttl": &h.DedupTTL, "claim_lease": &h.ClaimLease,
-		"forward_timeout": &h.ForwardTimeout, "max_age": &h.MaxAge,
-	}[opt]
-	var s string
-	if !d.AllArgs(&s) {
-		return d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(s)
-	if err != nil || dur <= 0 {
-		return d.Errf("payguard: %s %q is not a positive duration", opt, s)
-	}
-	*target = caddy.Duration(dur)
-	return nil
-}
-
-func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, pm *ProviderModule, once func(string) error) error {
+// unmarshalQuery parses `query [on|off] { ... }`: its own options, then
+// the provider's query credentials.
+func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, pm *ProviderModule) error {
 	q := &QueryConfig{}
 	if d.NextArg() {
-		switch d.Val() {
-		case "on":
-			t := true
-			q.Enabled = &t
-		case "off":
-			f := false
-			q.Enabled = &f
-		default:
+		on := d.Val() == "on"
+		if !on && d.Val() != "off" {
 			return d.Errf("payguard: query takes on or off, not %q", d.Val())
 		}
+		q.Enabled = &on
 		if d.NextArg() {
 			return d.ArgErr()
 		}
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
-		if err := once("query." + opt); err != nil {
-			return err
-		}
-		switch opt {
-		case "endpoint":
-			if !d.AllArgs(&q.Endpoint) {
-				return d.ArgErr()
-			}
-		case "timeout", "cache":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil || dur < 0 || (opt == "timeout" && dur == 0) {
-				return d.Errf("payguard: query %s %q is not a valid duration", opt, s)
-			}
-			if opt == "timeout" {
-				q.Timeout = caddy.Duration(dur)
-			} else {
-				cache := caddy.Duration(dur)
-				q.Cache = &cache
-			}
-		default:
-			handled, err := pm.unmarshalProviderOption(d, true)
-			if err != nil {
-				return err
-			}
-			if !handled {
-				return pm.unknownOptionError(d, opt, true)
-			}
-		}
+	b := &block{
+		twice: "payguard: query.", label: "payguard: query ", durations: "valid",
+		options: []option{
+			{name: "endpoint", kind: kindString, to: &q.Endpoint},
+			{name: "timeout", kind: kindDuration, to: &q.Timeout},
+			{name: "cache", kind: kindDuration, to: &q.Cache, zeroOK: true},
+		},
+		other:   func(d *caddyfile.Dispenser, _ string) (bool, error) { return pm.unmarshalProviderOption(d, true) },
+		unknown: func(d *caddyfile.Dispenser, opt string) error { return pm.unknownOptionError(d, opt, true) },
+	}
+	if err := b.walk(d); err != nil {
+		return err
 	}
 	h.Query = q
 	return nil

@@ -6,7 +6,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/payguard/payguard/internal/orderlookup"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/policy"
 	"github.com/payguard/payguard/internal/route"
@@ -27,36 +26,19 @@ type PolicyOptions struct {
 // PolicyConfig is one policy: a .cel file, or an inline expression.
 type PolicyConfig = policy.Config
 
-// unmarshalPolicyOption parses `policy`, `order_lookup` and
-// `order_timeout`. A policy is compiled here too, so `payguard validate`
-// names the Caddyfile line as well as the policy file and CEL's position.
-func (o *PolicyOptions) unmarshalPolicyOption(d *caddyfile.Dispenser, opt string) error {
+// unmarshalPolicy parses one `policy`. It is compiled here too, so
+// `payguard validate` names the Caddyfile line as well as the policy file
+// and CEL's position.
+func (o *PolicyOptions) unmarshalPolicy(d *caddyfile.Dispenser) error {
 	var arg string
 	if !d.AllArgs(&arg) {
-		if opt == "policy" {
-			return d.Err("payguard: policy takes one .cel file or one quoted expression (`notification.amount < 100`)")
-		}
-		return d.ArgErr()
+		return d.Err("payguard: policy takes one .cel file or one quoted expression (`notification.amount < 100`)")
 	}
-	switch opt {
-	case "policy":
-		pc := policy.ConfigOf(arg)
-		if _, err := pc.Compile(); err != nil {
-			return d.Errf("payguard: %v", err)
-		}
-		o.Policies = append(o.Policies, pc)
-	case "order_lookup":
-		if err := orderlookup.CheckConfigured(arg); err != nil {
-			return d.Errf("payguard: %v", err)
-		}
-		o.OrderLookup = arg
-	case "order_timeout":
-		dur, err := caddy.ParseDuration(arg)
-		if err != nil || dur <= 0 {
-			return d.Errf("payguard: order_timeout %q is not a positive duration", arg)
-		}
-		o.OrderTimeout = caddy.Duration(dur)
+	pc := policy.ConfigOf(arg)
+	if _, err := pc.Compile(); err != nil {
+		return d.Errf("payguard: %v", err)
 	}
+	o.Policies = append(o.Policies, pc)
 	return nil
 }
 

@@ -31,64 +31,39 @@ type RecoverConfig struct {
 	DeliverTo string `json:"deliver_to,omitempty"`
 }
 
-// unmarshalRecoveryOption parses `recover`, `mode watch`, `watch_token`
-// and `watch_token_file`; false: not one of them (`mode notify|return` is
-// the provider's).
-func (h *Handler) unmarshalRecoveryOption(d *caddyfile.Dispenser, pm *ProviderModule) (bool, error) {
-	switch d.Val() {
-	case "mode":
-		probe := *d
-		if !probe.NextArg() || probe.Val() != "watch" {
-			return false, nil
-		}
+// unmarshalOther parses `mode watch` and, for any other option, the
+// provider's (`mode notify|return` is the provider's).
+func (m *ProviderModule) unmarshalOther(d *caddyfile.Dispenser, opt string) (bool, error) {
+	if probe := *d; opt == "mode" && probe.NextArg() && probe.Val() == "watch" {
 		d.NextArg()
 		if d.NextArg() {
 			return true, d.ArgErr()
 		}
-		pm.watchOpts.Watch = true
-	case "watch_token", "watch_token_file":
-		opt := d.Val()
-		var v string
-		if !d.AllArgs(&v) {
-			return true, d.ArgErr()
-		}
-		if opt == "watch_token" {
-			pm.watchOpts.Token = v
-		} else {
-			pm.watchOpts.TokenFile = v
-		}
-	case "recover":
-		if d.NextArg() {
-			return true, d.ArgErr()
-		}
-		rc := &RecoverConfig{}
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			switch d.Val() {
-			case "schedule":
-				args := d.RemainingArgs()
-				if len(args) == 0 {
-					return true, d.ArgErr()
-				}
-				for _, a := range args {
-					dur, err := caddy.ParseDuration(a)
-					if err != nil || dur <= 0 {
-						return true, d.Errf("payguard: recover schedule %q is not a positive duration", a)
-					}
-					rc.Schedule = append(rc.Schedule, caddy.Duration(dur))
-				}
-			case "deliver_to":
-				if !d.AllArgs(&rc.DeliverTo) {
-					return true, d.ArgErr()
-				}
-			default:
-				return true, d.Errf("payguard: unknown recover option %q (schedule, deliver_to)", d.Val())
-			}
-		}
-		h.Recover = rc
-	default:
-		return false, nil
+		m.watchOpts.Watch = true
+		return true, nil
 	}
-	return true, nil
+	return m.unmarshalProviderOption(d, false)
+}
+
+// unmarshalRecover parses the `recover` block.
+func (h *Handler) unmarshalRecover(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	rc := &RecoverConfig{}
+	b := &block{
+		twice: "payguard: recover.", label: "payguard: recover ", durations: "positive",
+		options: []option{
+			{name: "schedule", kind: kindDurations, to: &rc.Schedule},
+			{name: "deliver_to", kind: kindString, to: &rc.DeliverTo},
+		},
+		unknownf: "payguard: unknown recover option %q (%s)", listed: true,
+	}
+	if err := b.walk(d); err != nil {
+		return err
+	}
+	h.Recover = rc
+	return nil
 }
 
 // checkRecoveryConfig holds the rules that need no provisioning: run
