@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"strconv"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -34,25 +32,22 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if seen[opt] {
-			return nil, d.Errf("payguard: %s given twice", opt)
-		}
-		seen[opt] = true
-		var err error
-		switch opt {
-		case "store":
-			app.Store, err = parseStoreOption(d)
-		case "audit":
-			app.Audit, err = parseAuditOption(d)
-		default:
-			err = d.Errf("payguard: unknown global option %q", opt)
-		}
-		if err != nil {
-			return nil, err
-		}
+	b := &block{
+		twice: "payguard: ",
+		options: []option{
+			{name: "store", kind: kindGrammar, parse: func(d *caddyfile.Dispenser) (err error) {
+				app.Store, err = parseStoreOption(d)
+				return err
+			}},
+			{name: "audit", kind: kindGrammar, parse: func(d *caddyfile.Dispenser) (err error) {
+				app.Audit, err = parseAuditOption(d)
+				return err
+			}},
+		},
+		unknownf: "payguard: unknown global option %q",
+	}
+	if err := b.walk(d); err != nil {
+		return nil, err
 	}
 	return httpcaddyfile.App{Name: "payguard", Value: caddyconfig.JSON(app, nil)}, nil
 }
@@ -78,27 +73,16 @@ func parseStoreOption(d *caddyfile.Dispenser) (*storage.StoreConfig, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	err := eachSubOption(d, "payguard store redis", func(o string) error {
-		switch o {
-		case "key_prefix":
-			if !d.AllArgs(&sc.KeyPrefix) {
-				return d.ArgErr()
-			}
-		case "addrs":
-			sc.Addrs = d.RemainingArgs()
-			if len(sc.Addrs) == 0 {
-				return d.ArgErr()
-			}
-		case "master_name":
-			if !d.AllArgs(&sc.MasterName) {
-				return d.ArgErr()
-			}
-		default:
-			return d.Errf("payguard store redis: unknown option %q", o)
-		}
-		return nil
-	})
-	if err != nil {
+	b := &block{
+		twice: "payguard store redis: ",
+		options: []option{
+			{name: "key_prefix", kind: kindString, to: &sc.KeyPrefix},
+			{name: "addrs", kind: kindList, to: &sc.Addrs},
+			{name: "master_name", kind: kindString, to: &sc.MasterName},
+		},
+		unknownf: "payguard store redis: unknown option %q",
+	}
+	if err := b.walk(d); err != nil {
 		return nil, err
 	}
 	if err := storage.Validate(sc, nil); err != nil {
@@ -125,41 +109,13 @@ func parseAuditOption(d *caddyfile.Dispenser) (*storage.AuditConfig, error) {
 	default:
 		return nil, d.Errf("payguard: unknown audit sink %q (file or redis_stream)", kind)
 	}
-	err := eachSubOption(d, "payguard audit redis_stream", func(o string) error {
-		var v string
-		if !d.AllArgs(&v) {
-			return d.ArgErr()
-		}
-		switch o {
-		case "maxlen":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return d.Errf("payguard audit redis_stream: maxlen %q is not a positive number of entries", v)
-			}
-			ac.MaxLen = n
-		case "url":
-			ac.URL = v
-		default:
-			return d.Errf("payguard audit redis_stream: unknown option %q (maxlen, url)", o)
-		}
-		return nil
-	})
-	return ac, err
-}
-
-// eachSubOption calls f for each option of the block that follows,
-// refusing a repeated one.
-func eachSubOption(d *caddyfile.Dispenser, what string, f func(opt string) error) error {
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		o := d.Val()
-		if seen[o] {
-			return d.Errf("%s: %s given twice", what, o)
-		}
-		seen[o] = true
-		if err := f(o); err != nil {
-			return err
-		}
+	b := &block{
+		twice: "payguard audit redis_stream: ", label: "payguard audit redis_stream: ",
+		options: []option{
+			{name: "maxlen", kind: kindCount, to: &ac.MaxLen},
+			{name: "url", kind: kindString, to: &ac.URL},
+		},
+		unknownf: "payguard audit redis_stream: unknown option %q (%s)", listed: true,
 	}
-	return nil
+	return ac, b.walk(d)
 }

@@ -138,18 +138,13 @@ func (h *SimHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "keys":
-			if h.Keys != "" {
-				return d.Err("payguard_sim: keys given twice")
-			}
-			if !d.AllArgs(&h.Keys) {
-				return d.ArgErr()
-			}
-		default:
-			return d.Errf("payguard_sim: unknown option %q", d.Val())
-		}
+	b := &block{
+		twice:    "payguard_sim: ",
+		options:  []option{{name: "keys", kind: kindString, to: &h.Keys}},
+		unknownf: "payguard_sim: unknown option %q",
+	}
+	if err := b.walk(d); err != nil {
+		return err
 	}
 	if h.Keys == "" {
 		return d.Err("payguard_sim: keys <dir> is required")
