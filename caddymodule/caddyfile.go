@@ -28,33 +28,11 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 	return handler, err
 }
 
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
-//
-//	payguard <provider> {
-//		allow_ips <cidr|ip> ...
-//		max_body 64KiB
-//		tolerance 5m
-//		dedup_ttl 72h
-//		claim_lease 30s
-//		forward_timeout 60s
-//		max_age 72h
-//		forward original|normalized
-//		upstream_secret whsec_... ...   (or upstream_secret_file <path> ...)
-//		order_namespace <name>
-//		audit_redact <field> ...
-//		policy <file.cel | "inline expression">   # repeatable
-//		order_lookup <url with {out_trade_no}>
-//		order_timeout 3s
-//		query [on|off] {
-//			endpoint <url>
-//			timeout 3s
-//			cache 30s
-//			<provider query credentials>
-//		}
-//		<provider options>
-//	}
-//
-// Unknown and repeated options are errors.
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens,
+// `payguard <provider> { <option> <args>... }`: the handler's options are
+// caddyfileBlock's table, the provider's its spec's, and
+// docs/configuration.md shows them all. Unknown and repeated options are
+// errors.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if !d.NextArg() {
