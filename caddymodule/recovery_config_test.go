@@ -18,6 +18,10 @@ func TestRecoveryConfigurationErrors(t *testing.T) {
 		{"payguard alipay {\n\tmode watch\n\twatch_token 0123456789abcdef0\n\trecover\n}", "notify route"},
 		{"payguard alipay {\n\tapp_id 2021000000000001\n\tpublic_key {env.K}\n\trecover {\n\t\tschedule 5m 1m\n\t}\n}", "ascending"},
 		{"payguard alipay {\n\tmode watch\n\twatch_token t\n\trecover {\n\t\tbogus 1\n\t}\n}", "unknown recover option"},
+		// Repeated, as in every other block (once an offset list appended to
+		// the first and a second deliver_to replaced it).
+		{"payguard alipay {\n\tapp_id 2021000000000001\n\tpublic_key {env.K}\n\trecover {\n\t\tschedule 1m\n\t\tschedule 5m\n\t}\n}", "payguard: recover.schedule given twice, at Caddyfile:7"},
+		{"payguard alipay {\n\tapp_id 2021000000000001\n\tpublic_key {env.K}\n\trecover {\n\t\tdeliver_to http://a\n\t\tdeliver_to http://b\n\t}\n}", "payguard: recover.deliver_to given twice, at Caddyfile:7"},
 	} {
 		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(":8080 {\n"+c.block+"\n}\n"), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
