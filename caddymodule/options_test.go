@@ -162,3 +162,17 @@ func FuzzHandlerCaddyfile(f *testing.F) {
 		}
 	})
 }
+
+// An unknown option of audit redis_stream is named as unknown whatever
+// its arguments (it was once a wrong argument count when it had none or
+// two), as in every block the walker reads.
+func TestGlobalOptionUnknownBeforeArguments(t *testing.T) {
+	for _, line := range []string{"max_len", "max_len 1", "max_len 1 2"} {
+		d := caddyfile.NewTestDispenser("payguard {\n\taudit redis_stream s {\n\t\t" + line + "\n\t}\n}")
+		_, err := parseGlobalOption(d, nil)
+		want := `payguard audit redis_stream: unknown option "max_len" (maxlen, url), at Testfile:3`
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %s", line, err, want)
+		}
+	}
+}
