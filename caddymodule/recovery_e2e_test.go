@@ -214,22 +214,7 @@ func (st *recoveryStack) auditFor(t *testing.T, no string) []map[string]any {
 
 func (st *recoveryStack) notify(t *testing.T, o sim.Order) (*http.Response, []byte) {
 	t.Helper()
-	m := build(t, st.alipay, o)
-	req, err := http.NewRequest(m.Method, st.base+"/notify", bytes.NewReader(m.Body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range m.Header {
-		req.Header[k] = append([]string(nil), v...)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return resp, b.Bytes()
+	return sendTo(t, st.base+"/notify", build(t, st.alipay, o))
 }
 
 func httptestServer(t *testing.T, h http.Handler) string {
@@ -367,11 +352,17 @@ func recoveryUnpaidThenPaid(t *testing.T, st *recoveryStack) {
 	}
 }
 
+// onlyAudit waits for the order's one audit record and returns it.
+func (st *recoveryStack) onlyAudit(t *testing.T, outTradeNo string) map[string]any {
+	t.Helper()
+	eventually(t, "the audit record of "+outTradeNo, func() bool { return len(st.auditFor(t, outTradeNo)) == 1 })
+	return st.auditFor(t, outTradeNo)[0]
+}
+
 func recoveryMismatch(t *testing.T, st *recoveryStack) {
 	o := st.order(t, "")
 	st.register(t, "/watch", o, 999)
-	eventually(t, "the unconfirmed record", func() bool { return len(st.auditFor(t, o.OutTradeNo)) == 1 })
-	rec := st.auditFor(t, o.OutTradeNo)[0]
+	rec := st.onlyAudit(t, o.OutTradeNo)
 	if rec["outcome"] != "unconfirmed" || rec["reason"] != "query_mismatch" {
 		t.Fatalf("audit %v", rec)
 	}
@@ -390,8 +381,7 @@ func recoveryDeliverDown(t *testing.T, st *recoveryStack) {
 	})
 	st.register(t, "/watch", o, 1234)
 	eventually(t, "the retried delivery", func() bool { return len(st.deliver.forOrder(o.OutTradeNo)) == 2 })
-	eventually(t, "the recovered record", func() bool { return len(st.auditFor(t, o.OutTradeNo)) == 1 })
-	if rec := st.auditFor(t, o.OutTradeNo)[0]; rec["outcome"] != "recovered" || rec["delivered"] != true {
+	if rec := st.onlyAudit(t, o.OutTradeNo); rec["outcome"] != "recovered" || rec["delivered"] != true {
 		t.Fatalf("audit %v", rec)
 	}
 }
@@ -399,8 +389,7 @@ func recoveryDeliverDown(t *testing.T, st *recoveryStack) {
 func recoveryReportOnly(t *testing.T, st *recoveryStack) {
 	o := st.order(t, "")
 	st.register(t, "/report/watch", o, 1234)
-	eventually(t, "the report", func() bool { return len(st.auditFor(t, o.OutTradeNo)) == 1 })
-	rec := st.auditFor(t, o.OutTradeNo)[0]
+	rec := st.onlyAudit(t, o.OutTradeNo)
 	if rec["outcome"] != "recovered" || rec["delivered"] != false {
 		t.Fatalf("audit %v", rec)
 	}
