@@ -279,8 +279,8 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Querier != nil {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
-	p.orderByPolicy = policiesDecideOrder(cfg.Policies)
-	p.dupByPolicy = policiesReadDuplicate(cfg.Policies)
+	p.orderByPolicy = anyPolicy(cfg.Policies, readsOrder)
+	p.dupByPolicy = anyPolicy(cfg.Policies, readsDuplicateOf)
 	p.allPolicies = joinPolicies(cfg.Policies)
 	p.paymentAtClaim = cfg.Querier == nil && cfg.OrderLookup == nil && len(cfg.Policies) == 0 && cfg.Hook == nil
 	return p, nil

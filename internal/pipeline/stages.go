@@ -48,15 +48,26 @@ type DuplicatePolicy interface {
 	ReferencesDuplicateOf() bool
 }
 
-// policiesReadDuplicate reports whether a configured policy reads
-// notification.duplicate_of.
-func policiesReadDuplicate(pols []Policy) bool {
+// anyPolicy reports whether one of the configured policies reads what
+// reads says it does (notification.duplicate_of, order), decided once at
+// New so the per-request stages only test a flag.
+func anyPolicy(pols []Policy, reads func(Policy) bool) bool {
 	for _, p := range pols {
-		if dp, ok := p.(DuplicatePolicy); ok && dp.ReferencesDuplicateOf() {
+		if reads(p) {
 			return true
 		}
 	}
 	return false
+}
+
+func readsDuplicateOf(p Policy) bool {
+	dp, ok := p.(DuplicatePolicy)
+	return ok && dp.ReferencesDuplicateOf()
+}
+
+func readsOrder(p Policy) bool {
+	op, ok := p.(OrderPolicy)
+	return ok && op.ReferencesOrder()
 }
 
 // duplicateForPolicies is notification.duplicate_of for the policies: the
@@ -100,16 +111,6 @@ func joinPolicies(pols []Policy) *policy.Conjunction {
 		return nil
 	}
 	return all
-}
-
-// policiesDecideOrder reports whether a configured policy reads `order`.
-func policiesDecideOrder(pols []Policy) bool {
-	for _, p := range pols {
-		if op, ok := p.(OrderPolicy); ok && op.ReferencesOrder() {
-			return true
-		}
-	}
-	return false
 }
 
 // checkPolicies is stage 8: every policy must allow. The first that does
