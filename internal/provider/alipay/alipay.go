@@ -167,12 +167,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.client = cfg.HTTPClient
 	if p.client == nil {
-		p.client = &http.Client{
-			Timeout: 3 * time.Second,
-			// The gateway answers directly; following a redirect would
-			// send the signed request somewhere nobody configured.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		// The seam hands every provider its client; a Provider built
+		// directly (tests, the bench) gets the same policy.
+		p.client = provider.NewHTTPClient(3 * time.Second)
 	}
 	return p, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
 )
 
@@ -24,16 +25,11 @@ const maxResponseBody = 1 << 20
 // with the route's query timeout (3s by default), which wins when shorter.
 const defaultHTTPTimeout = 10 * time.Second
 
-// defaultHTTPClient is used when the configuration gives none. It refuses
-// redirects: an order query is answered by the API host or not at all, and
-// following a redirect would send a signed request somewhere else.
+// defaultHTTPClient is used when the configuration gives none: the one
+// outgoing client policy of every provider (no redirects: a signed query
+// is answered by the API host or not at all).
 func defaultHTTPClient() *http.Client {
-	return &http.Client{
-		Timeout: defaultHTTPTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	return provider.NewHTTPClient(defaultHTTPTimeout)
 }
 
 // checkEndpoint validates an operator-supplied query endpoint once, at New.
