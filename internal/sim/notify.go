@@ -102,7 +102,7 @@ func Notify(ctx context.Context, p *Provider, opts NotifyOptions) (*NotifyResult
 	}
 	client := opts.Client
 	if client == nil {
-		client = defaultClient()
+		client = NewClient(10 * time.Second)
 	}
 	t := now()
 	o := opts.Order
@@ -142,11 +142,12 @@ func Notify(ctx context.Context, p *Provider, opts NotifyOptions) (*NotifyResult
 	return res, nil
 }
 
-func defaultClient() *http.Client {
+// NewClient is how the simulator posts, as a provider does: to the
+// configured URL only, a redirect shown as the answer it is, never
+// followed (following it would test something else).
+func NewClient(timeout time.Duration) *http.Client {
 	return &http.Client{
-		Timeout: 10 * time.Second,
-		// A provider posts to the configured URL only; following a
-		// redirect would test something else.
+		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
@@ -169,7 +170,7 @@ func (e *unreachableError) Unwrap() error { return e.err }
 // as the sandbox stored it.
 func RegisterOrder(ctx context.Context, client *http.Client, sandbox string, o Order) (Order, error) {
 	if client == nil {
-		client = defaultClient()
+		client = NewClient(10 * time.Second)
 	}
 	body, err := json.Marshal(o)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,10 +109,7 @@ func runNotify(cmd *cobra.Command, args []string, fl cli.Flags) (int, error) {
 		Tamper:   fl.String("tamper"),
 		Replay:   fl.Int("replay"),
 		NoNotify: noNotify,
-		Client: &http.Client{
-			Timeout:       timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		Client:   sim.NewClient(timeout),
 	})
 	if err != nil {
 		return fail(err)
