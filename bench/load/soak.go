@@ -44,7 +44,7 @@ func runSoak(o options, sc scenario, w io.Writer) error {
 	}
 	defer st.close()
 	tag := fmt.Sprintf("sk%x-", time.Now().UnixNano())
-	pool, err := presign(p, o.pool, tag+"c-", "")
+	pool, err := st.signFor(sc, p, o.pool, tag+"c-")
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func runSoak(o options, sc scenario, w io.Writer) error {
 	start, sent := time.Now(), 0
 	var cpu time.Duration
 	for chunk := 0; time.Since(start) < o.soak; chunk++ {
-		if guard.pool, err = presign(p, int(rate*soakChunk.Seconds())+16, fmt.Sprintf("%s%d-", tag, chunk), ""); err != nil {
+		if guard.pool, err = st.signFor(sc, p, int(rate*soakChunk.Seconds())+16, fmt.Sprintf("%s%d-", tag, chunk)); err != nil {
 			return err
 		}
 		guard.next.Store(0)
