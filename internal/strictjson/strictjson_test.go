@@ -92,10 +92,10 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzFastPathAgrees: Decode's fast path (encoding/json's Decode after the
-// key and depth check) accepts exactly what the token walk accepts, with
-// the same values.
-func FuzzFastPathAgrees(f *testing.F) {
+// FuzzReaderAgreesWithTokenWalk: Decode (the one-pass reader) accepts
+// exactly what the walk over encoding/json's tokens accepts, with the same
+// values: a second oracle beside FuzzDecodeMatchesEncodingJSON's.
+func FuzzReaderAgreesWithTokenWalk(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a\"":1,"a\\":2}`, `[[[]]]`, `"x"`, ` 1 `, `1 2`,
 		`{"a":{"a":1},"b":{"a":2}}`, `{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"k1":0}`,
@@ -118,8 +118,8 @@ func FuzzFastPathAgrees(f *testing.F) {
 	})
 }
 
-// TestDeepAndWideRefused covers the fast path's own checks: nesting past
-// MaxDepth and a repeated key in an object large enough for its set.
+// TestDeepAndWideRefused: nesting past MaxDepth, and a repeated key in an
+// object of a hundred.
 func TestDeepAndWideRefused(t *testing.T) {
 	deep := strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1)
 	if _, err := Decode([]byte(deep)); err == nil {
@@ -140,14 +140,23 @@ func TestDeepAndWideRefused(t *testing.T) {
 	}
 }
 
-// BenchmarkDecode is a Stripe-sized event through Decode (fast path) and
-// through the token walk it replaced as the common path.
+// BenchmarkDecode is a Stripe-sized event through Decode (the one-pass
+// reader), through the encoding/json implementation it replaced, and
+// through the token walk that one fell back to.
 func BenchmarkDecode(b *testing.B) {
 	ev := []byte(`{"id":"evt_1PqL2x2eZvKYlo2C0d3f4g5h","object":"event","api_version":"2024-06-20","created":1717171717,"data":{"object":{"id":"pi_3PqL2x2eZvKYlo2C1abcdEFG","object":"payment_intent","amount":1234,"amount_received":1234,"currency":"usd","status":"succeeded","latest_charge":"ch_3PqL2x2eZvKYlo2C1xyz","metadata":{"out_trade_no":"order-20240601-0001"},"payment_method_types":["card"],"livemode":false,"created":1717171700}},"livemode":false,"pending_webhooks":1,"request":{"id":"req_abc123","idempotency_key":"a1b2c3"},"type":"payment_intent.succeeded"}`)
-	b.Run("fast", func(b *testing.B) {
+	b.Run("reader", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := Decode(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeEncodingJSON(ev, MaxDepth); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -160,4 +169,48 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodeErrorNames: each refusal says which rule it broke, as the
+// encoding/json implementation did (callers' details carry it).
+func TestDecodeErrorNames(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":1,"b":{"a":2,"a":3}}`:                                       `json: key "a" occurs twice in one object`,
+		strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1): "json: nested deeper than 64 at byte 65",
+		`{"a":1} x`:   "json: data after the value at byte 8",
+		"\"\xff\"":    "json: invalid UTF-8",
+		`{"a":`:       "json: unexpected end of input",
+		`{"a" 1}`:     "json: syntax error at byte 5",
+		`{1:2}`:       "json: object key is not a string at byte 1",
+		"[\"a\x01\"]": "json: syntax error at byte 3",
+		`["a\x"]`:     "json: syntax error at byte 4",
+		`"\u12"`:      "json: syntax error at byte 5",
+		`[1,]`:        "json: syntax error at byte 3",
+	} {
+		if _, err := Decode([]byte(in)); err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %s", in, err, want)
+		}
+	}
+}
+
+// TestDecodeEscapes: escapes decode as encoding/json decodes them, a lone
+// or reversed surrogate to U+FFFD, and a key is compared after decoding.
+func TestDecodeEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		`"\ud83d\ude00"`:       "😀",
+		`"\ud800"`:             "\ufffd",
+		`"\udc00\ud800x"`:      "\ufffd\ufffdx",
+		`"\ud800\u0041"`:       "\ufffdA",
+		`"a\"\\\/\b\f\n\r\tb"`: "a\"\\/\b\f\n\r\tb",
+		`"\u00E9\u00e9é"`:      "ééé",
+		`"\u0000"`:             "\x00",
+	} {
+		v, err := Decode([]byte(in))
+		if err != nil || v != want {
+			t.Errorf("%s: %q, %v; want %q", in, v, err, want)
+		}
+	}
+	if _, err := Decode([]byte(`{"\ud800":1,"\udfff":2}`)); err == nil {
+		t.Error("two keys that both decode to U+FFFD accepted")
+	}
 }
