@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/strictjson"
@@ -22,9 +23,14 @@ import (
 
 // Form is a list of key=value parameters in which every key occurs once.
 // Lookups do not depend on the wire order; Pairs keeps it.
+//
+// A parsed form finds keys by binary search in byOrder, which it sorts
+// once anyway for the signed string (Keys); a form a caller builds with
+// Add keeps a map instead, so each Add stays constant time.
 type Form struct {
-	pairs []Pair
-	index map[string]int
+	pairs   []Pair
+	byOrder []int32 // indexes into pairs, by key in byte order (parsed)
+	index   map[string]int
 }
 
 // Pair is one parameter: its key and its raw (percent-decoded, not
@@ -54,6 +60,14 @@ func (f *Form) Add(key string, val []byte) error {
 }
 
 func (f *Form) add(key string, val []byte) bool {
+	if f.index == nil {
+		// A parsed form: keys are unique, so the map holds every pair.
+		f.index = make(map[string]int, len(f.pairs)+1)
+		for i, p := range f.pairs {
+			f.index[p.Key] = i
+		}
+		f.byOrder = nil
+	}
 	if _, dup := f.index[key]; dup {
 		return false
 	}
@@ -83,12 +97,19 @@ func Parse(b []byte) (*Form, error) {
 	// One buffer holds every decoded key and value: decoding never grows
 	// a string, so len(b) bytes always suffice. ends[i] are the ends of
 	// pair i's key and value in it (each starts where the previous ends).
-	buf := make([]byte, 0, len(b))
-	ends := make([][2]int, 0, n)
+	buf := make([]byte, len(b))
+	var small [64][2]int
+	ends := small[:0]
+	if n > len(small) {
+		ends = make([][2]int, 0, n)
+	}
+	w := 0
 	for start := 0; start <= len(b); {
-		end := start
-		for end < len(b) && b[end] != '&' {
-			end++
+		end := bytes.IndexByte(b[start:], '&')
+		if end < 0 {
+			end = len(b)
+		} else {
+			end += start
 		}
 		seg := b[start:end]
 		eq := bytes.IndexByte(seg, '=')
@@ -101,58 +122,80 @@ func Parse(b []byte) (*Form, error) {
 			return nil, reason.New(reason.Malformed, "form: empty key at byte %d", start)
 		}
 		var err error
-		if buf, err = appendUnescaped(buf, seg[:eq], start); err != nil {
+		if w, err = unescapeInto(buf, w, seg[:eq], start); err != nil {
 			return nil, err
 		}
-		keyEnd := len(buf)
-		if buf, err = appendUnescaped(buf, seg[eq+1:], start+eq+1); err != nil {
+		keyEnd := w
+		if w, err = unescapeInto(buf, w, seg[eq+1:], start+eq+1); err != nil {
 			return nil, err
 		}
-		ends = append(ends, [2]int{keyEnd, len(buf)})
+		ends = append(ends, [2]int{keyEnd, w})
 		start = end + 1
 	}
 	// Every notification is parsed here: one string for all keys and
 	// values, instead of one per key and one per value read as text.
-	all := string(buf)
-	f := &Form{pairs: make([]Pair, len(ends)), index: make(map[string]int, len(ends))}
+	all := string(buf[:w])
+	f := &Form{pairs: make([]Pair, len(ends)), byOrder: make([]int32, len(ends))}
 	from := 0
 	for i, e := range ends {
-		key := all[from:e[0]]
-		if _, dup := f.index[key]; dup {
-			return nil, reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(key))
-		}
-		f.index[key] = i
 		// The full slice expression caps the value so no later append can
 		// write into it.
-		f.pairs[i] = Pair{Key: key, Value: buf[e[0]:e[1]:e[1]], Text: all[e[0]:e[1]]}
+		f.pairs[i] = Pair{Key: all[from:e[0]], Value: buf[e[0]:e[1]:e[1]], Text: all[e[0]:e[1]]}
+		f.byOrder[i] = int32(i)
 		from = e[1]
+	}
+	slices.SortFunc(f.byOrder, func(x, y int32) int { return strings.Compare(f.pairs[x].Key, f.pairs[y].Key) })
+	for i := 1; i < len(f.byOrder); i++ {
+		if f.pairs[f.byOrder[i-1]].Key == f.pairs[f.byOrder[i]].Key {
+			return nil, firstRepeated(f.pairs)
+		}
 	}
 	return f, nil
 }
 
-// appendUnescaped appends the form-decoded s to dst. off is s's offset in
-// the whole input, for the error detail.
-func appendUnescaped(dst, s []byte, off int) ([]byte, error) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '+':
-			dst = append(dst, ' ')
-		case '%':
-			if i+2 >= len(s) {
-				return nil, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", off+i)
-			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 {
-				return nil, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", off+i)
-			}
-			dst = append(dst, hi<<4|lo)
-			i += 2
-		default:
-			dst = append(dst, c)
+// firstRepeated names the first key, in wire order, that occurs a second
+// time.
+func firstRepeated(pairs []Pair) error {
+	seen := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		if seen[p.Key] {
+			return reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(p.Key))
 		}
+		seen[p.Key] = true
 	}
-	return dst, nil
+	return reason.New(reason.Malformed, "form: a parameter occurs twice")
+}
+
+// unescapeInto form-decodes s into dst at w and returns the new end; runs
+// without '+' or '%' are copied whole. off is s's offset in the whole
+// input, for the error detail.
+func unescapeInto(dst []byte, w int, s []byte, off int) (int, error) {
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] != '+' && s[j] != '%' {
+			j++
+		}
+		w += copy(dst[w:], s[i:j])
+		if j == len(s) {
+			break
+		}
+		if s[j] == '+' {
+			dst[w] = ' '
+			w, i = w+1, j+1
+			continue
+		}
+		if j+2 >= len(s) {
+			return 0, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", off+j)
+		}
+		hi, ok1 := unhex(s[j+1])
+		lo, ok2 := unhex(s[j+2])
+		if !ok1 || !ok2 {
+			return 0, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", off+j)
+		}
+		dst[w] = hi<<4 | lo
+		w, i = w+1, j+3
+	}
+	return w, nil
 }
 
 func unhex(c byte) (byte, bool) {
@@ -167,9 +210,22 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
+// find returns the index in pairs of key.
+func (f *Form) find(key string) (int, bool) {
+	if f.index != nil {
+		i, ok := f.index[key]
+		return i, ok
+	}
+	o, ok := slices.BinarySearchFunc(f.byOrder, key, func(i int32, k string) int { return strings.Compare(f.pairs[i].Key, k) })
+	if !ok {
+		return 0, false
+	}
+	return int(f.byOrder[o]), true
+}
+
 // Get returns the raw value of key and whether it is present.
 func (f *Form) Get(key string) ([]byte, bool) {
-	i, ok := f.index[key]
+	i, ok := f.find(key)
 	if !ok {
 		return nil, false
 	}
@@ -178,7 +234,7 @@ func (f *Form) Get(key string) ([]byte, bool) {
 
 // Value is Get as a string, "" when absent.
 func (f *Form) Value(key string) string {
-	i, ok := f.index[key]
+	i, ok := f.find(key)
 	if !ok {
 		return ""
 	}
@@ -187,7 +243,7 @@ func (f *Form) Value(key string) string {
 
 // Has reports whether key is present (possibly with an empty value).
 func (f *Form) Has(key string) bool {
-	_, ok := f.index[key]
+	_, ok := f.find(key)
 	return ok
 }
 
@@ -223,6 +279,12 @@ func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
 // UnionPay sign in.
 func (f *Form) Keys() []string {
 	ks := make([]string, len(f.pairs))
+	if f.index == nil {
+		for o, i := range f.byOrder {
+			ks[o] = f.pairs[i].Key
+		}
+		return ks
+	}
 	for i, p := range f.pairs {
 		ks[i] = p.Key
 	}
