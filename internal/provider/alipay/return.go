@@ -16,13 +16,13 @@ var returnMethods = map[string]bool{
 // async notification. An async notification's signed fields, sent as a
 // return's query, verify too; forwarded as a return they were taken as a
 // payment, unclaimed, as often as anyone replayed them.
-func checkReturnShape(params map[string]string) error {
+func checkReturnShape(params params) error {
 	for _, k := range []string{"notify_id", "notify_type", "trade_status"} {
 		if _, ok := params[k]; ok {
 			return reason.New(reason.Malformed, "an async notification (%s) on a return route", k)
 		}
 	}
-	if m := params["method"]; !returnMethods[m] {
+	if m := params.get("method"); !returnMethods[m] {
 		return reason.New(reason.Malformed, "method %s is not a browser return", quoteKey(m))
 	}
 	return nil

@@ -77,8 +77,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if string(st) != p.signType {
 		return nil, reason.New(reason.BadSignature, "sign_type %s, configured %s", quoteKey(string(st)), p.signType)
 	}
-	signB64, _ := form.Get("sign")
-	if len(signB64) == 0 {
+	if form.Value("sign") == "" {
 		return nil, reason.New(reason.BadSignature, "sign missing")
 	}
 	dec, err := charsetDecoder(form)
@@ -90,7 +89,7 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 			return nil, reason.New(reason.UnknownKey, "alipay_cert_sn %s is not the configured certificate's", quoteKey(string(sn)))
 		}
 	}
-	sig, err := base64.StdEncoding.DecodeString(string(signB64))
+	sig, err := base64.StdEncoding.DecodeString(form.Value("sign"))
 	if err != nil {
 		return nil, reason.New(reason.BadSignature, "sign is not base64")
 	}
@@ -150,11 +149,11 @@ func verifyPKCS1(pub *rsa.PublicKey, h crypto.Hash, msg, sig []byte) error {
 // parameter (nil for UTF-8, the default when absent). The Content-Type's
 // charset is not signed and is ignored.
 func charsetDecoder(form *Form) (*encoding.Decoder, error) {
-	cs, ok := form.Get("charset")
-	if !ok {
+	if !form.Has("charset") {
 		return nil, nil
 	}
-	switch strings.ToLower(string(cs)) {
+	cs := form.Value("charset")
+	switch strings.ToLower(cs) {
 	case "utf-8", "utf8":
 		return nil, nil
 	case "gbk", "gb2312":
@@ -163,14 +162,32 @@ func charsetDecoder(form *Form) (*encoding.Decoder, error) {
 	case "gb18030":
 		return simplifiedchinese.GB18030.NewDecoder(), nil
 	}
-	return nil, reason.New(reason.Malformed, "unknown charset %s", quoteKey(string(cs)))
+	return nil, reason.New(reason.Malformed, "unknown charset %s", quoteKey(cs))
+}
+
+// params are the parameters of an authentic notification in UTF-8, all
+// but sign and sign_type, every value a string: built once, as the
+// normalized notification's Raw map, and read by the checks through get
+// and lookup.
+type params map[string]any
+
+// lookup is the value of k and whether it is present.
+func (ps params) lookup(k string) (string, bool) {
+	s, ok := ps[k].(string)
+	return s, ok
+}
+
+// get is the value of k, "" when absent.
+func (ps params) get(k string) string {
+	s, _ := ps[k].(string)
+	return s
 }
 
 // toUTF8 returns every parameter except sign and sign_type as UTF-8. With a
 // UTF-8 charset, invalid UTF-8 is malformed rather than silently replaced:
 // Alipay never sends it, and these values become headers and JSON.
-func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
-	out := make(map[string]string, form.Len())
+func toUTF8(form *Form, dec *encoding.Decoder) (params, error) {
+	out := make(params, form.Len())
 	for _, pr := range form.Pairs() {
 		if pr.Key == "sign" || pr.Key == "sign_type" {
 			continue
@@ -186,12 +203,13 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
 			}
 			k, v = string(kb), string(vb)
+			if _, dup := out[k]; dup {
+				// Two raw keys that transcode to one: refuse rather than
+				// pick. (Untranscoded, the form's keys are unique.)
+				return nil, reason.New(reason.Malformed, "parameter %s occurs twice after transcoding", quoteKey(k))
+			}
 		} else if !utf8.ValidString(k) || !utf8.ValidString(v) {
 			return nil, reason.New(reason.Malformed, "parameter %s: not valid UTF-8", quoteKey(strings.ToValidUTF8(k, "?")))
-		}
-		if _, dup := out[k]; dup {
-			// Two raw keys that transcode to one: refuse rather than pick.
-			return nil, reason.New(reason.Malformed, "parameter %s occurs twice after transcoding", quoteKey(k))
 		}
 		out[k] = v
 	}
@@ -200,7 +218,7 @@ func toUTF8(form *Form, dec *encoding.Decoder) (map[string]string, error) {
 
 // normalize checks the merchant fields of an authentic notification and
 // builds the normalized notification.
-func (p *Provider) normalize(params map[string]string) (*provider.Verified, error) {
+func (p *Provider) normalize(params params) (*provider.Verified, error) {
 	if err := p.checkShape(params); err != nil {
 		return nil, err
 	}
@@ -217,15 +235,11 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 		return nil, err
 	}
 
-	eventID := params["notify_id"]
+	eventID := params.get("notify_id")
 	if p.mode == ModeReturn {
 		// A return carries no notify_id; it is never claimed, so the trade
 		// number serves to correlate it in logs and headers.
-		eventID = params["trade_no"]
-	}
-	raw := make(map[string]any, len(params))
-	for k, v := range params {
-		raw[k] = v
+		eventID = params.get("trade_no")
 	}
 	return &provider.Verified{
 		EventTime: eventTime,
@@ -233,8 +247,8 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 			Provider:      Name,
 			EventID:       eventID,
 			Type:          notification.TypeFor(m.status),
-			OutTradeNo:    params["out_trade_no"],
-			TransactionID: params["trade_no"],
+			OutTradeNo:    params.get("out_trade_no"),
+			TransactionID: params.get("trade_no"),
 			Amount:        m.amount,
 			Currency:      m.currency,
 			Status:        m.status,
@@ -242,20 +256,20 @@ func (p *Provider) normalize(params map[string]string) (*provider.Verified, erro
 			RefundAmount:  m.refundAmount,
 			RefundID:      refundID(params, m.status),
 			Merchant:      p.appID,
-			Raw:           raw,
+			Raw:           params,
 		},
 	}, nil
 }
 
 // checkShape checks that a verified message is addressed to this app and
 // names what its kind must name.
-func (p *Provider) checkShape(params map[string]string) error {
+func (p *Provider) checkShape(params params) error {
 	if p.mode == ModeReturn {
 		if err := checkReturnShape(params); err != nil {
 			return err
 		}
 	}
-	if got := params["app_id"]; got != p.appID {
+	if got := params.get("app_id"); got != p.appID {
 		// bad_signature, not unknown_key: the signature is Alipay's, but the
 		// message does not authenticate as addressed to this app (a
 		// notification for another app sharing the key, replayed here).
@@ -264,7 +278,7 @@ func (p *Provider) checkShape(params map[string]string) error {
 		return reason.New(reason.BadSignature, "app_id mismatch: got %s", quoteKey(got))
 	}
 	if p.sellerID != "" {
-		if got, ok := params["seller_id"]; !ok || got != p.sellerID {
+		if got, ok := params.lookup("seller_id"); !ok || got != p.sellerID {
 			return reason.New(reason.BadSignature, "seller_id mismatch: got %s", quoteKey(got))
 		}
 	}
@@ -274,15 +288,15 @@ func (p *Provider) checkShape(params map[string]string) error {
 	// notifications (alipay.open.servicemarket.order.notify, ...) need not:
 	// they verify, with amount 0 and status other.
 	_, hasStatus := params["trade_status"]
-	trade := hasStatus || params["notify_type"] == "trade_status_sync" || p.mode == ModeReturn
+	trade := hasStatus || params.get("notify_type") == "trade_status_sync" || p.mode == ModeReturn
 	if trade {
 		for _, k := range []string{"out_trade_no", "trade_no", "total_amount"} {
-			if params[k] == "" {
+			if params.get(k) == "" {
 				return reason.New(reason.Malformed, "%s missing", k)
 			}
 		}
 	}
-	if p.mode == ModeNotify && params["notify_id"] == "" {
+	if p.mode == ModeNotify && params.get("notify_id") == "" {
 		return reason.New(reason.Malformed, "notify_id missing")
 	}
 	return nil
@@ -296,9 +310,9 @@ type money struct {
 	refundAmount int64
 }
 
-func (p *Provider) readMoney(params map[string]string) (money, error) {
+func (p *Provider) readMoney(params params) (money, error) {
 	m := money{currency: "CNY"}
-	if tc, ok := params["trans_currency"]; ok {
+	if tc, ok := params.lookup("trans_currency"); ok {
 		if !notification.IsCurrencyCode(tc) {
 			return m, reason.New(reason.Malformed, "trans_currency is not an ISO 4217 code")
 		}
@@ -306,14 +320,14 @@ func (p *Provider) readMoney(params map[string]string) (money, error) {
 		m.currency = tc
 	}
 	exp := notification.CurrencyExponent(m.currency)
-	if s, ok := params["total_amount"]; ok {
+	if s, ok := params.lookup("total_amount"); ok {
 		a, err := notification.ParseDecimal(s, exp)
 		if err != nil {
 			return m, reason.New(reason.Malformed, "total_amount is not a plain decimal")
 		}
 		m.amount = a
 	}
-	status, err := mapStatus(params["trade_status"], params["refund_fee"], exp)
+	status, err := mapStatus(params.get("trade_status"), params.get("refund_fee"), exp)
 	if err != nil {
 		return m, err
 	}
@@ -326,27 +340,27 @@ func (p *Provider) readMoney(params map[string]string) (money, error) {
 	// A refund notice: total_amount stays the payment's (Payguard-Amount),
 	// refund_fee is the trade's refunds so far, out_biz_no this refund.
 	if m.status == notification.StatusRefunded {
-		m.refundAmount, _ = notification.ParseDecimal(params["refund_fee"], exp)
+		m.refundAmount, _ = notification.ParseDecimal(params.get("refund_fee"), exp)
 	}
 	return m, nil
 }
 
 // refundID is a refund notice's out_biz_no (the refund request's number).
-func refundID(params map[string]string, status notification.Status) string {
+func refundID(params params, status notification.Status) string {
 	if status != notification.StatusRefunded {
 		return ""
 	}
-	return params["out_biz_no"]
+	return params.get("out_biz_no")
 }
 
 // eventTime is the signed notify_time of a notification, or the signed
 // timestamp of a browser return; both required.
-func (p *Provider) eventTime(params map[string]string) (time.Time, error) {
+func (p *Provider) eventTime(params params) (time.Time, error) {
 	field := "notify_time"
 	if p.mode == ModeReturn {
 		field = "timestamp"
 	}
-	t, ok := parseBeijing(params[field])
+	t, ok := parseBeijing(params.get(field))
 	if !ok {
 		return time.Time{}, reason.New(reason.Malformed, "%s missing or not a time", field)
 	}
@@ -386,7 +400,7 @@ func mapStatus(tradeStatus, refundFee string, exp int) (notification.Status, err
 // occurredAt picks the time of the event the status describes: the refund
 // or close time when there is one, else the payment time, else when Alipay
 // sent it. An unparseable time is not fatal (zero).
-func occurredAt(params map[string]string, status notification.Status) time.Time {
+func occurredAt(params params, status notification.Status) time.Time {
 	fields := []string{"gmt_payment", "notify_time", "timestamp"}
 	switch status {
 	case notification.StatusRefunded:
@@ -395,7 +409,7 @@ func occurredAt(params map[string]string, status notification.Status) time.Time 
 		fields = append([]string{"gmt_close"}, fields...)
 	}
 	for _, f := range fields {
-		if t, ok := parseBeijing(params[f]); ok {
+		if t, ok := parseBeijing(params.get(f)); ok {
 			return t.UTC()
 		}
 	}

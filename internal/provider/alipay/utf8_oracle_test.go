@@ -1,0 +1,77 @@
+package alipay
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+
+	"github.com/payguard/payguard/internal/reason"
+)
+
+// toUTF8Oracle is toUTF8 as it was before it built the Raw map itself:
+// a map of strings, checked for a repeated key whatever the charset.
+func toUTF8Oracle(form *Form, dec *encoding.Decoder) (map[string]string, error) {
+	out := make(map[string]string, form.Len())
+	for _, pr := range form.Pairs() {
+		if pr.Key == "sign" || pr.Key == "sign_type" {
+			continue
+		}
+		k, v := pr.Key, pr.Text
+		if dec != nil {
+			kb, err := dec.Bytes([]byte(k))
+			if err != nil {
+				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
+			}
+			vb, err := dec.Bytes(pr.Value)
+			if err != nil {
+				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
+			}
+			k, v = string(kb), string(vb)
+		} else if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, reason.New(reason.Malformed, "parameter %s: not valid UTF-8", quoteKey(strings.ToValidUTF8(k, "?")))
+		}
+		if _, dup := out[k]; dup {
+			return nil, reason.New(reason.Malformed, "parameter %s occurs twice after transcoding", quoteKey(k))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// FuzzToUTF8MatchesOracle: toUTF8 refuses what the former one refused,
+// with the same detail, and otherwise returns the same parameters, every
+// value a string.
+func FuzzToUTF8MatchesOracle(f *testing.F) {
+	for _, s := range formSeeds(f) {
+		f.Add(s)
+	}
+	f.Add([]byte("charset=gbk&a=%B2%E2&b=1"))
+	f.Add([]byte("charset=gb18030&%B2%E2=1&%81%30=2"))
+	f.Add([]byte("charset=GBK&a=%FF"))
+	f.Add([]byte("charset=utf-8&a=%FF"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		form, err := ParseForm(b)
+		if err != nil {
+			return
+		}
+		dec, err := charsetDecoder(form)
+		if err != nil {
+			return
+		}
+		got, gotErr := toUTF8(form, dec)
+		want, wantErr := toUTF8Oracle(form, dec)
+		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("%q: error %v, oracle %v", b, gotErr, wantErr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d parameters, oracle %d", b, len(got), len(want))
+		}
+		for k, v := range want {
+			if s, ok := got[k].(string); !ok || s != v {
+				t.Fatalf("%q: %q = %#v, oracle %q", b, k, got[k], v)
+			}
+		}
+	})
+}
