@@ -75,15 +75,15 @@ func (p *Provider) authenticate(f *formbody.Form, now time.Time) error {
 	if sigB64 == "" {
 		return reason.New(reason.BadSignature, "signature missing")
 	}
-	certPEM := f.Value(fieldCert)
-	if certPEM == "" {
+	certPEM, _ := f.Get(fieldCert) // the form's own bytes, no copy
+	if len(certPEM) == 0 {
 		return reason.New(reason.BadSignature, "signPubKeyCert missing")
 	}
 	sig, err := base64.StdEncoding.DecodeString(sigB64)
 	if err != nil {
 		return reason.New(reason.BadSignature, "signature is not base64")
 	}
-	pub, err := p.certs.signingKey([]byte(certPEM), now)
+	pub, err := p.certs.signingKey(certPEM, now)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (p *Provider) normalize(f *formbody.Form) (*provider.Verified, error) {
 		if pr.Key == fieldSignature || pr.Key == fieldCert {
 			continue
 		}
-		raw[pr.Key] = string(pr.Value)
+		raw[pr.Key] = pr.Text // the form's one string, no copy per value
 	}
 	if acc, ok := raw["accNo"].(string); ok {
 		raw["accNo"] = maskPAN(acc)
