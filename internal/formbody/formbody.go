@@ -166,36 +166,32 @@ func firstRepeated(pairs []Pair) error {
 	return reason.New(reason.Malformed, "form: a parameter occurs twice")
 }
 
-// unescapeInto form-decodes s into dst at w and returns the new end; runs
-// without '+' or '%' are copied whole. off is s's offset in the whole
-// input, for the error detail.
+// unescapeInto form-decodes s into dst at w and returns the new end. off
+// is s's offset in the whole input, for the error detail.
 func unescapeInto(dst []byte, w int, s []byte, off int) (int, error) {
-	for i := 0; i < len(s); {
-		j := i
-		for j < len(s) && s[j] != '+' && s[j] != '%' {
-			j++
+	dst = dst[w : w+len(s)] // decoding never grows: one bounds check here
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '+':
+			c = ' '
+		case '%':
+			if i+2 >= len(s) {
+				return 0, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", off+i)
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return 0, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", off+i)
+			}
+			c = hi<<4 | lo
+			i += 2
 		}
-		w += copy(dst[w:], s[i:j])
-		if j == len(s) {
-			break
-		}
-		if s[j] == '+' {
-			dst[w] = ' '
-			w, i = w+1, j+1
-			continue
-		}
-		if j+2 >= len(s) {
-			return 0, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", off+j)
-		}
-		hi, ok1 := unhex(s[j+1])
-		lo, ok2 := unhex(s[j+2])
-		if !ok1 || !ok2 {
-			return 0, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", off+j)
-		}
-		dst[w] = hi<<4 | lo
-		w, i = w+1, j+3
+		dst[n] = c
+		n++
 	}
-	return w, nil
+	return w + n, nil
 }
 
 func unhex(c byte) (byte, bool) {
