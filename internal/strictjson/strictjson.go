@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -41,10 +42,11 @@ func decode(b []byte, maxDepth int) (any, error) {
 	}
 	// Every signed JSON body is read here, once: the reader checks the
 	// grammar, the keys and the depth while it builds the values.
-	var scratchKeys [32]string
-	var scratchVals [32]any
-	r := reader{b: b, s: string(b), maxDepth: maxDepth, keys: scratchKeys[:0], vals: scratchVals[:0]}
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	r := reader{b: b, s: string(b), maxDepth: maxDepth, keys: sc.keys[:0], vals: sc.vals[:0]}
 	v, err := r.value(0)
+	sc.keys, sc.vals = r.keys, r.vals // kept, grown or not, for the next body
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +55,28 @@ func decode(b []byte, maxDepth int) (any, error) {
 		return nil, fmt.Errorf("json: data after the value at byte %d", r.i)
 	}
 	return v, nil
+}
+
+// scratch is a reader's stack of members and elements, reused from body
+// to body: per body it would be an allocation the size of the widest
+// object's members.
+type scratch struct {
+	keys []string
+	vals []any
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{keys: make([]string, 0, 32), vals: make([]any, 0, 32)} }}
+
+// release returns sc to the pool emptied, so it holds no value of the
+// body it read, unless a hostile body grew it past what bodies need.
+func (sc *scratch) release() {
+	const maxKept = 1024
+	if cap(sc.keys) > maxKept || cap(sc.vals) > maxKept {
+		return
+	}
+	clear(sc.keys[:cap(sc.keys)])
+	clear(sc.vals[:cap(sc.vals)])
+	scratchPool.Put(sc)
 }
 
 // DecodeObject is Decode for a body that must be one JSON object.

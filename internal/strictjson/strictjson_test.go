@@ -214,3 +214,33 @@ func TestDecodeEscapes(t *testing.T) {
 		t.Error("two keys that both decode to U+FFFD accepted")
 	}
 }
+
+// TestDecodeConcurrent: readers share a pool of scratch stacks, never a
+// stack; run with -race. Bodies of different shapes and a refused one
+// interleave, and each result must be its own body's.
+func TestDecodeConcurrent(t *testing.T) {
+	bodies := []string{`{"a":[1,{"b":"x"}],"c":"y"}`, `[{"k":1},{"k":2},[3,[4]]]`, `{"a":1,"a":2}`, `{"z":{"y":{"x":"w"}}}`}
+	want := make([]any, len(bodies))
+	for i, b := range bodies {
+		want[i], _ = decodeEncodingJSON([]byte(b), MaxDepth)
+	}
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			for n := range 200 {
+				i := (g + n) % len(bodies)
+				got, err := Decode([]byte(bodies[i]))
+				if (err == nil) != (want[i] != nil) || !reflect.DeepEqual(got, want[i]) {
+					done <- fmt.Errorf("%s: %#v, %v", bodies[i], got, err)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
