@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"net/url"
 	"strings"
 	"time"
@@ -63,8 +64,9 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 // is constant-time.
 func (p *Provider) matches(sh *signedHeader, body []byte) bool {
 	ok := false
-	for _, s := range p.secrets {
-		want := computeSignature(s, sh.timestamp, body)
+	var buf [sha256.Size]byte
+	for i := range p.secrets {
+		want := p.signature(i, sh.timestamp, body, &buf)
 		for _, sig := range sh.signatures {
 			if hmac.Equal(want, sig) {
 				ok = true
