@@ -241,7 +241,10 @@ func (m *Memory) recordPaymentLocked(k, transactionID string, ttl time.Duration,
 		}
 		return e.value
 	}
-	m.entries[k] = memEntry{value: transactionID, expires: now.Add(ttl)}
+	// A clone: the caller's string may be a slice of the whole
+	// notification body (the parsers hand out views into one copy), which
+	// must not stay in memory for dedup_ttl.
+	m.entries[k] = memEntry{value: strings.Clone(transactionID), expires: now.Add(ttl)}
 	return ""
 }
 

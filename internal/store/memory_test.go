@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestMemoryKeysFollowTheRedisLayout(t *testing.T) {
@@ -74,5 +76,51 @@ func TestMemoryClose(t *testing.T) {
 	}
 	if _, err := m.RecordPayment(ctx, "ns", "o", "t", time.Second); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("RecordPayment after Close: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestMemoryKeepsNoViewOfTheCallersStrings: the parsers hand out values
+// that are slices of one copy of the notification body, so what the
+// memory store keeps past the call must be its own copy, or every paid
+// order would hold its whole body for dedup_ttl.
+func TestMemoryKeepsNoViewOfTheCallersStrings(t *testing.T) {
+	m := NewMemory("t:")
+	defer m.Close()
+	body := "out_trade_no=o-1&trade_no=2026120122001400000000000001&provider=alipay"
+	value := func(name string) string {
+		i := strings.Index("&"+body, "&"+name+"=") + len(name) + 1
+		return body[i : i+strings.IndexByte(body[i:]+"&", '&')]
+	}
+	txn, order, prov := value("trade_no"), value("out_trade_no"), value("provider")
+	if txn != "2026120122001400000000000001" || order != "o-1" || prov != "alipay" {
+		t.Fatalf("test's own slicing: %q %q %q", txn, order, prov)
+	}
+	if _, err := m.RecordPayment(ctx, "ns", order, txn, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WatchOrder(ctx, "ns", Watch{Provider: prov, OutTradeNo: order, Since: time.Now()}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := uintptr(unsafe.Pointer(unsafe.StringData(body))), uintptr(unsafe.Pointer(unsafe.StringData(body)))+uintptr(len(body))
+	inBody := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return len(s) > 0 && p >= lo && p < hi
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, e := range m.entries {
+		if inBody(e.value) {
+			t.Errorf("entry %q keeps a view of the caller's body: %q", k, e.value)
+		}
+	}
+	for _, ws := range m.watches {
+		for member, w := range ws {
+			if inBody(w.w.Provider) || inBody(w.w.OutTradeNo) {
+				t.Errorf("watch %q keeps a view of the caller's body", member)
+			}
+		}
+	}
+	if len(m.entries) == 0 || len(m.watches) == 0 {
+		t.Fatalf("nothing recorded: %d entries, %d watch namespaces", len(m.entries), len(m.watches))
 	}
 }

@@ -146,6 +146,9 @@ func (m *Memory) WatchOrder(ctx context.Context, ns string, w Watch, ttl time.Du
 		return false, nil
 	}
 	w.lease = 0
+	// Clones, as recordPaymentLocked's: views into a notification body
+	// must not outlive the request.
+	w.Provider, w.OutTradeNo = strings.Clone(w.Provider), strings.Clone(w.OutTradeNo)
 	ws[member] = &memWatch{w: w, due: w.Since.UnixMilli(), expires: now.Add(ttl)}
 	return true, nil
 }
