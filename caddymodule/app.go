@@ -42,7 +42,7 @@ type App struct {
 	redis    *store.Redis
 	storeKey string
 	audit    audit.Sink
-	// recoveries are this config's recover routes (recovery_run.go).
+	// recoveries are this config's recover routes (recovery.go).
 	recoveries *recovery.Routes
 	// auditClient is the audit stream's own Redis connection (audit url),
 	// closed after the sink; nil when the stream shares the store's.

@@ -3,14 +3,15 @@ package caddymodule
 import (
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/payguard/payguard/internal/caddyfileopts"
 	"github.com/payguard/payguard/internal/orderlookup"
 	"github.com/payguard/payguard/internal/provider"
+	"github.com/payguard/payguard/internal/recovery"
 	"github.com/payguard/payguard/internal/route"
 )
 
@@ -42,25 +43,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	info, err := caddy.GetModule("payguard.providers." + name)
-	if err != nil {
+	spec, ok := provider.Lookup(name)
+	if !ok {
 		return d.Errf("payguard: unknown provider %q (providers: %s)", name, strings.Join(provider.Names(), ", "))
 	}
-	pm, ok := info.New().(*ProviderModule)
-	if !ok {
-		return d.Errf("payguard: %q is not a payguard provider", name)
-	}
+	pm := &ProviderModule{spec: spec, values: provider.Values{}}
+	table := caddyfileopts.ProviderTable{Spec: spec, Values: pm.values, Watch: &pm.watchOpts}
 	// The directive's token: a missing option is reported at this line.
 	at := *d
-	if err := h.caddyfileBlock(pm).walk(d); err != nil {
+	if err := table.Extend(h.caddyfileBlock(table), false).Walk(d); err != nil {
 		return err
 	}
-	if err := h.checkRecoveryConfig(pm); err != nil {
+	if err := recovery.CheckRoute(h.recoveryOptions(pm)); err != nil {
 		return at.Err(err.Error())
 	}
-	if pm.watchOpts.Watch {
-		// A watch route builds no provider: its keys are not required.
-	} else if err := pm.finishProviderCaddyfile(&at); err != nil {
+	if err := table.Finish(&at); err != nil {
 		return err
 	}
 	h.ProviderRaw = caddyconfig.JSONModuleObject(pm, "name", name, nil)
@@ -68,48 +65,46 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // caddyfileBlock is the handler's table: each option, its kind and the
-// field it lands in. An option not in it is `mode watch` or the
-// provider's (its spec's table).
-func (h *Handler) caddyfileBlock(pm *ProviderModule) *block {
-	return &block{
-		twice: "payguard: ", label: "payguard: ", durations: "positive",
-		options: []option{
-			{name: "allow_ips", kind: kindList, to: &h.AllowIPs, check: func(a []string) error {
+// field it lands in. An option not in it is `mode watch`, a watch token
+// or the provider's (its spec's table): table.Extend adds them.
+func (h *Handler) caddyfileBlock(table caddyfileopts.ProviderTable) *caddyfileopts.Block {
+	return &caddyfileopts.Block{
+		Twice: "payguard: ", Label: "payguard: ", Durations: "positive",
+		Options: []caddyfileopts.Option{
+			{Name: "allow_ips", Kind: caddyfileopts.List, To: &h.AllowIPs, Check: func(a []string) error {
 				_, err := route.ParseAllowIPs(a)
-				return prefixed(err)
+				return caddyfileopts.Prefixed(err)
 			}},
-			{name: "max_body", kind: kindSize, to: &h.MaxBody},
-			{name: "tolerance", kind: kindDuration, to: &h.Tolerance},
-			{name: "dedup_ttl", kind: kindDuration, to: &h.DedupTTL},
-			{name: "claim_lease", kind: kindDuration, to: &h.ClaimLease},
-			{name: "forward_timeout", kind: kindDuration, to: &h.ForwardTimeout},
-			{name: "max_age", kind: kindDuration, to: &h.MaxAge},
-			{name: "forward", kind: kindString, to: &h.Forward, check: func(a []string) error {
+			{Name: "max_body", Kind: caddyfileopts.Size, To: &h.MaxBody},
+			{Name: "tolerance", Kind: caddyfileopts.Duration, To: &h.Tolerance},
+			{Name: "dedup_ttl", Kind: caddyfileopts.Duration, To: &h.DedupTTL},
+			{Name: "claim_lease", Kind: caddyfileopts.Duration, To: &h.ClaimLease},
+			{Name: "forward_timeout", Kind: caddyfileopts.Duration, To: &h.ForwardTimeout},
+			{Name: "max_age", Kind: caddyfileopts.Duration, To: &h.MaxAge},
+			{Name: "forward", Kind: caddyfileopts.String, To: &h.Forward, Check: func(a []string) error {
 				_, err := route.ParseForward(a[0])
 				return err
 			}},
-			{name: "upstream_secret", kind: kindList, to: &h.UpstreamSecrets, check: each(route.CheckUpstreamSecretArg)},
-			{name: "upstream_secret_file", kind: kindList, to: &h.UpstreamSecretFiles},
-			{name: "order_namespace", kind: kindString, to: &h.OrderNamespace},
-			{name: "audit_redact", kind: kindList, to: &h.AuditRedact},
-			{name: "query", kind: kindGrammar, parse: func(d *caddyfile.Dispenser) error { return h.unmarshalQuery(d, pm) }},
-			{name: "policy", kind: kindGrammar, parse: h.unmarshalPolicy, repeat: true},
-			{name: "order_lookup", kind: kindString, to: &h.OrderLookup, check: func(a []string) error {
-				return prefixed(orderlookup.CheckConfigured(a[0]))
+			{Name: "upstream_secret", Kind: caddyfileopts.List, To: &h.UpstreamSecrets, Check: caddyfileopts.Each(route.CheckUpstreamSecretArg)},
+			{Name: "upstream_secret_file", Kind: caddyfileopts.List, To: &h.UpstreamSecretFiles},
+			{Name: "order_namespace", Kind: caddyfileopts.String, To: &h.OrderNamespace},
+			{Name: "audit_redact", Kind: caddyfileopts.List, To: &h.AuditRedact},
+			{Name: "query", Kind: caddyfileopts.Grammar, Parse: func(d *caddyfile.Dispenser) error { return h.unmarshalQuery(d, table) }},
+			{Name: "policy", Kind: caddyfileopts.Grammar, Repeat: true, Parse: func(d *caddyfile.Dispenser) error {
+				return caddyfileopts.Policy(d, &h.Policies)
 			}},
-			{name: "order_timeout", kind: kindDuration, to: &h.OrderTimeout},
-			{name: "recover", kind: kindGrammar, parse: h.unmarshalRecover},
-			{name: "watch_token", kind: kindString, to: &pm.watchOpts.Token},
-			{name: "watch_token_file", kind: kindString, to: &pm.watchOpts.TokenFile},
+			{Name: "order_lookup", Kind: caddyfileopts.String, To: &h.OrderLookup, Check: func(a []string) error {
+				return caddyfileopts.Prefixed(orderlookup.CheckConfigured(a[0]))
+			}},
+			{Name: "order_timeout", Kind: caddyfileopts.Duration, To: &h.OrderTimeout},
+			{Name: "recover", Kind: caddyfileopts.Grammar, Parse: h.unmarshalRecover},
 		},
-		other:   pm.unmarshalOther,
-		unknown: func(d *caddyfile.Dispenser, opt string) error { return pm.unknownOptionError(d, opt, false) },
 	}
 }
 
 // unmarshalQuery parses `query [on|off] { ... }`: its own options, then
 // the provider's query credentials.
-func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, pm *ProviderModule) error {
+func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, table caddyfileopts.ProviderTable) error {
 	q := &QueryConfig{}
 	if d.NextArg() {
 		on := d.Val() == "on"
@@ -121,17 +116,15 @@ func (h *Handler) unmarshalQuery(d *caddyfile.Dispenser, pm *ProviderModule) err
 			return d.ArgErr()
 		}
 	}
-	b := &block{
-		twice: "payguard: query.", label: "payguard: query ", durations: "valid",
-		options: []option{
-			{name: "endpoint", kind: kindString, to: &q.Endpoint},
-			{name: "timeout", kind: kindDuration, to: &q.Timeout},
-			{name: "cache", kind: kindDuration, to: &q.Cache, zeroOK: true},
+	b := &caddyfileopts.Block{
+		Twice: "payguard: query.", Label: "payguard: query ", Durations: "valid",
+		Options: []caddyfileopts.Option{
+			{Name: "endpoint", Kind: caddyfileopts.String, To: &q.Endpoint},
+			{Name: "timeout", Kind: caddyfileopts.Duration, To: &q.Timeout},
+			{Name: "cache", Kind: caddyfileopts.Duration, To: &q.Cache, ZeroOK: true},
 		},
-		other:   func(d *caddyfile.Dispenser, _ string) (bool, error) { return pm.unmarshalProviderOption(d, true) },
-		unknown: func(d *caddyfile.Dispenser, opt string) error { return pm.unknownOptionError(d, opt, true) },
 	}
-	if err := b.walk(d); err != nil {
+	if err := table.Extend(b, true).Walk(d); err != nil {
 		return err
 	}
 	h.Query = q

@@ -16,17 +16,10 @@ import (
 // error and exit-code handling and its placeholder replacer.
 func init() {
 	glue := cli.Glue{Wrap: wrap, Expand: expandKnown}
-	for _, c := range []struct {
-		name, usage, short, long string
-		build                    func(*cobra.Command, cli.Glue)
-	}{
-		{simcmd.Name, simcmd.Usage, simcmd.Short, simcmd.Long, simcmd.Build},
-		{auditcmd.Name, auditcmd.Usage, auditcmd.Short, auditcmd.Long, auditcmd.Build},
-		{policycmd.Name, policycmd.Usage, policycmd.Short, policycmd.Long, policycmd.Build},
-	} {
-		build := c.build
+	for _, c := range []cli.Command{simcmd.Command, auditcmd.Command, policycmd.Command} {
+		build := c.Build
 		caddycmd.RegisterCommand(caddycmd.Command{
-			Name: c.name, Usage: c.usage, Short: c.short, Long: c.long,
+			Name: c.Name, Usage: c.Usage, Short: c.Short, Long: c.Long,
 			CobraFunc: func(cmd *cobra.Command) { build(cmd, glue) },
 		})
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/payguard/payguard/internal/audit"
 	"github.com/payguard/payguard/internal/metrics"
 	"github.com/payguard/payguard/internal/pipeline"
-	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/route"
 )
@@ -118,75 +117,46 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	pm := h.provider
+	name := pm.spec.Name
 	if pm.watchOpts.Watch {
-		if t := pm.watchOpts.Token; t != "" && !provider.HasPlaceholder(t) {
-			warnInlineSecrets(ctx, h.logger, "payguard "+pm.spec.Name, []string{"watch_token"})
-		}
+		warnInlineSecrets(ctx, h.logger, "payguard "+name, pm.watchOpts.InlineSecrets())
 		return h.provisionWatch()
 	}
-
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	name := pm.spec.Name
-
-	prov, querier, queryCache, err := h.buildProvider(name)
-	if err != nil {
-		return err
-	}
-
-	allow, err := route.ParseAllowIPs(h.AllowIPs)
+	rc := h.routeConfig()
+	built, err := pm.build(rc.ProviderSettings(func(msg string) { h.logger.Warn(msg, zap.String("provider", name)) }))
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
 	}
-	secrets, err := route.UpstreamSecrets(h.UpstreamSecrets, h.UpstreamSecretFiles, placeholders())
+	querier, queryCache, err := rc.Querier(built.Querier)
 	if err != nil {
 		return fmt.Errorf("payguard %s: %v", name, err)
 	}
-	mode := pipeline.ForwardOriginal
-	if h.Forward != "" {
-		mode, _ = route.ParseForward(h.Forward) // checked by Validate
+	cfg, err := rc.Pipeline(placeholders(), expandKnown)
+	if err != nil {
+		return fmt.Errorf("payguard %s: %v", name, err)
 	}
 	// Metrics go to this config's registry (the admin endpoint's
 	// /metrics); spans under the request's span (Caddy's tracing).
 	if err := metrics.Register(ctx.GetMetricsRegistry(), metrics.Handler()...); err != nil {
 		return fmt.Errorf("payguard %s: registering metrics: %v", name, err)
 	}
-	h.telemetry = metrics.New(prov.Name())
-	orderQuerier := querier
-	querier = h.telemetry.TimeQueries(querier)
-	policies, lookup, err := h.policyStages()
-	if err != nil {
-		return fmt.Errorf("payguard %s: %v", name, err)
-	}
-	h.pipeline, err = pipeline.New(pipeline.Config{
-		Policies:        policies,
-		OrderLookup:     lookup,
-		Provider:        prov,
-		Store:           h.app.store,
-		Querier:         querier,
-		QueryCache:      queryCache,
-		AllowIPs:        allow,
-		MaxBody:         h.MaxBody,
-		Tolerance:       time.Duration(h.Tolerance),
-		DedupTTL:        time.Duration(h.DedupTTL),
-		ClaimLease:      time.Duration(h.ClaimLease),
-		ForwardTimeout:  time.Duration(h.ForwardTimeout),
-		MaxAge:          time.Duration(h.MaxAge),
-		Forward:         mode,
-		UpstreamSecrets: secrets,
-		OrderNamespace:  h.OrderNamespace,
-		Observer:        h.telemetry,
-		AuditRedact:     h.AuditRedact,
-		SkipAudit:       h.app.audit == nil || h.app.audit == audit.Discard,
-		Hook:            h.recoveryHook(prov.Traits()),
-	})
-	if err != nil {
+	h.telemetry = metrics.New(built.Provider.Name())
+	cfg.Provider = built.Provider
+	cfg.Store = h.app.store
+	cfg.Querier = h.telemetry.TimeQueries(querier)
+	cfg.QueryCache = queryCache
+	cfg.Observer = h.telemetry
+	cfg.SkipAudit = h.app.audit == nil || h.app.audit == audit.Discard
+	cfg.Hook = h.recoveryHook(built.Provider.Traits())
+	if h.pipeline, err = pipeline.New(cfg); err != nil {
 		return err
 	}
 	route.WarnAtStart(h.logger, name, h.AllowIPs, h.pipeline.MaxAge(), h.pipeline.DedupTTL())
 	warnInlineSecrets(ctx, h.logger, "payguard "+name, append(pm.inlineSecrets(), route.InlineUpstreamSecrets(h.UpstreamSecrets)...))
-	return h.provisionRecovery(ctx, orderQuerier, secrets)
+	return h.provisionRecovery(ctx, querier, cfg.UpstreamSecrets)
 }
 
 // loadModules loads the provider guest module and the payguard app.
@@ -211,55 +181,37 @@ func (h *Handler) loadModules(ctx caddy.Context) error {
 	return nil
 }
 
-// buildProvider builds the provider with the handler's settings, and its
-// querier unless the query is off; it returns the query cache duration.
-func (h *Handler) buildProvider(name string) (provider.Provider, provider.Querier, time.Duration, error) {
-	set := provider.Settings{
-		Tolerance: time.Duration(h.Tolerance),
-		MaxAge:    time.Duration(h.MaxAge),
-		Warn:      func(msg string) { h.logger.Warn(msg, zap.String("provider", name)) },
+// routeConfig is the handler's options as internal/route takes them.
+func (h *Handler) routeConfig() *route.Config {
+	rc := &route.Config{
+		AllowIPs:            h.AllowIPs,
+		MaxBody:             h.MaxBody,
+		Tolerance:           time.Duration(h.Tolerance),
+		DedupTTL:            time.Duration(h.DedupTTL),
+		ClaimLease:          time.Duration(h.ClaimLease),
+		ForwardTimeout:      time.Duration(h.ForwardTimeout),
+		MaxAge:              time.Duration(h.MaxAge),
+		Forward:             h.Forward,
+		UpstreamSecrets:     h.UpstreamSecrets,
+		UpstreamSecretFiles: h.UpstreamSecretFiles,
+		OrderNamespace:      h.OrderNamespace,
+		AuditRedact:         h.AuditRedact,
+		Policies:            h.Policies,
+		OrderLookup:         h.OrderLookup,
+		OrderTimeout:        time.Duration(h.OrderTimeout),
 	}
-	if set.Tolerance <= 0 {
-		set.Tolerance = pipeline.DefaultTolerance
-	}
-	if h.Query != nil {
-		set.QueryEndpoint = h.Query.Endpoint
-		set.QueryTimeout = time.Duration(h.Query.Timeout)
-	}
-	built, err := h.provider.build(set)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("payguard %s: %v", name, err)
-	}
-	querier := built.Querier
-	queryCache := pipeline.DefaultQueryCache
-	if h.Query != nil {
-		if h.Query.Enabled != nil && !*h.Query.Enabled {
-			querier = nil
-		} else if h.Query.Enabled != nil && *h.Query.Enabled && querier == nil {
-			return nil, nil, 0, fmt.Errorf("payguard %s: query on, but no query credentials are configured", name)
-		}
-		if h.Query.Cache != nil {
-			queryCache = time.Duration(*h.Query.Cache)
+	if q := h.Query; q != nil {
+		rc.Query = &route.Query{Enabled: q.Enabled, Endpoint: q.Endpoint, Timeout: time.Duration(q.Timeout)}
+		if q.Cache != nil {
+			c := time.Duration(*q.Cache)
+			rc.Query.Cache = &c
 		}
 	}
-	return built.Provider, querier, queryCache, nil
+	return rc
 }
 
 // Validate checks the options that need no provisioning.
-func (h *Handler) Validate() error {
-	if h.Forward != "" {
-		if _, err := route.ParseForward(h.Forward); err != nil {
-			return err
-		}
-	}
-	if h.MaxBody < 0 {
-		return fmt.Errorf("payguard: max_body must be positive")
-	}
-	if _, err := route.ParseAllowIPs(h.AllowIPs); err != nil {
-		return fmt.Errorf("payguard: %v", err)
-	}
-	return nil
-}
+func (h *Handler) Validate() error { return h.routeConfig().Check() }
 
 // ServeHTTP runs the notification through the pipeline; the next handler
 // sees only a verified, sanitized request.

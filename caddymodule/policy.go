@@ -1,19 +1,16 @@
 package caddymodule
 
 import (
-	"time"
-
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/policy"
-	"github.com/payguard/payguard/internal/route"
 )
 
 // PolicyOptions are the handler's policy and order-record options
 // (DESIGN.md sections 3, 5 and 7). They are embedded in Handler, so their
-// JSON keys sit with the handler's own.
+// JSON keys sit with the handler's own. The Caddyfile's `policy` is
+// caddyfileopts.Policy; route.Config.Pipeline compiles them and builds the
+// order lookup at provision.
 type PolicyOptions struct {
 	// Policies must all hold for a notification to reach the shop.
 	Policies []PolicyConfig `json:"policies,omitempty"`
@@ -25,27 +22,3 @@ type PolicyOptions struct {
 
 // PolicyConfig is one policy: a .cel file, or an inline expression.
 type PolicyConfig = policy.Config
-
-// unmarshalPolicy parses one `policy`. It is compiled here too, so
-// `payguard validate` names the Caddyfile line as well as the policy file
-// and CEL's position.
-func (o *PolicyOptions) unmarshalPolicy(d *caddyfile.Dispenser) error {
-	var arg string
-	if !d.AllArgs(&arg) {
-		return d.Err("payguard: policy takes one .cel file or one quoted expression (`notification.amount < 100`)")
-	}
-	pc := policy.ConfigOf(arg)
-	if _, err := pc.Compile(); err != nil {
-		return d.Errf("payguard: %v", err)
-	}
-	o.Policies = append(o.Policies, pc)
-	return nil
-}
-
-// policyStages builds the pipeline's order and policy stages, once, at
-// provision. {env.*} and {file.*} placeholders in order_lookup are
-// resolved; {out_trade_no} is not Caddy's and stays for the lookup.
-func (o *PolicyOptions) policyStages() ([]pipeline.Policy, pipeline.OrderLookup, error) {
-	url := caddy.NewReplacer().ReplaceKnown(o.OrderLookup, "")
-	return route.PolicyStages(o.Policies, url, time.Duration(o.OrderTimeout))
-}

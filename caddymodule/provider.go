@@ -37,28 +37,13 @@ func (m ProviderModule) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Spec is the provider's declaration.
-func (m *ProviderModule) Spec() *provider.Spec { return m.spec }
-
 // UnmarshalJSON reads the provider's options (the option table's JSON
-// shape, provider.Spec.DecodeJSON) and the glue's `mode watch` ones.
-func (m *ProviderModule) UnmarshalJSON(b []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	m.values = provider.Values{}
-	for key, rv := range raw {
-		if taken, err := m.watchOpts.TakeJSON(m.spec.Name, key, rv); err != nil {
-			return err
-		} else if taken {
-			continue
-		}
-		if err := m.spec.DecodeJSON(m.values, key, rv); err != nil {
-			return err
-		}
-	}
-	return nil
+// shape, provider.Spec.DecodeJSONObject) and the glue's `mode watch` ones.
+func (m *ProviderModule) UnmarshalJSON(b []byte) (err error) {
+	m.values, err = m.spec.DecodeJSONObject(b, func(key string, raw json.RawMessage) (bool, error) {
+		return m.watchOpts.TakeJSON(m.spec.Name, key, raw)
+	})
+	return err
 }
 
 // MarshalJSON writes the options in the shape UnmarshalJSON reads.
@@ -72,12 +57,7 @@ func (m ProviderModule) MarshalJSON() ([]byte, error) {
 // read) and builds the provider, once, at provision. Resolved secrets are
 // cleared once the provider holds its parsed copy.
 func (m *ProviderModule) build(set provider.Settings) (provider.Built, error) {
-	env, err := m.spec.Resolve(m.values, placeholders(), set)
-	if err != nil {
-		return provider.Built{}, err
-	}
-	defer env.Clear()
-	return m.spec.Build(env)
+	return m.spec.BuildFrom(m.values, placeholders(), set)
 }
 
 // inlineSecrets lists the secret options given inline, without a

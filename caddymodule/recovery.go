@@ -12,14 +12,21 @@ package caddymodule
 // namespace.
 
 import (
-	"fmt"
+	"context"
+	"errors"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
+	"github.com/payguard/payguard/internal/audit"
+	"github.com/payguard/payguard/internal/caddyfileopts"
+	"github.com/payguard/payguard/internal/metrics"
 	"github.com/payguard/payguard/internal/pipeline"
+	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/recovery"
+	"github.com/payguard/payguard/internal/route"
 )
 
 // RecoverConfig is the `recover` block.
@@ -31,44 +38,33 @@ type RecoverConfig struct {
 	DeliverTo string `json:"deliver_to,omitempty"`
 }
 
-// unmarshalOther parses `mode watch` and, for any other option, the
-// provider's (`mode notify|return` is the provider's).
-func (m *ProviderModule) unmarshalOther(d *caddyfile.Dispenser, opt string) (bool, error) {
-	if probe := *d; opt == "mode" && probe.NextArg() && probe.Val() == "watch" {
-		d.NextArg()
-		if d.NextArg() {
-			return true, d.ArgErr()
-		}
-		m.watchOpts.Watch = true
-		return true, nil
-	}
-	return m.unmarshalProviderOption(d, false)
+// recoveryState is a handler's part of recovery: its worker (recover
+// block) or its watch route (mode watch).
+type recoveryState struct {
+	stop  func()
+	watch *recovery.WatchRoute
 }
 
 // unmarshalRecover parses the `recover` block.
 func (h *Handler) unmarshalRecover(d *caddyfile.Dispenser) error {
-	if d.NextArg() {
-		return d.ArgErr()
-	}
 	rc := &RecoverConfig{}
-	b := &block{
-		twice: "payguard: recover.", label: "payguard: recover ", durations: "positive",
-		options: []option{
-			{name: "schedule", kind: kindDurations, to: &rc.Schedule},
-			{name: "deliver_to", kind: kindString, to: &rc.DeliverTo},
+	b := &caddyfileopts.Block{
+		Twice: "payguard: recover.", Label: "payguard: recover ", Durations: "positive",
+		Options: []caddyfileopts.Option{
+			{Name: "schedule", Kind: caddyfileopts.Durations, To: &rc.Schedule},
+			{Name: "deliver_to", Kind: caddyfileopts.String, To: &rc.DeliverTo},
 		},
-		unknownf: "payguard: unknown recover option %q (%s)", listed: true,
+		Unknownf: "payguard: unknown recover option %q (%s)", Listed: true,
 	}
-	if err := b.walk(d); err != nil {
+	if err := b.WalkBare(d); err != nil {
 		return err
 	}
 	h.Recover = rc
 	return nil
 }
 
-// checkRecoveryConfig holds the rules that need no provisioning: run
-// after the block is read and again at provision (JSON configs).
-func (h *Handler) checkRecoveryConfig(pm *ProviderModule) error {
+// recoveryOptions are the route's options recovery's rules look at.
+func (h *Handler) recoveryOptions(pm *ProviderModule) recovery.RouteOptions {
 	o := recovery.RouteOptions{
 		Provider: pm.spec.Name, Recoverable: pm.spec.Recoverable,
 		MerchantOption: pm.spec.MerchantOption, OrderNamespace: h.OrderNamespace,
@@ -78,33 +74,93 @@ func (h *Handler) checkRecoveryConfig(pm *ProviderModule) error {
 		o.Merchant = pm.values.Get(o.MerchantOption)
 	}
 	if h.Recover != nil {
-		o.Schedule, o.DeliverTo = recoverySchedule(h.Recover), h.Recover.DeliverTo
-	}
-	return recovery.CheckRoute(o)
-}
-
-// recoverySchedule is the recover block's offsets as written (not yet
-// checked: recovery.Schedule does).
-func recoverySchedule(rc *RecoverConfig) []time.Duration {
-	out := make([]time.Duration, len(rc.Schedule))
-	for i, d := range rc.Schedule {
-		out[i] = time.Duration(d)
-	}
-	return out
-}
-
-// recoveryNamespace is the route's order namespace as its notifications
-// have it: pipeline.Namespace of order_namespace, the provider and the
-// merchant the route's identity option (Spec.MerchantOption) configures.
-func (h *Handler) recoveryNamespace() (string, error) {
-	spec := h.provider.spec
-	merchant := ""
-	if spec.MerchantOption != "" {
-		v, err := caddy.NewReplacer().ReplaceOrErr(h.provider.values.Get(spec.MerchantOption), true, true)
-		if err != nil {
-			return "", fmt.Errorf("payguard %s: %s: %v", spec.Name, spec.MerchantOption, err)
+		// As written; recovery.Schedule checks them.
+		for _, d := range h.Recover.Schedule {
+			o.Schedule = append(o.Schedule, time.Duration(d))
 		}
-		merchant = v
+		o.DeliverTo = h.Recover.DeliverTo
 	}
-	return pipeline.Namespace(h.OrderNamespace, spec.Name, merchant), nil
+	return o
+}
+
+// provisionWatch sets up a mode watch route: no provider is built.
+func (h *Handler) provisionWatch() error {
+	o := h.recoveryOptions(h.provider)
+	if err := recovery.CheckRoute(o); err != nil {
+		return err
+	}
+	allow, err := route.ParseAllowIPs(h.AllowIPs)
+	if err != nil {
+		return err
+	}
+	wr, err := o.WatchRoute(recovery.WatchRouteConfig{
+		Store: h.app.store, Routes: h.app.recoveries, Allow: allow, MaxBody: h.MaxBody, Logger: h.logger,
+	}, placeholders())
+	if err != nil {
+		return err
+	}
+	h.recovery = &recoveryState{watch: wr}
+	return nil
+}
+
+// recoveryHook is the route's pipeline hook: nil unless its provider is
+// recoverable. Its hold on a transaction outlasts every forward.
+func (h *Handler) recoveryHook(traits provider.Traits) pipeline.Hook {
+	if !h.provider.spec.Recoverable {
+		return nil
+	}
+	return recovery.NewGuard(recovery.GuardConfig{Provider: h.provider.spec.Name, Store: h.app.store,
+		Routes: h.app.recoveries, Passthrough: traits.Passthrough, Logger: h.logger,
+		Lease: recovery.GuardLease(time.Duration(h.ForwardTimeout), time.Duration(h.ClaimLease))})
+}
+
+// provisionRecovery starts the recover block's worker, and registers the
+// route's pair so that its return and pending notifications start watches.
+func (h *Handler) provisionRecovery(ctx caddy.Context, q provider.Querier, secrets [][]byte) error {
+	o := h.recoveryOptions(h.provider)
+	if err := recovery.CheckRoute(o); err != nil || !o.Recover {
+		return err
+	}
+	oq, ok := q.(provider.OrderQuerier)
+	if !ok {
+		return errors.New("payguard " + o.Provider + ": recover needs the query credentials (query by order number)")
+	}
+	if err := metrics.Register(ctx.GetMetricsRegistry(), metrics.Recovery()...); err != nil {
+		return err
+	}
+	w, err := o.Worker(recovery.Config{
+		Store: h.app.store, Querier: oq, UpstreamSecrets: secrets,
+		DedupTTL: h.pipeline.DedupTTL(), ClaimLease: time.Duration(h.ClaimLease),
+		Audit: h.writeRecoveryAudit, Count: metrics.RecoveryCount(o.Provider), Logger: h.logger,
+	}, h.app.recoveries, placeholders())
+	if err != nil {
+		return err
+	}
+	h.recovery = &recoveryState{stop: w.Start()}
+	return nil
+}
+
+// Cleanup stops the handler's recovery worker (config reload or exit) and
+// its pipeline's writer of pending done records. Watches stay in the
+// store for the next config or another instance.
+func (h *Handler) Cleanup() error {
+	if h.recovery != nil && h.recovery.stop != nil {
+		h.recovery.stop()
+	}
+	if h.pipeline != nil {
+		for _, id := range h.pipeline.Close() {
+			h.logger.Error("the shop accepted a notification whose done record the store never took; a provider's retry of it may be delivered again",
+				zap.String("provider", h.pipeline.ProviderName()), zap.String("event_id", id))
+		}
+	}
+	return nil
+}
+
+func (h *Handler) writeRecoveryAudit(ctx context.Context, rec *audit.Record) {
+	if h.app.audit == nil || h.app.audit == audit.Discard {
+		return
+	}
+	if err := h.app.audit.Write(ctx, rec); err != nil {
+		h.logger.Error("audit record not written", zap.Error(err), zap.String("outcome", string(rec.Outcome)))
+	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/payguard/payguard/internal/route"
 )
 
 func init() {
@@ -50,18 +52,13 @@ func adminAPIOn(ctx context.Context) bool {
 	return ok
 }
 
-// warnInlineSecrets logs one warning per secret option given inline while
-// the admin API is on: its value shows verbatim at /config/. options are
-// the options' names (never their values); the fix is the option's _file
-// twin or an {env.*} / {file.*} placeholder. The provider glue and the
-// handler call it with their inline secrets, the app with its URLs.
+// warnInlineSecrets warns about the secret options given inline
+// (route.WarnInlineSecrets) while the admin API is on: only then does
+// their value show at /config/. The provider glue and the handler call it
+// with their inline secrets, the app with its URLs.
 func warnInlineSecrets(ctx caddy.Context, logger *zap.Logger, where string, options []string) {
-	if len(options) == 0 || !adminAPIOn(ctx.Context) {
-		return
-	}
-	for _, opt := range options {
-		logger.Warn("a secret is inline in the configuration and the admin API shows it at /config/; use its _file option or an {env.*} placeholder, or turn the admin API off",
-			zap.String("in", where), zap.String("option", opt))
+	if adminAPIOn(ctx.Context) {
+		route.WarnInlineSecrets(logger, where, options)
 	}
 }
 

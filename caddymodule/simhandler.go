@@ -3,8 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -12,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/payguard/payguard/internal/caddyfileopts"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/sim"
 )
@@ -72,10 +71,7 @@ func (h *SimHandler) Provision(ctx caddy.Context) error {
 	logf := func(format string, args ...any) {
 		h.logger.Info("sandbox: " + fmt.Sprintf(format, args...))
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		abs = dir
-	}
+	abs := sim.KeysDirPath(dir)
 	h.bookKey = "payguard_sim:" + abs
 	val, _, err := simBooks.LoadOrNew(h.bookKey, func() (caddy.Destructor, error) {
 		return sim.NewOrderBook(), nil
@@ -124,32 +120,23 @@ func parseSimDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	return s, err
 }
 
-// UnmarshalCaddyfile parses:
-//
-//	payguard_sim {
-//		keys <dir>
-//	}
-//
-// The keys are read and checked while adapting when the path holds no
-// placeholder, so a wrong directory fails `payguard validate` with the
-// line.
+// UnmarshalCaddyfile parses the block SimHandler shows. The keys are read
+// and checked while adapting when the path holds no placeholder, so a
+// wrong directory fails `payguard validate` with the line.
 func (h *SimHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
+	b := &caddyfileopts.Block{
+		Twice:    "payguard_sim: ",
+		Options:  []caddyfileopts.Option{{Name: "keys", Kind: caddyfileopts.String, To: &h.Keys}},
+		Unknownf: "payguard_sim: unknown option %q",
 	}
-	b := &block{
-		twice:    "payguard_sim: ",
-		options:  []option{{name: "keys", kind: kindString, to: &h.Keys}},
-		unknownf: "payguard_sim: unknown option %q",
-	}
-	if err := b.walk(d); err != nil {
+	if err := b.WalkBare(d); err != nil {
 		return err
 	}
 	if h.Keys == "" {
 		return d.Err("payguard_sim: keys <dir> is required")
 	}
-	if !strings.Contains(h.Keys, "{") { // a placeholder is only known at provision
+	if !provider.HasPlaceholder(h.Keys) { // a placeholder is only known at provision
 		if _, err := sim.Load(h.Keys, provider.SandboxOptions{}); err != nil {
 			return d.Errf("payguard_sim: %v", err)
 		}

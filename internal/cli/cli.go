@@ -29,6 +29,14 @@ type Glue struct {
 	Expand func(s string) string
 }
 
+// Command is one of payguard's commands as Caddy's command line lists
+// it: the glue registers each with its Build.
+type Command struct {
+	Name, Usage, Short, Long string
+	// Build adds the command's flags and its run function to cmd.
+	Build func(cmd *cobra.Command, g Glue)
+}
+
 // Flags reads a command's flags by name, a flag that is not defined
 // reading as its zero value (as Caddy's caddycmd.Flags does).
 type Flags struct{ *pflag.FlagSet }

@@ -38,6 +38,28 @@ func (s *Spec) DecodeJSON(v Values, key string, raw json.RawMessage) error {
 	return nil
 }
 
+// DecodeJSONObject reads the provider module's JSON object: each key
+// that take, the host's own options beside the provider's, does not take
+// is the provider's (DecodeJSON).
+func (s *Spec) DecodeJSONObject(b []byte, take func(key string, raw json.RawMessage) (bool, error)) (Values, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	v := Values{}
+	for key, rv := range raw {
+		if taken, err := take(key, rv); err != nil {
+			return nil, err
+		} else if taken {
+			continue
+		}
+		if err := s.DecodeJSON(v, key, rv); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
 // EncodeJSON is v in the shape DecodeJSON reads.
 func (s *Spec) EncodeJSON(v Values) map[string]any {
 	out := map[string]any{}

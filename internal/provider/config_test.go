@@ -64,6 +64,36 @@ func TestDecodeEncodeJSON(t *testing.T) {
 	}
 }
 
+// The module's whole object: what the host takes (its own options beside
+// the provider's) is not the provider's; the rest decodes as DecodeJSON.
+func TestDecodeJSONObject(t *testing.T) {
+	s := configSpec()
+	var host []string
+	take := func(key string, raw json.RawMessage) (bool, error) {
+		if key == "bad" {
+			return true, errors.New("bad is refused")
+		}
+		if key == "watch_token" {
+			host = append(host, string(raw))
+			return true, nil
+		}
+		return false, nil
+	}
+	v, err := s.DecodeJSONObject([]byte(`{"app_id":"1","certs":["/c"],"watch_token":"\"t\""}`), take)
+	if err != nil || !reflect.DeepEqual(v, Values{"app_id": {"1"}, "certs": {"/c"}}) || !reflect.DeepEqual(host, []string{`"\"t\""`}) {
+		t.Fatalf("decoded %v, host took %v, %v", v, host, err)
+	}
+	for in, want := range map[string]string{
+		`{"bad":1}`:    "bad is refused",
+		`{"nope":"x"}`: `testpay: unknown option "nope" (valid: app_id, certs, key, key_file, mode, token, token_file)`,
+		`[]`:           "json: cannot unmarshal array into Go value of type map[string]json.RawMessage",
+	} {
+		if _, err := s.DecodeJSONObject([]byte(in), take); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", in, err, want)
+		}
+	}
+}
+
 // A Caddyfile argument is checked while adapting unless a placeholder
 // makes it known only at provision; errors name the option as written and
 // never quote a secret.

@@ -275,7 +275,13 @@ func (s *Spec) BuildFromSettings(settings []Setting, set Settings) (Built, error
 		}
 		v[key] = st.Args
 	}
-	env, err := s.Resolve(v, nil, set)
+	return s.BuildFrom(v, nil, set)
+}
+
+// BuildFrom resolves v (Resolve) and builds the provider, clearing the
+// resolved secrets once the provider holds its parsed copy.
+func (s *Spec) BuildFrom(v Values, repl Replacer, set Settings) (Built, error) {
+	env, err := s.Resolve(v, repl, set)
 	if err != nil {
 		return Built{}, err
 	}

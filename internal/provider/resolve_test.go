@@ -42,3 +42,29 @@ func TestResolveReportsEveryMissingPlaceholder(t *testing.T) {
 		t.Fatalf("resolvable values: %v", err)
 	}
 }
+
+// BuildFrom hands Build the resolved options and the settings, and wipes
+// the resolved secrets once Build has returned.
+func TestBuildFromClearsSecrets(t *testing.T) {
+	var seen []byte
+	var got Settings
+	s := &Spec{Name: "build_test", Options: []Option{{Name: "api_key", Kind: KindSecret, Required: true}},
+		Build: func(e *Env) (Built, error) {
+			seen = e.Bytes("api_key")
+			got.Tolerance = e.Tolerance
+			if string(seen) != "k-from-env" {
+				return Built{}, errors.New("unresolved: " + string(seen))
+			}
+			return Built{}, nil
+		}}
+	repl := func(v string) (string, error) { return strings.ReplaceAll(v, "{env.K}", "k-from-env"), nil }
+	if _, err := s.BuildFrom(Values{"api_key": {"{env.K}"}}, repl, Settings{Tolerance: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Tolerance != 7 || strings.Trim(string(seen), "\x00") != "" {
+		t.Errorf("tolerance %v, secret after the build %q", got.Tolerance, seen)
+	}
+	if _, err := s.BuildFrom(Values{}, repl, Settings{}); err == nil || err.Error() != "api_key (or api_key_file) is required" {
+		t.Errorf("a missing option: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider"
 )
 
@@ -82,6 +86,15 @@ func (w WatchOptions) ResolveToken(replace func(string) (string, error)) ([]byte
 	return []byte(strings.TrimSpace(string(b))), nil
 }
 
+// InlineSecrets names watch_token when it is written inline rather than
+// as a placeholder (for the host's warning: its admin API shows it).
+func (w WatchOptions) InlineSecrets() []string {
+	if w.Token != "" && !provider.HasPlaceholder(w.Token) {
+		return []string{"watch_token"}
+	}
+	return nil
+}
+
 // RouteOptions are what recovery's rules look at on one route.
 type RouteOptions struct {
 	Provider    string
@@ -142,4 +155,75 @@ func Schedule(offsets []time.Duration) ([]time.Duration, error) {
 // schedule's first offset: a quarter of it, between 10ms and DefaultPoll.
 func PollFor(schedule []time.Duration) time.Duration {
 	return min(max(schedule[0]/4, 10*time.Millisecond), DefaultPoll)
+}
+
+// Namespace is the route's order namespace as its notifications have it:
+// pipeline.Namespace of order_namespace, the provider and the merchant
+// its identity option configures, placeholders resolved through replace.
+func (o RouteOptions) Namespace(replace func(string) (string, error)) (string, error) {
+	merchant := ""
+	if o.MerchantOption != "" {
+		v, err := replace(o.Merchant)
+		if err != nil {
+			return "", fmt.Errorf("payguard %s: %s: %v", o.Provider, o.MerchantOption, err)
+		}
+		merchant = v
+	}
+	return pipeline.Namespace(o.OrderNamespace, o.Provider, merchant), nil
+}
+
+// GuardLease is how long a route's guard holds a transaction: past every
+// forward (forward_timeout) and the claim that follows it (claim_lease),
+// each at its default when zero.
+func GuardLease(forwardTimeout, claimLease time.Duration) time.Duration {
+	return cmp.Or(forwardTimeout, pipeline.DefaultForwardTimeout) + cmp.Or(claimLease, pipeline.DefaultClaimLease)
+}
+
+// WatchRoute builds the route's `mode watch` handler: its token and
+// namespace resolved through replace, cfg bringing the rest. An empty
+// allow list is taken, with a warning.
+func (o RouteOptions) WatchRoute(cfg WatchRouteConfig, replace func(string) (string, error)) (*WatchRoute, error) {
+	tok, err := o.Watch.ResolveToken(replace)
+	if err != nil {
+		return nil, errors.New("payguard " + o.Provider + ": " + err.Error())
+	}
+	ns, err := o.Namespace(replace)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Provider, cfg.Namespace, cfg.Token = o.Provider, ns, tok
+	wr, err := NewWatchRoute(cfg)
+	if err != nil {
+		return nil, errors.New("payguard " + o.Provider + ": " + err.Error())
+	}
+	if len(cfg.Allow) == 0 {
+		wr.cfg.Logger.Warn("allow_ips is empty: watch registrations are accepted from any source address", zap.String("provider", o.Provider))
+	}
+	return wr, nil
+}
+
+// Worker builds the worker of the route's recover block: its schedule
+// (Schedule's defaults) and the poll that honours it, deliver_to and the
+// namespace resolved through replace, cfg bringing the rest; routes
+// learns the route's pair, so that its notifications start watches.
+func (o RouteOptions) Worker(cfg Config, routes *Routes, replace func(string) (string, error)) (*Worker, error) {
+	sched, err := Schedule(o.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("payguard %s: %v", o.Provider, err)
+	}
+	deliverTo, err := replace(o.DeliverTo)
+	if err != nil {
+		return nil, errors.New("payguard " + o.Provider + ": recover deliver_to: " + err.Error())
+	}
+	ns, err := o.Namespace(replace)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Provider, cfg.Namespace, cfg.Schedule, cfg.DeliverTo, cfg.Poll = o.Provider, ns, sched, deliverTo, PollFor(sched)
+	w, err := New(cfg)
+	if err != nil {
+		return nil, errors.New("payguard " + o.Provider + ": " + err.Error())
+	}
+	routes.Add(ns, o.Provider, sched)
+	return w, nil
 }

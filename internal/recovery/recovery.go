@@ -170,6 +170,21 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
+// Start runs the worker in a goroutine of its own; stop ends it and
+// returns once it has ended (the host's config reload or exit).
+func (w *Worker) Start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Tick takes the watches due now and handles each; it returns how many it
 // took. A store that cannot be reached is logged and tried at the next
 // tick: the watches stay where they are.

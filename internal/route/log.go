@@ -60,3 +60,14 @@ func WarnAtStart(logger *zap.Logger, providerName string, allowIPs []string, max
 			zap.String("provider", providerName), zap.Duration("max_age", maxAge), zap.Duration("dedup_ttl", dedupTTL))
 	}
 }
+
+// WarnInlineSecrets logs one warning per secret option given inline, for
+// a host whose config shows verbatim (Caddy's admin API at /config/).
+// options are the options' names, never their values; the fix is the
+// option's _file twin or an {env.*} / {file.*} placeholder.
+func WarnInlineSecrets(logger *zap.Logger, where string, options []string) {
+	for _, opt := range options {
+		logger.Warn("a secret is inline in the configuration and the admin API shows it at /config/; use its _file option or an {env.*} placeholder, or turn the admin API off",
+			zap.String("in", where), zap.String("option", opt))
+	}
+}

@@ -64,3 +64,21 @@ func TestWarnAtStart(t *testing.T) {
 		t.Errorf("warnings: %v", logs.All())
 	}
 }
+
+// One warning per inline secret, naming where and the option, never a
+// value.
+func TestWarnInlineSecrets(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	WarnInlineSecrets(zap.New(core), "payguard prov", []string{"api_key", "upstream_secret"})
+	WarnInlineSecrets(zap.New(core), "payguard app", nil)
+	all := logs.All()
+	if len(all) != 2 {
+		t.Fatalf("%d warnings", len(all))
+	}
+	for i, opt := range []string{"api_key", "upstream_secret"} {
+		f := all[i].ContextMap()
+		if f["in"] != "payguard prov" || f["option"] != opt || len(f) != 2 || !strings.Contains(all[i].Message, "_file option") {
+			t.Errorf("warning %d: %s %v", i, all[i].Message, f)
+		}
+	}
+}

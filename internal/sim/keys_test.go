@@ -200,3 +200,13 @@ func TestSnippetMentionsKeys(t *testing.T) {
 	}
 	_ = sandbox.Clip
 }
+
+// One keys directory, however it is spelled, is one sandbox's: its order
+// book is shared.
+func TestKeysDirPath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if a, b := KeysDirPath("keys"), KeysDirPath("./keys/"); a != b || a != filepath.Join(dir, "keys") {
+		t.Errorf("%q and %q", a, b)
+	}
+}

@@ -23,6 +23,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
@@ -88,6 +89,16 @@ func Load(dir string, opts provider.SandboxOptions) ([]*Provider, error) {
 		return nil, fmt.Errorf("%s holds no sandbox keys (write some with: payguard sim keys --dir %s)", dir, dir)
 	}
 	return out, nil
+}
+
+// KeysDirPath is dir as one keys directory is known however it is
+// spelled (absolute, or as given when that fails): sandboxes of one
+// directory share an order book, which the host keeps across reloads.
+func KeysDirPath(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 // Find returns the provider of that name from ps.

@@ -57,6 +57,9 @@ Examples:
 `
 )
 
+// Command is the command for Caddy's command line.
+var Command = cli.Command{Name: Name, Usage: Usage, Short: Short, Long: Long, Build: Build}
+
 // Build adds the subcommands to cmd, the `audit` command Caddy made.
 func Build(cmd *cobra.Command, g cli.Glue) {
 	cmd.AddCommand(findCommand(g), tailCommand(g))

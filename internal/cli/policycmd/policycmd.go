@@ -37,6 +37,9 @@ cases in the folder of the same name.
 `
 )
 
+// Command is the command for Caddy's command line.
+var Command = cli.Command{Name: Name, Usage: Usage, Short: Short, Long: Long, Build: Build}
+
 // Build adds the subcommand to cmd, the `policy` command Caddy made.
 func Build(cmd *cobra.Command, g cli.Glue) {
 	cmd.AddCommand(testCommand(g))

@@ -64,6 +64,9 @@ Examples (with 'payguard run' serving the repository's Caddyfile):
 `
 )
 
+// Command is the command for Caddy's command line.
+var Command = cli.Command{Name: Name, Usage: Usage, Short: Short, Long: Long, Build: Build}
+
 // Build adds the subcommands to cmd, the `sim` command Caddy made.
 func Build(cmd *cobra.Command, g cli.Glue) {
 	cmd.AddCommand(notifyCommand(g), serveCommand(g), keysCommand(g))

@@ -14,10 +14,11 @@ import (
 	"github.com/payguard/payguard/internal/provider"
 )
 
-// seamFolders hold the code every provider shares: the Caddy glue and the
-// provider-independent simulator. A provider is one package and one line
-// here in all.go; no code in these folders may know one by name.
-var seamFolders = []string{"../../../caddymodule", "../../sim"}
+// seamFolders hold the code every provider shares: the Caddy glue, the
+// Caddyfile's option tables and the provider-independent simulator. A
+// provider is one package and one line here in all.go; no code in these
+// folders may know one by name.
+var seamFolders = []string{"../../../caddymodule", "../../caddyfileopts", "../../sim"}
 
 // TestNoProviderNameInTheSeam walks the non-test Go files of the seam's
 // folders and fails on any registered provider's name used as an
