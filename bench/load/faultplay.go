@@ -126,6 +126,7 @@ func (fs *faultStack) killB(ctx context.Context, o faultOptions, rep *faultRepor
 	b := fs.inst[1]
 	fs.inst[1] = nil
 	fs.mu.Unlock()
+	rep.killedAt = time.Now()
 	b.kill()
 	rep.Kills++
 	fmt.Fprintf(w, "  %6.2fs instance b killed with SIGKILL (mid-delivery: %v)\n", time.Since(fs.shop.started).Seconds(), rep.KilledMidDelivery)

@@ -30,6 +30,7 @@ type shopEvent struct {
 	arrivals    int
 	accepted    int
 	firstAccept time.Time
+	firstVia    string   // the instance whose delivery was first accepted
 	trail       []string // each acceptance: when (since the shop started) and through which instance
 }
 
@@ -97,6 +98,12 @@ func (s *faultShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 	no := r.Header.Get("Payguard-Out-Trade-No")
 	mode := s.pick(r.Header.Get("Payguard-Provider"))
+	if r.Header.Get("X-Instance") == "b" && s.armKill.Load() && mode != modeTimeout {
+		// Armed: b's next delivery is held, whatever the draw said, so
+		// the kill lands while b waits for the shop (at 7 % of deliveries
+		// a loaded machine could let the arming window pass without one).
+		mode = modeSlow
+	}
 	s.mu.Lock()
 	s.modes[mode]++
 	ev := s.arrive(no)
@@ -134,7 +141,7 @@ func (s *faultShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev.accepted++
 		ev.trail = append(ev.trail, fmt.Sprintf("%.2fs via %s", time.Since(s.started).Seconds(), r.Header.Get("X-Instance")))
 		if ev.accepted == 1 {
-			ev.firstAccept = time.Now()
+			ev.firstAccept, ev.firstVia = time.Now(), r.Header.Get("X-Instance")
 		}
 	}
 	s.mu.Unlock()
