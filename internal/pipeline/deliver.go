@@ -100,7 +100,7 @@ func (d *delivery) admit() error {
 // read takes the body once, at most max_body bytes.
 func (d *delivery) read() error {
 	d.enter(StageRead)
-	body, err := readBody(d.in.Body, d.p.cfg.MaxBody)
+	body, err := readBody(d.in.Body, d.p.cfg.MaxBody, d.in.ContentLength)
 	d.body, d.res.Body = body, body
 	return err
 }

@@ -397,23 +397,43 @@ func deleteHeaderVariants(h http.Header, name string) {
 	}
 }
 
-func readBody(r io.Reader, max int64) ([]byte, error) {
+// readBody reads at most max bytes of r. declared is the request's
+// Content-Length (-1 when unknown): a body within max is read into one
+// buffer of that size and a byte to spare (for the read that sees EOF),
+// so a notification costs one allocation and a few reads, not a buffer
+// doubled from 512 bytes. The declared length is only a size hint: a body
+// longer or shorter than it is read as it is, and the limit holds.
+func readBody(r io.Reader, max, declared int64) ([]byte, error) {
 	if r == nil {
 		return nil, nil
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+	size := int64(bytes.MinRead)
+	if declared >= 0 && declared <= max {
+		size = declared + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // room for the next read: append's growth
+		}
+		// Never read past max+1 bytes: one more than max says too large.
+		room := b[len(b):min(int64(cap(b)), max+1)]
+		n, err := r.Read(room)
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
 			return nil, reason.New(reason.BodyTooLarge, "body over max_body %d", max)
 		}
-		return nil, reason.Wrap(reason.Malformed, err, "read body")
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, reason.New(reason.BodyTooLarge, "body over max_body %d", max)
+			}
+			return nil, reason.Wrap(reason.Malformed, err, "read body")
+		}
 	}
-	if n > max {
-		return nil, reason.New(reason.BodyTooLarge, "body over max_body %d", max)
-	}
-	return buf.Bytes(), nil
 }
 
 func asReasonError(err error, def reason.Code) error {
