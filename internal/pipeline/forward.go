@@ -58,8 +58,9 @@ func NormalizedJSON(n *notification.Notification, q *provider.QueryResult, dupli
 // Content-Type in normalized mode and the three of an upstream signature.
 const ownHeaderCount = 15
 
-// outgoing builds the sanitized request for the shop.
-func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notification, q *provider.QueryResult, duplicateOf string) (*Outgoing, error) {
+// outgoing builds the sanitized request for the shop in out (the
+// delivery's own, allocated with it).
+func (p *Pipeline) outgoing(out *Outgoing, in http.Header, body []byte, n *notification.Notification, q *provider.QueryResult, duplicateOf string) error {
 	h, own := cloneWithRoom(in, ownHeaderCount)
 	StripSenderHeaders(h)
 	// Hop-by-hop and length headers are the transport's business; the
@@ -72,7 +73,7 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 		var err error
 		body, err = NormalizedJSON(n, q, duplicateOf)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		own.set("Content-Type", "application/json")
 	}
@@ -111,7 +112,8 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 		own.set(stdwebhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
 		own.set(stdwebhook.HeaderSignature, stdwebhook.Sign(p.cfg.UpstreamSecrets, id, ts, body))
 	}
-	return &Outgoing{Header: h, Body: body}, nil
+	out.Header, out.Body = h, body
+	return nil
 }
 
 // cloneWithRoom is in.Clone() (nil values kept nil, each key's values

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"testing"
@@ -33,8 +34,8 @@ func TestOutgoingHeadersShareNoValues(t *testing.T) {
 	orig := in.Clone()
 	n := &notification.Notification{EventID: "evt", OutTradeNo: "o-1", TransactionID: "t-1", Amount: 100, Currency: "CNY",
 		Status: notification.StatusRefunded, RefundAmount: 40, RefundID: "r-1", Provider: "fake"}
-	out, err := p.outgoing(in, []byte(`{}`), n, &provider.QueryResult{}, "t-0")
-	if err != nil {
+	out := &Outgoing{}
+	if err := p.outgoing(out, in, []byte(`{}`), n, &provider.QueryResult{}, "t-0"); err != nil {
 		t.Fatal(err)
 	}
 	h := out.Header
@@ -76,6 +77,29 @@ func TestOutgoingHeadersShareNoValues(t *testing.T) {
 		}
 		if !slices.Equal(in[k], vv) {
 			t.Errorf("rewriting the forwarded headers changed the incoming %s: %q, was %q", k, in[k], vv)
+		}
+	}
+}
+
+// TestAnswerHeadersShareNoValues: the provider's answer takes its
+// Content-Type and Payguard-Reason from one array; a handler appending to
+// one of them after payguard (the header directive) changes that one only.
+func TestAnswerHeadersShareNoValues(t *testing.T) {
+	p, _ := newPipeline(t, nil)
+	for _, in := range []*Incoming{post(msg("e1", "o", "t", 1)), {Method: "GET", Header: http.Header{}}} {
+		res := p.Handle(context.Background(), in, (&shop{}).forward)
+		h := res.Response.Header
+		before := h.Clone()
+		for k := range h {
+			h[k] = append(h[k], "appended")
+		}
+		for k, vv := range before {
+			if got := h[k]; !slices.Equal(got[:len(got)-1], vv) {
+				t.Errorf("%s: appending to the answer's headers changed %s: %q, was %q", res.Code, k, got, vv)
+			}
+		}
+		if before.Get("Content-Type") != "text/plain" || before.Get(HeaderReason) != string(res.Code) {
+			t.Errorf("%s: answer headers %v", res.Code, before)
 		}
 	}
 }

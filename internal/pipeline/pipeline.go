@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/payguard/payguard/internal/audit"
@@ -222,6 +223,9 @@ type Pipeline struct {
 	// allPolicies: the compiled policies as one program, for the
 	// notification they all allow (nil with fewer than two).
 	allPolicies *policy.Conjunction
+	// merchantNS is the order namespace of the first merchant seen
+	// (orderNamespace), nil before.
+	merchantNS atomic.Pointer[merchantNamespace]
 	// paymentAtClaim: no query, order lookup, policy or recovery hook can
 	// refuse a claimed notification, so its paid transaction is recorded with the
 	// claim (one store step) rather than just before the forward.
@@ -293,14 +297,15 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 	// The audit record masks the body as it arrived, whatever the forward
 	// does to the headers.
 	contentType := in.Header.Get("Content-Type")
-	res := &Result{}
-	p.run(ctx, in, forward, res)
+	h := &handling{}
+	res := &h.res
+	p.run(ctx, in, forward, &h.d, res)
 	p.after(ctx, res)
 	res.Duration = p.cfg.Now().Sub(start)
 	if res.Response.Header == nil {
 		res.Response.Header = http.Header{}
 	}
-	if !res.Response.Written {
+	if v := res.Response.Header[HeaderReason]; !res.Response.Written && (len(v) != 1 || v[0] != string(res.Code)) {
 		res.Response.Header.Set(HeaderReason, string(res.Code))
 	}
 	if !p.cfg.SkipAudit {
@@ -337,12 +342,19 @@ func (p *Pipeline) reject(res *Result, err error) {
 	}
 }
 
+// ack is the provider's answer for code, its headers already holding
+// Payguard-Reason (Handle sets it on every answer it writes) and room for
+// an Allow: their values from one array.
 func (p *Pipeline) ack(ok bool, code reason.Code) Response {
 	a := p.cfg.Provider.Acknowledge(ok, code, reason.HTTPStatus(code))
-	h := http.Header{}
+	h := make(http.Header, 3)
+	vals := make([]string, 0, 2)
 	if a.ContentType != "" {
-		h.Set("Content-Type", a.ContentType)
+		vals = append(vals, a.ContentType)
+		h["Content-Type"] = vals[0:1:1]
 	}
+	vals = append(vals, string(code))
+	h[HeaderReason] = vals[len(vals)-1 : len(vals) : len(vals)]
 	if a.Status == 0 {
 		a.Status = reason.HTTPStatus(code)
 	}
@@ -470,8 +482,21 @@ func (p *Pipeline) MaxAge() time.Duration { return p.cfg.MaxAge }
 // detection: the configured order_namespace, else the provider and the
 // merchant the notification is addressed to (DESIGN.md section 3).
 func (p *Pipeline) orderNamespace(n *notification.Notification) string {
-	return Namespace(p.orderNS, p.name, n.Merchant)
+	if p.orderNS != "" || n.Merchant == "" {
+		return Namespace(p.orderNS, p.name, n.Merchant) // no string built
+	}
+	// A route's notifications are addressed to its one merchant: the
+	// first one's namespace is kept, not concatenated per notification.
+	if c := p.merchantNS.Load(); c != nil && c.merchant == n.Merchant {
+		return c.ns
+	}
+	ns := Namespace(p.orderNS, p.name, n.Merchant)
+	p.merchantNS.CompareAndSwap(nil, &merchantNamespace{merchant: n.Merchant, ns: ns})
+	return ns
 }
+
+// merchantNamespace is a merchant's order namespace, as Namespace builds it.
+type merchantNamespace struct{ merchant, ns string }
 
 // Traits are the provider's traits this pipeline runs with.
 func (p *Pipeline) Traits() provider.Traits { return p.traits }
