@@ -223,6 +223,8 @@ type Pipeline struct {
 	// allPolicies: the compiled policies as one program, for the
 	// notification they all allow (nil with fewer than two).
 	allPolicies *policy.Conjunction
+	// redactor masks the audit record's body: audit_redact read once.
+	redactor *audit.Redactor
 	// merchantNS is the order namespace of the first merchant seen
 	// (orderNamespace), nil before.
 	merchantNS atomic.Pointer[merchantNamespace]
@@ -280,6 +282,7 @@ func New(cfg Config) (*Pipeline, error) {
 		p.traits.Method = http.MethodPost
 	}
 	p.orderNS = cfg.OrderNamespace
+	p.redactor = audit.NewRedactor(cfg.AuditRedact)
 	if cfg.Querier != nil {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
