@@ -32,16 +32,19 @@ type delivery struct {
 	body []byte
 	v    *provider.Verified
 	n    *notification.Notification // &note once verified
-	// note, req, out and payment are the notification, the provider's
-	// request, the shop's request and the claim's payment, allocated with
-	// the delivery rather than one by one.
-	note    notification.Notification
-	req     provider.Request
-	out     Outgoing
-	payment store.Payment
-	claim   store.Claim
-	order   *Order
-	hold    *Hold // the hook's hold of the transaction's delivery record
+	// incoming, note, req, out and payment are a copy of the request (its
+	// header the caller's map), the notification, the provider's request,
+	// the shop's request and the claim's payment, allocated with the
+	// delivery rather than one by one; the caller's Incoming can stay on
+	// its stack.
+	incoming Incoming
+	note     notification.Notification
+	req      provider.Request
+	out      Outgoing
+	payment  store.Payment
+	claim    store.Claim
+	order    *Order
+	hold     *Hold // the hook's hold of the transaction's delivery record
 	// completed is set once the claim is done; until then every ending
 	// releases it, so the provider's retry can deliver what we did not.
 	completed bool
@@ -62,8 +65,9 @@ type handling struct {
 
 // run is the order of DESIGN.md section 2.
 func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, d *delivery, res *Result) {
-	*d = delivery{p: p, ctx: ctx, sctx: ctx, in: in, forward: forward, res: res,
+	*d = delivery{p: p, ctx: ctx, sctx: ctx, incoming: *in, forward: forward, res: res,
 		stages: stageRun{obs: p.cfg.Observer, parent: ctx}}
+	d.in = &d.incoming
 	defer d.stages.finish(res)
 	if !d.each(d.admit, d.read, d.verify) {
 		return
