@@ -417,14 +417,16 @@ func deleteHeaderVariants(h http.Header, name string) {
 // buffer of that size and a byte to spare (for the read that sees EOF),
 // so a notification costs one allocation and a few reads, not a buffer
 // doubled from 512 bytes. The declared length is only a size hint: a body
-// longer or shorter than it is read as it is, and the limit holds.
+// longer or shorter than it is read as it is, and the limit holds. The
+// hint is believed up to maxBodyHint, so that a sender declaring a large
+// body and sending nothing holds no more memory than a notification.
 func readBody(r io.Reader, max, declared int64) ([]byte, error) {
 	if r == nil {
 		return nil, nil
 	}
 	size := int64(bytes.MinRead)
 	if declared >= 0 && declared <= max {
-		size = declared + 1
+		size = min(declared, maxBodyHint) + 1
 	}
 	b := make([]byte, 0, size)
 	for {
@@ -450,6 +452,10 @@ func readBody(r io.Reader, max, declared int64) ([]byte, error) {
 		}
 	}
 }
+
+// maxBodyHint is the largest declared length readBody allocates up front:
+// above any provider's notification (a few KiB), far below max_body's 1GiB.
+const maxBodyHint = 16 << 10
 
 func asReasonError(err error, def reason.Code) error {
 	var re *reason.Error

@@ -49,6 +49,24 @@ func TestReadBodyDeclaredLengthIsOnlyAHint(t *testing.T) {
 	}
 }
 
+// TestReadBodyLargeDeclared: a declared length over maxBodyHint is read
+// all the same (the buffer grows past the hint), and one that is a lie
+// allocates no more than the hint.
+func TestReadBodyLargeDeclared(t *testing.T) {
+	const max = 1 << 20
+	big := strings.Repeat("x", 5*maxBodyHint)
+	for _, declared := range []int64{int64(len(big)), max, -1} {
+		got, err := readBody(iotest.HalfReader(strings.NewReader(big)), max, declared)
+		if err != nil || string(got) != big {
+			t.Errorf("declared %d: %d bytes, %v; want %d", declared, len(got), err, len(big))
+		}
+	}
+	got, err := readBody(strings.NewReader("short"), max, max)
+	if err != nil || string(got) != "short" || cap(got) > maxBodyHint+1 {
+		t.Errorf("declared %d, sent 5: %q (cap %d), %v", max, got, cap(got), err)
+	}
+}
+
 // TestReadBodyErrors: a MaxBytesReader's limit is body_too_large, any other
 // read error malformed, and no body comes back with either.
 func TestReadBodyErrors(t *testing.T) {
