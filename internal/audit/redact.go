@@ -8,7 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -54,10 +54,24 @@ const Unparseable = "[unparseable body redacted]"
 // Losing a malformed body from the audit trail is the price of never
 // writing a card number. Redact never panics.
 func Redact(body []byte, contentType string, fields []string) string {
-	names := fieldSet(fields)
-	out, ok := redact(body, mediaKind(contentType), names, 0)
+	return NewRedactor(fields).Redact(body, contentType)
+}
+
+// Redactor is Redact with its field names read once (a route's
+// audit_redact), for a body per notification.
+type Redactor struct {
+	names map[string]bool // lower-cased, AlwaysRedacted included
+}
+
+// NewRedactor is the Redactor of Redact's fields.
+func NewRedactor(fields []string) *Redactor { return &Redactor{names: fieldSet(fields)} }
+
+// Redact is Redact(body, contentType, fields) for the Redactor's fields.
+// The names are only read, so one Redactor serves concurrent calls.
+func (r *Redactor) Redact(body []byte, contentType string) string {
+	out, ok := redact(body, mediaKind(contentType), r.names, 0)
 	if !ok {
-		return fallback(body, names)
+		return fallback(body, r.names)
 	}
 	return string(out)
 }
@@ -185,9 +199,14 @@ const (
 )
 
 func mediaKind(contentType string) int {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		mt = strings.ToLower(strings.TrimSpace(contentType))
+	// Without parameters ParseMediaType's media type, and its fallback's
+	// on an error, are both the lower-cased, trimmed whole: no parse.
+	mt := strings.ToLower(strings.TrimSpace(contentType))
+	if strings.IndexByte(contentType, ';') >= 0 {
+		var err error
+		if mt, _, err = mime.ParseMediaType(contentType); err != nil {
+			mt = strings.ToLower(strings.TrimSpace(contentType))
+		}
 	}
 	switch {
 	case mt == "application/x-www-form-urlencoded":
@@ -224,7 +243,7 @@ func apply(body []byte, edits []edit) []byte {
 	if len(edits) == 0 {
 		return body
 	}
-	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	slices.SortFunc(edits, func(a, b edit) int { return a.start - b.start })
 	out := make([]byte, 0, len(body))
 	last := 0
 	for _, e := range edits {
@@ -393,8 +412,11 @@ func redactXML(body []byte, names map[string]bool) ([]byte, error) {
 // otherwise pass as a form, and a JSON or text body read as one would keep
 // its secrets under keys that never match.
 func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error) {
-	var edits []edit
-	var scratch []byte // the decoded value, reused from pair to pair
+	// On the stack unless a body needs more: the edits, and the decoded
+	// value reused from pair to pair.
+	var editRoom [8]edit
+	var scratchRoom [256]byte
+	edits, scratch := editRoom[:0], scratchRoom[:0]
 	for pos := 0; pos <= len(body); {
 		end := bytes.IndexByte(body[pos:], '&')
 		if end < 0 {

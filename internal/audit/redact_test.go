@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"mime"
 	"net/url"
 	"strings"
 	"testing"
@@ -370,4 +371,48 @@ func FuzzAppendUnescaped(f *testing.F) {
 			t.Fatalf("%q: appendUnescaped %q, QueryUnescape %q", raw, got[len("prefix"):], want)
 		}
 	})
+}
+
+// FuzzMediaKind: mediaKind parses only a Content-Type with parameters, and
+// agrees with the parse of every one.
+func FuzzMediaKind(f *testing.F) {
+	for _, s := range []string{"application/x-www-form-urlencoded", " Application/JSON ", "application/json; charset=utf-8",
+		"text/xml;", "application/vnd.api+json", "bad type", "application/x-www-form-urlencoded;;", "\xffapplication/json", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ct string) {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			mt = strings.ToLower(strings.TrimSpace(ct))
+		}
+		want := kindOther
+		switch {
+		case mt == "application/x-www-form-urlencoded":
+			want = kindForm
+		case strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"):
+			want = kindJSON
+		}
+		if got := mediaKind(ct); got != want {
+			t.Fatalf("%q: mediaKind %d, the parse says %d", ct, got, want)
+		}
+	})
+}
+
+// TestRedactorReused: one Redactor, its names read once, masks body after
+// body, in any order of formats, the configured names (case and spaces as
+// written) beside AlwaysRedacted.
+func TestRedactorReused(t *testing.T) {
+	r := NewRedactor([]string{"Buyer_Logon_ID", " secret "})
+	for i := 0; i < 2; i++ {
+		for _, c := range []struct{ body, ct, want string }{
+			{"buyer_logon_id=a%40b&sign=xyz&card_no=" + card + "&x=1", "application/x-www-form-urlencoded", "buyer_logon_id=***&sign=***&card_no=***&x=1"},
+			{`{"SECRET":"s","data":{"object":{"pan":"` + card + `","id":"evt"}}}`, "application/json; charset=utf-8", `{"SECRET":"***","data":{"object":{"pan":"***","id":"evt"}}}`},
+			{"<xml><sign>1</sign><secret>2</secret><a>3</a></xml>", "text/xml", "<xml><sign>***</sign><secret>***</secret><a>3</a></xml>"},
+			{"not a document", "text/plain", "not a document"},
+		} {
+			if got := r.Redact([]byte(c.body), c.ct); got != c.want {
+				t.Errorf("%s: %q, want %q", c.body, got, c.want)
+			}
+		}
+	}
 }

@@ -52,7 +52,7 @@ func (p *Pipeline) auditRecord(ctx context.Context, res *Result, remoteIP netip.
 		Reason:      res.Code,
 		Policy:      res.Policy,
 		DurationMS:  audit.Millis(res.Duration),
-		Body:        audit.Redact(auditBody(res.Body, res.Notification != nil), contentType, p.cfg.AuditRedact),
+		Body:        p.redactor.Redact(auditBody(res.Body, res.Notification != nil), contentType),
 		DuplicateOf: res.DuplicateOf,
 	}
 	if remoteIP.IsValid() {

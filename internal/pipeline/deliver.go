@@ -29,12 +29,22 @@ type delivery struct {
 	stages  stageRun
 	sctx    context.Context // the open stage's, from its observer
 
-	body  []byte
-	v     *provider.Verified
-	n     *notification.Notification
-	claim store.Claim
-	order *Order
-	hold  *Hold // the hook's hold of the transaction's delivery record
+	body []byte
+	v    *provider.Verified
+	n    *notification.Notification // &note once verified
+	// incoming, note, req, out and payment are a copy of the request (its
+	// header the caller's map), the notification, the provider's request,
+	// the shop's request and the claim's payment, allocated with the
+	// delivery rather than one by one; the caller's Incoming can stay on
+	// its stack.
+	incoming Incoming
+	note     notification.Notification
+	req      provider.Request
+	out      Outgoing
+	payment  store.Payment
+	claim    store.Claim
+	order    *Order
+	hold     *Hold // the hook's hold of the transaction's delivery record
 	// completed is set once the claim is done; until then every ending
 	// releases it, so the provider's retry can deliver what we did not.
 	completed bool
@@ -46,10 +56,18 @@ type delivery struct {
 // enter ends the open stage (passed) and starts st.
 func (d *delivery) enter(st Stage) { d.sctx = d.stages.enter(st) }
 
+// handling is one notification's Result and the delivery that fills it,
+// in one allocation.
+type handling struct {
+	res Result
+	d   delivery
+}
+
 // run is the order of DESIGN.md section 2.
-func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, res *Result) {
-	d := &delivery{p: p, ctx: ctx, sctx: ctx, in: in, forward: forward, res: res,
+func (p *Pipeline) run(ctx context.Context, in *Incoming, forward Forwarder, d *delivery, res *Result) {
+	*d = delivery{p: p, ctx: ctx, sctx: ctx, incoming: *in, forward: forward, res: res,
 		stages: stageRun{obs: p.cfg.Observer, parent: ctx}}
+	d.in = &d.incoming
 	defer d.stages.finish(res)
 	if !d.each(d.admit, d.read, d.verify) {
 		return
@@ -100,7 +118,7 @@ func (d *delivery) admit() error {
 // read takes the body once, at most max_body bytes.
 func (d *delivery) read() error {
 	d.enter(StageRead)
-	body, err := readBody(d.in.Body, d.p.cfg.MaxBody)
+	body, err := readBody(d.in.Body, d.p.cfg.MaxBody, d.in.ContentLength)
 	d.body, d.res.Body = body, body
 	return err
 }
@@ -108,18 +126,20 @@ func (d *delivery) read() error {
 // verify: the provider parses and authenticates.
 func (d *delivery) verify() error {
 	d.enter(StageVerify)
-	v, err := d.p.cfg.Provider.VerifyNotify(&provider.Request{
+	d.req = provider.Request{
 		Method: d.in.Method, Path: d.in.Path, RawQuery: d.in.RawQuery,
 		Header: d.in.Header, Body: d.body, Now: d.p.cfg.Now(),
 		ForwardOriginal: d.p.cfg.Forward == ForwardOriginal,
-	})
+	}
+	v, err := d.p.cfg.Provider.VerifyNotify(&d.req)
 	if err != nil {
 		return asReasonError(err, reason.Malformed)
 	}
 	d.v = v
-	n := v.Notification
+	d.note = v.Notification
+	n := &d.note
 	n.Provider = d.p.name
-	d.n, d.res.Notification = &n, &n
+	d.n, d.res.Notification = n, n
 	if d.p.traits.Method != http.MethodGet {
 		// Where the message is the body, the URL query is unsigned. (Where
 		// it is the query, as for a browser return, every parameter is
@@ -136,8 +156,8 @@ func (d *delivery) verify() error {
 func (d *delivery) passthrough() error {
 	d.confirmPassthrough()
 	d.enter(StageForward)
-	out, err := d.p.outgoing(d.in.Header, d.body, d.n, d.res.Query, "")
-	if err != nil {
+	out := &d.out
+	if err := d.p.outgoing(out, d.in.Header, d.body, d.n, d.res.Query, ""); err != nil {
 		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
 	}
 	out.Passthrough = true
@@ -218,7 +238,8 @@ func (d *delivery) claimEvent() error {
 		return p.recordNonceOnly(d.sctx, a)
 	}
 	if p.paymentAtClaim && n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
-		a.Payment = &store.Payment{NS: p.orderNamespace(n), OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID, TTL: p.cfg.DedupTTL}
+		d.payment = store.Payment{NS: p.orderNamespace(n), OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID, TTL: p.cfg.DedupTTL}
+		a.Payment = &d.payment
 	}
 	got, err := p.cfg.Store.AdmitEvent(d.sctx, a)
 	switch {
@@ -347,8 +368,8 @@ func (d *delivery) forwardToShop() error {
 		}
 		d.res.DuplicateOf = earlier
 	}
-	out, err := p.outgoing(d.in.Header, d.body, n, d.res.Query, d.res.DuplicateOf)
-	if err != nil {
+	out := &d.out
+	if err := p.outgoing(out, d.in.Header, d.body, n, d.res.Query, d.res.DuplicateOf); err != nil {
 		return reason.Wrap(reason.UpstreamFailed, err, "build forwarded request")
 	}
 	answer, err := d.forwardRenewing(out)

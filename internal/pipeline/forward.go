@@ -54,9 +54,14 @@ func NormalizedJSON(n *notification.Notification, q *provider.QueryResult, dupli
 	return json.Marshal(b)
 }
 
-// outgoing builds the sanitized request for the shop.
-func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notification, q *provider.QueryResult, duplicateOf string) (*Outgoing, error) {
-	h := in.Clone()
+// ownHeaderCount is the most headers outgoing adds: payguard's eleven,
+// Content-Type in normalized mode and the three of an upstream signature.
+const ownHeaderCount = 15
+
+// outgoing builds the sanitized request for the shop in out (the
+// delivery's own, allocated with it).
+func (p *Pipeline) outgoing(out *Outgoing, in http.Header, body []byte, n *notification.Notification, q *provider.QueryResult, duplicateOf string) error {
+	h, own := cloneWithRoom(in, ownHeaderCount)
 	StripSenderHeaders(h)
 	// Hop-by-hop and length headers are the transport's business; the
 	// body may change length below.
@@ -68,12 +73,11 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 		var err error
 		body, err = NormalizedJSON(n, q, duplicateOf)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		h.Set("Content-Type", "application/json")
+		own.set("Content-Type", "application/json")
 	}
 
-	own := ownHeaders{h: h, vals: make([]string, 0, 11)}
 	own.set(HeaderProvider, p.name)
 	own.setIf(HeaderEventID, n.EventID)
 	own.setIf(HeaderOutTradeNo, n.OutTradeNo)
@@ -104,18 +108,44 @@ func (p *Pipeline) outgoing(in http.Header, body []byte, n *notification.Notific
 		for _, k := range []string{stdwebhook.HeaderID, stdwebhook.HeaderTimestamp, stdwebhook.HeaderSignature} {
 			deleteHeaderVariants(h, k)
 		}
-		h.Set(stdwebhook.HeaderID, id)
-		h.Set(stdwebhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
-		h.Set(stdwebhook.HeaderSignature, stdwebhook.Sign(p.cfg.UpstreamSecrets, id, ts, body))
+		own.set(stdwebhook.HeaderID, id)
+		own.set(stdwebhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		own.set(stdwebhook.HeaderSignature, stdwebhook.Sign(p.cfg.UpstreamSecrets, id, ts, body))
 	}
-	return &Outgoing{Header: h, Body: body}, nil
+	out.Header, out.Body = h, body
+	return nil
+}
+
+// cloneWithRoom is in.Clone() (nil values kept nil, each key's values
+// capped at their own) in a map with room for extra more keys, whose
+// values are set through own from the same backing array: two
+// allocations for the whole header instead of a clone, its regrowth as
+// payguard's headers go in, and a slice for them.
+func cloneWithRoom(in http.Header, extra int) (http.Header, ownHeaders) {
+	nv := 0
+	for _, vv := range in {
+		nv += len(vv)
+	}
+	sv := make([]string, nv, nv+extra)
+	h := make(http.Header, len(in)+extra)
+	rest := sv
+	for k, vv := range in {
+		if vv == nil {
+			h[k] = nil
+			continue
+		}
+		n := copy(rest, vv)
+		h[k] = rest[:n:n]
+		rest = rest[n:]
+	}
+	return h, ownHeaders{h: h, vals: sv[nv:nv]}
 }
 
 // ownHeaders sets payguard's headers (canonical constants, so the map is
-// written directly) from one backing array: one allocation for them all
-// instead of one each (setIf: an empty value sets nothing). Each header's
-// slice is capped at its one value, so appending to it never reaches the
-// next.
+// written directly, as Header.Set would) from one backing array (setIf:
+// an empty value sets nothing). Each header's slice is capped at its one
+// value, so appending to it never reaches the next; past the array's
+// room a header gets a slice of its own.
 type ownHeaders struct {
 	h    http.Header
 	vals []string
@@ -128,6 +158,10 @@ func (o *ownHeaders) setIf(k, v string) {
 }
 
 func (o *ownHeaders) set(k, v string) {
+	if len(o.vals) == cap(o.vals) {
+		o.h[k] = []string{v}
+		return
+	}
 	o.vals = append(o.vals, v)
 	n := len(o.vals)
 	o.h[k] = o.vals[n-1 : n : n]

@@ -95,15 +95,17 @@ func (s *stageRun) enter(st Stage) context.Context {
 	if s.obs == nil {
 		return s.parent
 	}
+	// One clock reading ends the open stage and starts st (whose time
+	// then counts its span's start, a microsecond when tracing).
+	now := time.Now()
 	if s.open {
-		s.obs.StageDone(s.ctx, s.stage, time.Since(s.start), "")
+		s.obs.StageDone(s.ctx, s.stage, now.Sub(s.start), "")
 	}
-	s.stage, s.open = st, true
+	s.stage, s.open, s.start = st, true, now
 	s.ctx = s.obs.StageStart(s.parent, st)
 	if s.ctx == nil {
 		s.ctx = s.parent
 	}
-	s.start = time.Now()
 	return s.ctx
 }
 

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/payguard/payguard/internal/audit"
@@ -222,6 +223,11 @@ type Pipeline struct {
 	// allPolicies: the compiled policies as one program, for the
 	// notification they all allow (nil with fewer than two).
 	allPolicies *policy.Conjunction
+	// redactor masks the audit record's body: audit_redact read once.
+	redactor *audit.Redactor
+	// merchantNS is the order namespace of the first merchant seen
+	// (orderNamespace), nil before.
+	merchantNS atomic.Pointer[merchantNamespace]
 	// paymentAtClaim: no query, order lookup, policy or recovery hook can
 	// refuse a claimed notification, so its paid transaction is recorded with the
 	// claim (one store step) rather than just before the forward.
@@ -276,6 +282,7 @@ func New(cfg Config) (*Pipeline, error) {
 		p.traits.Method = http.MethodPost
 	}
 	p.orderNS = cfg.OrderNamespace
+	p.redactor = audit.NewRedactor(cfg.AuditRedact)
 	if cfg.Querier != nil {
 		p.queries = newQueryCache(cfg.Querier, cfg.QueryCache, cfg.Now)
 	}
@@ -293,14 +300,15 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 	// The audit record masks the body as it arrived, whatever the forward
 	// does to the headers.
 	contentType := in.Header.Get("Content-Type")
-	res := &Result{}
-	p.run(ctx, in, forward, res)
+	h := &handling{}
+	res := &h.res
+	p.run(ctx, in, forward, &h.d, res)
 	p.after(ctx, res)
 	res.Duration = p.cfg.Now().Sub(start)
 	if res.Response.Header == nil {
 		res.Response.Header = http.Header{}
 	}
-	if !res.Response.Written {
+	if v := res.Response.Header[HeaderReason]; !res.Response.Written && (len(v) != 1 || v[0] != string(res.Code)) {
 		res.Response.Header.Set(HeaderReason, string(res.Code))
 	}
 	if !p.cfg.SkipAudit {
@@ -337,12 +345,19 @@ func (p *Pipeline) reject(res *Result, err error) {
 	}
 }
 
+// ack is the provider's answer for code, its headers already holding
+// Payguard-Reason (Handle sets it on every answer it writes) and room for
+// an Allow: their values from one array.
 func (p *Pipeline) ack(ok bool, code reason.Code) Response {
 	a := p.cfg.Provider.Acknowledge(ok, code, reason.HTTPStatus(code))
-	h := http.Header{}
+	h := make(http.Header, 3)
+	vals := make([]string, 0, 2)
 	if a.ContentType != "" {
-		h.Set("Content-Type", a.ContentType)
+		vals = append(vals, a.ContentType)
+		h["Content-Type"] = vals[0:1:1]
 	}
+	vals = append(vals, string(code))
+	h[HeaderReason] = vals[len(vals)-1 : len(vals) : len(vals)]
 	if a.Status == 0 {
 		a.Status = reason.HTTPStatus(code)
 	}
@@ -397,24 +412,50 @@ func deleteHeaderVariants(h http.Header, name string) {
 	}
 }
 
-func readBody(r io.Reader, max int64) ([]byte, error) {
+// readBody reads at most max bytes of r. declared is the request's
+// Content-Length (-1 when unknown): a body within max is read into one
+// buffer of that size and a byte to spare (for the read that sees EOF),
+// so a notification costs one allocation and a few reads, not a buffer
+// doubled from 512 bytes. The declared length is only a size hint: a body
+// longer or shorter than it is read as it is, and the limit holds. The
+// hint is believed up to maxBodyHint, so that a sender declaring a large
+// body and sending nothing holds no more memory than a notification.
+func readBody(r io.Reader, max, declared int64) ([]byte, error) {
 	if r == nil {
 		return nil, nil
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+	size := int64(bytes.MinRead)
+	if declared >= 0 && declared <= max {
+		size = min(declared, maxBodyHint) + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // room for the next read: append's growth
+		}
+		// Never read past max+1 bytes: one more than max says too large.
+		room := b[len(b):min(int64(cap(b)), max+1)]
+		n, err := r.Read(room)
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
 			return nil, reason.New(reason.BodyTooLarge, "body over max_body %d", max)
 		}
-		return nil, reason.Wrap(reason.Malformed, err, "read body")
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, reason.New(reason.BodyTooLarge, "body over max_body %d", max)
+			}
+			return nil, reason.Wrap(reason.Malformed, err, "read body")
+		}
 	}
-	if n > max {
-		return nil, reason.New(reason.BodyTooLarge, "body over max_body %d", max)
-	}
-	return buf.Bytes(), nil
 }
+
+// maxBodyHint is the largest declared length readBody allocates up front:
+// above any provider's notification (a few KiB), far below max_body's 1GiB.
+const maxBodyHint = 16 << 10
 
 func asReasonError(err error, def reason.Code) error {
 	var re *reason.Error
@@ -450,8 +491,21 @@ func (p *Pipeline) MaxAge() time.Duration { return p.cfg.MaxAge }
 // detection: the configured order_namespace, else the provider and the
 // merchant the notification is addressed to (DESIGN.md section 3).
 func (p *Pipeline) orderNamespace(n *notification.Notification) string {
-	return Namespace(p.orderNS, p.name, n.Merchant)
+	if p.orderNS != "" || n.Merchant == "" {
+		return Namespace(p.orderNS, p.name, n.Merchant) // no string built
+	}
+	// A route's notifications are addressed to its one merchant: the
+	// first one's namespace is kept, not concatenated per notification.
+	if c := p.merchantNS.Load(); c != nil && c.merchant == n.Merchant {
+		return c.ns
+	}
+	ns := Namespace(p.orderNS, p.name, n.Merchant)
+	p.merchantNS.CompareAndSwap(nil, &merchantNamespace{merchant: n.Merchant, ns: ns})
+	return ns
 }
+
+// merchantNamespace is a merchant's order namespace, as Namespace builds it.
+type merchantNamespace struct{ merchant, ns string }
 
 // Traits are the provider's traits this pipeline runs with.
 func (p *Pipeline) Traits() provider.Traits { return p.traits }

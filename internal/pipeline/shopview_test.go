@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
 )
@@ -110,5 +111,17 @@ func TestPassthroughPendingUnlessConfirmed(t *testing.T) {
 	p.Handle(context.Background(), pending("ret-none", 100), s.forward)
 	if h := s.got[len(s.got)-1].Header; h.Get(HeaderStatus) != "pending" {
 		t.Errorf("no query: %v", h)
+	}
+}
+
+// The first merchant's namespace is kept (orderNamespace), so it must stay
+// Namespace's answer for every merchant in any order, the kept one or not.
+func TestOrderNamespaceKeptAgreesWithNamespace(t *testing.T) {
+	p, _ := newPipeline(t, nil)
+	for _, m := range []string{"app-A", "app-B", "app-A", "", "app-B", "app-A"} {
+		n := &notification.Notification{Merchant: m}
+		if got, want := p.orderNamespace(n), Namespace("", "fake", m); got != want {
+			t.Errorf("merchant %q: %q, want %q", m, got, want)
+		}
 	}
 }

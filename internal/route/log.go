@@ -21,13 +21,14 @@ func LogNotification(logger *zap.Logger, providerName string, res *pipeline.Resu
 	if ce == nil {
 		return
 	}
-	fields := []zap.Field{
+	// Room for every field below: one slice, never regrown.
+	fields := make([]zap.Field, 0, 13)
+	fields = append(fields,
 		zap.String("provider", providerName),
 		zap.String("outcome", string(res.Outcome)),
 		zap.String("reason", string(res.Code)),
 		zap.String("remote_ip", ip.String()),
-		zap.Duration("duration", res.Duration),
-	}
+		zap.Duration("duration", res.Duration))
 	if n := res.Notification; n != nil {
 		fields = append(fields,
 			zap.String("event_id", n.EventID),
