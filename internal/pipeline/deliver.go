@@ -237,7 +237,7 @@ func (d *delivery) claimEvent() error {
 		// as it always was.
 		return p.recordNonceOnly(d.sctx, a)
 	}
-	if p.paymentAtClaim && n.Status == notification.StatusPaid && n.OutTradeNo != "" && n.TransactionID != "" {
+	if p.recordsAtClaim(n) {
 		d.payment = store.Payment{NS: p.orderNamespace(n), OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID, TTL: p.cfg.DedupTTL}
 		a.Payment = &d.payment
 	}
@@ -264,6 +264,20 @@ func (d *delivery) claimEvent() error {
 	d.paymentRecorded = a.Payment != nil
 	d.res.DuplicateOf = got.DuplicateOf
 	return nil
+}
+
+// recordsAtClaim reports whether n's paid transaction is recorded with
+// its claim. Not where the recovery hook guards n's namespace: its
+// BeforeForward may still refuse n (in_flight while a recovered delivery
+// of the transaction is at the shop, duplicate when it was delivered as
+// recovered, store_unavailable), and the duplicate-payment record is
+// written only for a notification that passed every stage before the
+// forward, so there the payment waits for the hook (forwardToShop).
+func (p *Pipeline) recordsAtClaim(n *notification.Notification) bool {
+	if !p.paymentAtClaim || n.Status != notification.StatusPaid || n.OutTradeNo == "" || n.TransactionID == "" {
+		return false
+	}
+	return p.cfg.Hook == nil || !p.cfg.Hook.Guards(p.orderNamespace(n))
 }
 
 // recordNonceOnly is the claim stage of a notification without an event

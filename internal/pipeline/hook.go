@@ -11,6 +11,11 @@ import (
 // Hook is lost-callback recovery's part in the pipeline (DESIGN.md section
 // 11), internal/recovery's Guard; nil on routes without recovery.
 type Hook interface {
+	// Guards reports whether BeforeForward may act on a paid notification
+	// of order namespace ns (a recover route exists for it). Where it does
+	// not, BeforeForward refuses nothing, so the payment is recorded with
+	// the claim, in the same store step (Pipeline.recordsAtClaim).
+	Guards(ns string) bool
 	// BeforeForward runs when a notification passed every check and its
 	// event is claimed, just before the forward; ns is its order
 	// namespace. An error (a reason.Error: store_unavailable, in_flight)

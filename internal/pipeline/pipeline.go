@@ -228,9 +228,10 @@ type Pipeline struct {
 	// merchantNS is the order namespace of the first merchant seen
 	// (orderNamespace), nil before.
 	merchantNS atomic.Pointer[merchantNamespace]
-	// paymentAtClaim: no query, order lookup, policy or recovery hook can
-	// refuse a claimed notification, so its paid transaction is recorded with the
-	// claim (one store step) rather than just before the forward.
+	// paymentAtClaim: no query, order lookup or policy can refuse a
+	// claimed notification, so its paid transaction is recorded with the
+	// claim (one store step) rather than just before the forward, unless
+	// the recovery hook guards its namespace (recordsAtClaim).
 	paymentAtClaim bool
 }
 
@@ -289,7 +290,7 @@ func New(cfg Config) (*Pipeline, error) {
 	p.orderByPolicy = anyPolicy(cfg.Policies, readsOrder)
 	p.dupByPolicy = anyPolicy(cfg.Policies, readsDuplicateOf)
 	p.allPolicies = joinPolicies(cfg.Policies)
-	p.paymentAtClaim = cfg.Querier == nil && cfg.OrderLookup == nil && len(cfg.Policies) == 0 && cfg.Hook == nil
+	p.paymentAtClaim = cfg.Querier == nil && cfg.OrderLookup == nil && len(cfg.Policies) == 0
 	return p, nil
 }
 

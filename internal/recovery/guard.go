@@ -77,12 +77,20 @@ func NewGuard(cfg GuardConfig) *Guard {
 	return &Guard{cfg: cfg}
 }
 
+// Guards implements pipeline.Hook: a notification of ns is guarded only
+// where a recover route may recover its payment, the condition
+// BeforeForward checks too.
+func (g *Guard) Guards(ns string) bool {
+	_, ok := g.cfg.Routes.Schedule(ns, g.cfg.Provider)
+	return ok
+}
+
 // BeforeForward implements pipeline.Hook.
 func (g *Guard) BeforeForward(ctx context.Context, ns string, n *notification.Notification) (pipeline.Guard, error) {
 	if n.Status != notification.StatusPaid || n.TransactionID == "" {
 		return pipeline.Guard{}, nil
 	}
-	if _, ok := g.cfg.Routes.Schedule(ns, g.cfg.Provider); !ok {
+	if !g.Guards(ns) {
 		return pipeline.Guard{}, nil // no recover route: nothing can be recovered
 	}
 	c, err := g.cfg.Store.ClaimDelivery(ctx, ns, n.TransactionID, store.SourceNotify, n.EventID, g.cfg.Lease)

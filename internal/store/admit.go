@@ -25,7 +25,7 @@ type Admission struct {
 	// Payment, when set, is recorded once the event is claimed; the caller
 	// sets it only where nothing between the claim and the forward can
 	// refuse the notification (no query, order lookup, policy or recovery
-	// hook), since the
+	// hook guarding its namespace), since the
 	// duplicate-payment record is written only for a notification that
 	// passed them.
 	Payment *Payment
