@@ -33,6 +33,12 @@ const (
 	// DefaultDialerRetries is the number of connect attempts per new
 	// connection (go-redis would make five, 100ms apart).
 	DefaultDialerRetries = 1
+	// DefaultProtocol is RESP2. payguard uses nothing of RESP3 (no
+	// client-side caching, no pub/sub, no push notifications; its scripts
+	// answer the same in both), and go-redis on RESP3 looks for pending
+	// push notifications around every command and health check. A URL's
+	// protocol=3 still selects RESP3.
+	DefaultProtocol = 2
 )
 
 // ParseRedisURL turns the Caddyfile's `store redis <url> { addrs ...;
@@ -98,6 +104,9 @@ func ParseRedisURL(rawURL string, addrs []string, masterName string) (*redis.Uni
 	setDefault(&uo.PoolTimeout, DefaultPoolTimeout)
 	if uo.MaxRetries == 0 {
 		uo.MaxRetries = DefaultMaxRetries
+	}
+	if uo.Protocol == 0 {
+		uo.Protocol = DefaultProtocol
 	}
 
 	if len(addrs) > 0 {

@@ -40,12 +40,14 @@ func TestParseRedisURL(t *testing.T) {
 				eq(t, "retries", o.MaxRetries, DefaultMaxRetries)
 				eq(t, "dialer retries", o.DialerRetries, DefaultDialerRetries)
 				eq(t, "context timeouts", o.ContextTimeoutEnabled, true)
+				eq(t, "protocol", o.Protocol, DefaultProtocol)
 			},
 		},
 		{
 			name: "query options win over defaults",
-			url:  "redis://h/0?dial_timeout=5s&read_timeout=3s&max_retries=-1&pool_size=7",
+			url:  "redis://h/0?dial_timeout=5s&read_timeout=3s&max_retries=-1&pool_size=7&protocol=3",
 			check: func(t *testing.T, o *redis.UniversalOptions) {
+				eq(t, "protocol", o.Protocol, 3)
 				eq(t, "dial", o.DialTimeout, 5*time.Second)
 				eq(t, "read", o.ReadTimeout, 3*time.Second)
 				eq(t, "retries", o.MaxRetries, -1)
