@@ -11,10 +11,9 @@ import (
 
 // Redis is the shared Store for several payguard instances: standalone
 // Redis, Sentinel or Cluster, whatever redis.UniversalClient the caller
-// built (see ParseRedisURL). Each operation is one script (or command)
-// touching one key: a SET NX PX inside a small Lua script where a
-// compare-and-set is needed. The scripts of concurrent calls share round
-// trips: they go out together as one pipeline (scriptBatcher). Scripts go out as EVALSHA and fall back to EVAL on NOSCRIPT (built
+// built (see ParseRedisURL). Each operation is one round trip touching one
+// key: a SET NX PX inside a small Lua script where a compare-and-set is
+// needed. Scripts go out as EVALSHA and fall back to EVAL on NOSCRIPT (built
 // into redis.Script), so a restarted or failed-over server needs no warm-up.
 //
 // go-redis retries a command after a network error, so a script may run
@@ -27,9 +26,6 @@ type Redis struct {
 	// cluster: keys of one notification lie in several hash slots, so no
 	// script touches more than one (AdmitEvent takes its steps one by one).
 	cluster bool
-	// scripts sends the scripts of concurrent calls in one pipeline
-	// (batch.go).
-	scripts *scriptBatcher
 }
 
 var _ Store = (*Redis)(nil)
@@ -40,7 +36,7 @@ var _ Store = (*Redis)(nil)
 // with it first.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
 	_, cluster := client.(*redis.ClusterClient)
-	return &Redis{client: client, prefix: prefix, cluster: cluster, scripts: newScriptBatcher(client)}
+	return &Redis{client: client, prefix: prefix, cluster: cluster}
 }
 
 // OpenRedis is ParseRedisURL, redis.NewUniversalClient and NewRedis in one
@@ -140,7 +136,7 @@ func (r *Redis) ClaimEvent(ctx context.Context, ns, eventID string, lease time.D
 		return Claim{}, err
 	}
 	tok := newToken()
-	n, err := r.run(ctx, claimScript,
+	n, err := claimScript.Run(ctx, r.client,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+tok, lease.Milliseconds()).Int()
 	if err != nil {
@@ -163,7 +159,7 @@ func (r *Redis) CompleteEvent(ctx context.Context, ns, eventID, token string, tt
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token), checkDuration("ttl", ttl)); err != nil {
 		return err
 	}
-	err := r.run(ctx, completeScript,
+	err := completeScript.Run(ctx, r.client,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+token, donePrefix+token, ttl.Milliseconds()).Err()
 	if err != nil {
@@ -177,7 +173,7 @@ func (r *Redis) ReleaseEvent(ctx context.Context, ns, eventID, token string) err
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token)); err != nil {
 		return err
 	}
-	err := r.run(ctx, releaseScript,
+	err := releaseScript.Run(ctx, r.client,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+token).Err()
 	if err != nil {
@@ -191,7 +187,7 @@ func (r *Redis) RenewEvent(ctx context.Context, ns, eventID, token string, lease
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token), checkDuration("lease", lease)); err != nil {
 		return false, err
 	}
-	n, err := r.run(ctx, renewScript,
+	n, err := renewScript.Run(ctx, r.client,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+token, lease.Milliseconds()).Int()
 	if err != nil {
@@ -205,7 +201,7 @@ func (r *Redis) RecordNonce(ctx context.Context, ns, nonce string, ttl time.Dura
 	if err := firstErr(checkID("namespace", ns), checkID("nonce", nonce), checkDuration("ttl", ttl)); err != nil {
 		return false, err
 	}
-	n, err := r.run(ctx, nonceScript,
+	n, err := nonceScript.Run(ctx, r.client,
 		[]string{key(r.prefix, ns, kindNonce, nonce)},
 		newToken(), ttl.Milliseconds()).Int()
 	if err != nil {
@@ -222,7 +218,7 @@ func (r *Redis) RecordPayment(ctx context.Context, ns, outTradeNo, transactionID
 	if outTradeNo == "" || transactionID == "" {
 		return "", nil
 	}
-	earlier, err := r.run(ctx, paymentScript,
+	earlier, err := paymentScript.Run(ctx, r.client,
 		[]string{key(r.prefix, ns, kindPayment, outTradeNo)},
 		transactionID, ttl.Milliseconds()).Text()
 	if err != nil {
@@ -240,15 +236,9 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-// run runs script, batched with the scripts of concurrent calls.
-func (r *Redis) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	return r.scripts.run(ctx, script, keys, args...)
-}
-
-// Close closes the client and its connection pool, once the scripts in
-// flight have their answers (failed, as the pool closes under them).
+// Close closes the client and its connection pool.
 func (r *Redis) Close() error {
-	if err := r.scripts.close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+	if err := r.client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
 		return err
 	}
 	return nil

@@ -50,9 +50,8 @@ type Claim struct {
 // Store is implemented by memory and redis. ns is a namespace (the provider
 // name, or the order namespace); keys are {prefix}{ns}:evt:{id},
 // {prefix}{ns}:nonce:{nonce}, {prefix}{ns}:order:{out_trade_no}. Every
-// operation is atomic and, on Redis, a single script (AdmitEvent on Redis
-// Cluster excepted: there it is its steps, see Redis.AdmitEvent), at most
-// one round trip and shared with concurrent calls' (batch.go).
+// operation is atomic and, on Redis, a single round trip (AdmitEvent on
+// Redis Cluster excepted: there it is its steps, see Redis.AdmitEvent).
 // Errors from an unreachable backend wrap ErrUnavailable.
 type Store interface {
 	// ClaimEvent moves the event absent → in_flight for lease.
