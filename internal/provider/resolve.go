@@ -209,10 +209,25 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 	}
 	return &http.Client{
 		Timeout:       timeout,
-		Transport:     boundedTransport{next: http.DefaultTransport},
+		Transport:     boundedTransport{next: queryTransport},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return ErrRedirect },
 	}
 }
+
+// MaxIdleQueryConns is how many idle connections to one provider host
+// the query client keeps. http.DefaultTransport keeps 2, so with more
+// than two queries at once every other query paid a new TCP (and, to a
+// real provider, TLS) handshake, and left a socket in TIME_WAIT.
+const MaxIdleQueryConns = 64
+
+// queryTransport is every provider client's transport: Go's default
+// (proxy from the environment, dial and TLS timeouts, HTTP/2) with room
+// for the connections concurrent queries to one host use.
+var queryTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxIdleQueryConns
+	return t
+}()
 
 // boundedTransport injects the trace context and caps the answer's size.
 type boundedTransport struct{ next http.RoundTripper }
