@@ -126,8 +126,10 @@ func (fs *faultStack) killB(ctx context.Context, o faultOptions, rep *faultRepor
 	b := fs.inst[1]
 	fs.inst[1] = nil
 	fs.mu.Unlock()
-	rep.killedAt = time.Now()
 	b.kill()
+	// After the process is gone, not before the signal: the shop can
+	// accept one of b's deliveries while b dies, and b never records it.
+	rep.killedAt = time.Now()
 	rep.Kills++
 	fmt.Fprintf(w, "  %6.2fs instance b killed with SIGKILL (mid-delivery: %v)\n", time.Since(fs.shop.started).Seconds(), rep.KilledMidDelivery)
 	if !sleepCtx(ctx, time.Second) {
