@@ -113,11 +113,17 @@ func (p *Provider) Acknowledge(ok bool, code reason.Code, status int) provider.A
 // computeSignature is Stripe's v1 signature: HMAC-SHA256 keyed with the
 // whole secret string over "<t>.<body>".
 func computeSignature(secret []byte, t int64, body []byte) []byte {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(strconv.AppendInt(nil, t, 10))
+	return signedPayloadMAC(hmac.New(sha256.New, secret), t, body, nil)
+}
+
+// signedPayloadMAC appends to out mac's sum over Stripe's signed payload
+// "<t>.<body>"; mac is fresh or reset.
+func signedPayloadMAC(mac hash.Hash, t int64, body, out []byte) []byte {
+	var ts [20]byte
+	mac.Write(strconv.AppendInt(ts[:0], t, 10))
 	mac.Write([]byte{'.'})
 	mac.Write(body)
-	return mac.Sum(nil)
+	return mac.Sum(out)
 }
 
 // signature is computeSignature under secrets[i] with a pooled HMAC,
@@ -126,11 +132,7 @@ func (p *Provider) signature(i int, t int64, body []byte, out *[sha256.Size]byte
 	mac := p.macs[i].Get().(hash.Hash)
 	defer p.macs[i].Put(mac)
 	mac.Reset()
-	var ts [20]byte
-	mac.Write(strconv.AppendInt(ts[:0], t, 10))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return mac.Sum(out[:0])
+	return signedPayloadMAC(mac, t, body, out[:0])
 }
 
 // SignatureHeader returns the Stripe-Signature value Stripe sends for body
