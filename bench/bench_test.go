@@ -34,6 +34,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/payguard/payguard/caddymodule"
+	"github.com/payguard/payguard/internal/cpuclock"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/provider/alipay"
@@ -274,12 +275,12 @@ func benchPipelineWith(b *testing.B, st store.Store, mod func(*pipeline.Config),
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, haveCPU := processCPU()
+	cpu0, haveCPU := cpuclock.Process()
 	for i := 0; i < b.N; i++ {
 		one(bodies[i])
 	}
 	b.StopTimer()
-	if cpu1, _ := processCPU(); haveCPU {
+	if cpu1, _ := cpuclock.Process(); haveCPU {
 		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 	}
 	for _, c := range cmds {

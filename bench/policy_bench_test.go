@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/cpuclock"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/pipeline"
 	"github.com/payguard/payguard/internal/policy"
@@ -84,7 +85,7 @@ func BenchmarkPolicyOverhead(b *testing.B) {
 	const rounds, perRound = 100, 10
 	var wall, cpu [2]time.Duration // 0: without, 1: with
 	var ratios []float64
-	_, haveCPU := threadCPU()
+	_, haveCPU := cpuclock.Thread()
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			b.StopTimer()
@@ -102,13 +103,13 @@ func BenchmarkPolicyOverhead(b *testing.B) {
 				if k == 1 {
 					p = with
 				}
-				c0, _ := threadCPU()
+				c0, _ := cpuclock.Thread()
 				t0 := time.Now()
 				for _, body := range bodies {
 					handle(b, p, body)
 				}
 				w := time.Since(t0)
-				c1, _ := threadCPU()
+				c1, _ := cpuclock.Thread()
 				wall[k] += w
 				cpu[k] += c1 - c0
 				spent[k] = c1 - c0
@@ -199,7 +200,7 @@ func BenchmarkPolicyOverheadHTTP(b *testing.B) {
 	setup(b)
 	const rounds, perRound = 20, 50
 	var wall, cpu [2]time.Duration
-	_, haveCPU := processCPU()
+	_, haveCPU := cpuclock.Process()
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			b.StopTimer()
@@ -214,13 +215,13 @@ func BenchmarkPolicyOverheadHTTP(b *testing.B) {
 				if k == 1 {
 					path = "/alipay-policies"
 				}
-				c0, _ := processCPU()
+				c0, _ := cpuclock.Process()
 				t0 := time.Now()
 				for _, body := range bodies[k*perRound : (k+1)*perRound] {
 					post(b, path, body, "forwarded")
 				}
 				wall[k] += time.Since(t0)
-				c1, _ := processCPU()
+				c1, _ := cpuclock.Process()
 				cpu[k] += c1 - c0
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"runtime"
 	"time"
+
+	"github.com/payguard/payguard/internal/cpuclock"
 )
 
 // rsaSignCPU is the CPU time one RSA-2048 PKCS#1 v1.5 signature takes on
@@ -24,7 +26,7 @@ func rsaSignCPU(n int) (time.Duration, bool) {
 	digest := sha256.Sum256([]byte("app_id=2021000000000001&biz_content=..."))
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	start, ok := threadCPU()
+	start, ok := cpuclock.Thread()
 	if !ok {
 		return 0, false
 	}
@@ -33,7 +35,7 @@ func rsaSignCPU(n int) (time.Duration, bool) {
 			return 0, false
 		}
 	}
-	end, ok := threadCPU()
+	end, ok := cpuclock.Thread()
 	if !ok || end <= start {
 		return 0, false
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/cpuclock"
 	"github.com/payguard/payguard/internal/provider"
 )
 
@@ -80,7 +81,7 @@ func BenchmarkVerifyNotify(b *testing.B) {
 // benchRatio runs notify and the primitive interleaved and reports their
 // thread CPU times and ratio.
 func benchRatio(b *testing.B, notify func(), prim *primitive) {
-	if _, ok := threadCPU(); !ok {
+	if _, ok := cpuclock.Thread(); !ok {
 		b.Fatal("no thread CPU clock on this system")
 	}
 	allocs := testing.AllocsPerRun(100, notify)
@@ -88,11 +89,11 @@ func benchRatio(b *testing.B, notify func(), prim *primitive) {
 	defer runtime.UnlockOSThread()
 	var tn, tp time.Duration
 	for b.Loop() {
-		t0, _ := threadCPU()
+		t0, _ := cpuclock.Thread()
 		notify()
-		t1, _ := threadCPU()
+		t1, _ := cpuclock.Thread()
 		prim.verify(b)
-		t2, _ := threadCPU()
+		t2, _ := cpuclock.Thread()
 		tn += t1 - t0
 		tp += t2 - t1
 	}
