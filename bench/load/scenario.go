@@ -1,10 +1,6 @@
 package main
 
 import (
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -12,8 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/payguard/payguard/internal/provider"
@@ -313,33 +307,6 @@ func storeName(sc scenario) string {
 		return "redis"
 	}
 	return "memory"
-}
-
-// rsaSignRate is how many RSA-2048 PKCS#1 v1.5 signatures per second this
-// machine makes right now on every CPU: the floor of a reverse query.
-func rsaSignRate(d time.Duration) float64 {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return 0
-	}
-	digest := sha256.Sum256([]byte("app_id=2021000000000001&biz_content=..."))
-	var n atomic.Int64
-	stop := time.Now().Add(d)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(stop) {
-				if _, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:]); err == nil {
-					n.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
 }
 
 // printSignCPU compares payguard's CPU per queried notification with one

@@ -6,10 +6,45 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/payguard/payguard/internal/cpuclock"
 )
+
+// signingKey is a fresh RSA-2048 key and the digest of an Alipay-like
+// query for the signing measurements: the signature a reverse query makes.
+func signingKey() (*rsa.PrivateKey, [sha256.Size]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	return key, sha256.Sum256([]byte("app_id=2021000000000001&biz_content=...")), err
+}
+
+// rsaSignRate is how many RSA-2048 PKCS#1 v1.5 signatures per second this
+// machine makes right now on every CPU: the floor of a reverse query.
+func rsaSignRate(d time.Duration) float64 {
+	key, digest, err := signingKey()
+	if err != nil {
+		return 0
+	}
+	var n atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if _, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:]); err == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
 
 // rsaSignCPU is the CPU time one RSA-2048 PKCS#1 v1.5 signature takes on
 // this machine, measured on the signing thread's own clock: on two cores
@@ -19,11 +54,10 @@ import (
 // divided by it says how much payguard spends beside that signature,
 // whatever the machine's neighbours do. false: no thread clock here.
 func rsaSignCPU(n int) (time.Duration, bool) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, digest, err := signingKey()
 	if err != nil {
 		return 0, false
 	}
-	digest := sha256.Sum256([]byte("app_id=2021000000000001&biz_content=..."))
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start, ok := cpuclock.Thread()
