@@ -49,6 +49,9 @@ type options struct {
 	soak      time.Duration
 	soakRate  float64
 	adminPort int
+	// profile, when set, is where runProfile writes payguard's CPU profile.
+	profile    string
+	profileFor time.Duration
 }
 
 func main() {
@@ -73,6 +76,8 @@ func main() {
 	flag.BoolVar(&fault, "fault", false, "run the fault harness instead of the load scenarios")
 	flag.DurationVar(&o.soak, "soak", 0, "run the memory soak for this long instead (payguard alone in open loop at half its peak; RSS and goroutines sampled)")
 	flag.Float64Var(&o.soakRate, "soak-rate", 0, "the soak's fixed rate in req/s (default half of payguard's closed-loop peak, measured first)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "instead of the scenarios: drive payguard alone in closed loop and write its CPU profile (Caddy's /debug/pprof) to this file")
+	flag.DurationVar(&o.profileFor, "cpuprofile-for", 10*time.Second, "how long -cpuprofile profiles")
 	fo.register(flag.CommandLine)
 	flag.Parse()
 	for _, f := range strings.Split(open, ",") {
@@ -108,6 +113,16 @@ func main() {
 		}
 		if err := runSoak(o, sc, os.Stdout); err != nil {
 			fatalf("soak %s: %v", sc.name, err)
+		}
+		return
+	}
+	if o.profile != "" {
+		sc, ok := scenarioByName(strings.TrimSpace(o.scenarios[0]))
+		if !ok {
+			fatalf("unknown scenario %q (have %s)", o.scenarios[0], strings.Join(scenarioNames(), ", "))
+		}
+		if err := runProfile(o, sc, os.Stdout); err != nil {
+			fatalf("profile %s: %v", sc.name, err)
 		}
 		return
 	}

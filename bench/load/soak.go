@@ -31,27 +31,12 @@ type soakSample struct {
 }
 
 func runSoak(o options, sc scenario, w io.Writer) error {
-	p, err := loadProvider(o.keys, sc.provider)
+	run, err := startGuardAlone(&o, sc, "sk")
 	if err != nil {
 		return err
 	}
-	if o.adminPort, err = freePort(); err != nil {
-		return err
-	}
-	st, err := startStack(o, sc, p)
-	if err != nil {
-		return err
-	}
-	defer st.close()
-	tag := fmt.Sprintf("sk%x-", time.Now().UnixNano())
-	pool, err := st.signFor(sc, p, o.pool, tag+"c-")
-	if err != nil {
-		return err
-	}
-	guard := &target{name: "payguard", srv: st.guard, url: st.guard.URL() + "/", client: newClient(o.conns), pool: pool, check: checkForwarded}
-	if _, err := guard.closedLoop(o.conns, 200*time.Millisecond); err != nil {
-		return err
-	}
+	defer run.st.close()
+	st, guard, p, tag := run.st, run.guard, run.p, run.tag
 	var peak []slice
 	for range 3 {
 		s, err := guard.closedLoop(o.conns, o.slice)
