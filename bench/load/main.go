@@ -52,6 +52,9 @@ type options struct {
 	// profile, when set, is where runProfile writes payguard's CPU profile.
 	profile    string
 	profileFor time.Duration
+	// profilePlain profiles plain Caddy instead, on plainAdminPort.
+	profilePlain   bool
+	plainAdminPort int
 }
 
 func main() {
@@ -78,6 +81,7 @@ func main() {
 	flag.Float64Var(&o.soakRate, "soak-rate", 0, "the soak's fixed rate in req/s (default half of payguard's closed-loop peak, measured first)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "instead of the scenarios: drive payguard alone in closed loop and write its CPU profile (Caddy's /debug/pprof) to this file")
 	flag.DurationVar(&o.profileFor, "cpuprofile-for", 10*time.Second, "how long -cpuprofile profiles")
+	flag.BoolVar(&o.profilePlain, "cpuprofile-plain", false, "with -cpuprofile: profile plain Caddy reverse_proxy in the same stack instead of payguard, to compare the two")
 	fo.register(flag.CommandLine)
 	flag.Parse()
 	for _, f := range strings.Split(open, ",") {

@@ -10,8 +10,9 @@ import (
 	"github.com/payguard/payguard/internal/sim"
 )
 
-// runProfile drives payguard alone in closed loop for o.profileFor and
-// takes a CPU profile of its process meanwhile, from Caddy's admin
+// runProfile drives payguard (or, with -cpuprofile-plain, plain Caddy)
+// alone in closed loop for o.profileFor and takes a CPU profile of its
+// process meanwhile, from Caddy's admin
 // /debug/pprof/profile, into o.profile: where the time goes through a real
 // Caddy, which the in-process benchmarks cannot show (the forward, the
 // log line, the store's round trips).
@@ -19,19 +20,36 @@ import (
 //	go run ./bench/load -scenarios stripe-redis -cpuprofile /tmp/stripe-redis.pprof
 //	go tool pprof -top /tmp/stripe-redis.pprof
 func runProfile(o options, sc scenario, w io.Writer) error {
+	if o.profilePlain {
+		var err error
+		if o.plainAdminPort, err = freePort(); err != nil {
+			return err
+		}
+	}
 	run, err := startGuardAlone(&o, sc, "pf")
 	if err != nil {
 		return err
 	}
 	defer run.st.close()
-	guard := run.guard
+	guard, port, who := run.guard, o.adminPort, "payguard"
+	if o.profilePlain {
+		pool, err := presign(run.p, 256, run.tag+"p-", "")
+		if err != nil {
+			return err
+		}
+		guard = &target{name: "plain", srv: run.st.plain, url: run.st.plain.URL() + "/", client: newClient(o.conns), pool: pool, check: checkPlain, cycle: true}
+		if _, err := guard.closedLoop(o.conns, 200*time.Millisecond); err != nil {
+			return err
+		}
+		port, who = o.plainAdminPort, "plain Caddy"
+	}
 	secs := int(o.profileFor / time.Second)
 	if secs < 1 {
 		secs = 1
 	}
 	got := make(chan error, 1)
 	go func() {
-		got <- fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", o.adminPort, secs), o.profile)
+		got <- fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, secs), o.profile)
 	}()
 	s, err := guard.closedLoop(o.conns, time.Duration(secs)*time.Second+500*time.Millisecond)
 	if err != nil {
@@ -41,8 +59,8 @@ func runProfile(o options, sc scenario, w io.Writer) error {
 		return err
 	}
 	sum := summarize(guard, []slice{s})
-	fmt.Fprintf(w, "== profile %s (store %s): payguard alone, closed loop, %d in flight, %.0f req/s, cpu/req %.0f µs; %s\n  CPU profile of %d s in %s (go tool pprof -top %s)\n",
-		sc.name, storeName(sc), o.conns, sum.rate, float64(sum.cpuPerReq.Microseconds()), uptime(), secs, o.profile, o.profile)
+	fmt.Fprintf(w, "== profile %s (store %s): %s alone, closed loop, %d in flight, %.0f req/s, cpu/req %.0f µs; %s\n  CPU profile of %d s in %s (go tool pprof -top %s)\n",
+		sc.name, storeName(sc), who, o.conns, sum.rate, float64(sum.cpuPerReq.Microseconds()), uptime(), secs, o.profile, o.profile)
 	return nil
 }
 

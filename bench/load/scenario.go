@@ -161,7 +161,11 @@ func startStack(o options, sc scenario, p *sim.Provider) (*stack, error) {
 			return fail(err)
 		}
 	}
-	plainCf := fmt.Sprintf("{\n%s}\nhttp://127.0.0.1:%d {\n\treverse_proxy %s\n}\n", globalOpts, ports[0], shopAddr)
+	plainGlobal := globalOpts
+	if o.plainAdminPort > 0 {
+		plainGlobal = strings.Replace(plainGlobal, "\tadmin off\n", fmt.Sprintf("\tadmin 127.0.0.1:%d\n", o.plainAdminPort), 1)
+	}
+	plainCf := fmt.Sprintf("{\n%s}\nhttp://127.0.0.1:%d {\n\treverse_proxy %s\n}\n", plainGlobal, ports[0], shopAddr)
 	if o.adminPort > 0 {
 		// The soak reads the Go runtime's figures from Caddy's /metrics.
 		global = strings.Replace(global, "\tadmin off\n", fmt.Sprintf("\tadmin 127.0.0.1:%d\n", o.adminPort), 1)
