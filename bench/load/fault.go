@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,23 @@ type faultEvent struct {
 	order sim.Order
 	acked atomic.Int64 // unix nanos of the first success acknowledgement, 0 none
 	gave  atomic.Bool  // a copy ran out of retries
+
+	mu   sync.Mutex
+	sent []string // each attempt as the provider saw it, for an anomaly's report
+}
+
+// record notes one attempt: when (since the shop started), through which
+// instance, and payguard's answer.
+func (ev *faultEvent) record(at time.Duration, instance, answer string) {
+	ev.mu.Lock()
+	ev.sent = append(ev.sent, fmt.Sprintf("%.2fs %s: %s", at.Seconds(), instance, answer))
+	ev.mu.Unlock()
+}
+
+func (ev *faultEvent) attempts() string {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return strings.Join(ev.sent, "; ")
 }
 
 // faultReport is what the run counted.
@@ -234,6 +252,11 @@ func runFault(o faultOptions, w io.Writer) (*faultReport, error) {
 	rep.ForgedAcked = int(pl.forgedAcked.Load())
 	rep.tally(fs.shop, events)
 	rep.print(w)
+	if rep.verdict() != nil {
+		// What the instances logged of each example's order, before the
+		// stack's directory goes.
+		fs.printLogs(w, rep.exampleOrders())
+	}
 	return rep, nil
 }
 
@@ -331,7 +354,7 @@ func (r *faultReport) tally(shop *faultShop, events []*faultEvent) {
 			r.example(fmt.Sprintf("%s (%s) accepted %d times: %s", ev.order.OutTradeNo, ev.p.Name(), se.accepted, strings.Join(se.trail, ", ")))
 		default:
 			r.Never++
-			r.example(ev.order.OutTradeNo + " never accepted")
+			r.example(fmt.Sprintf("%s (%s) never accepted; sent: %s; the shop saw: %s", ev.order.OutTradeNo, ev.p.Name(), ev.attempts(), strings.Join(se.seen, "; ")))
 		}
 		if ev.gave.Load() {
 			r.GaveUp++
@@ -344,7 +367,7 @@ func (r *faultReport) tally(shop *faultShop, events []*faultEvent) {
 			r.AckedBeforeAccept++
 		case time.Unix(0, acked).Before(se.firstAccept):
 			r.AckedBeforeAccept++
-			r.example(ev.order.OutTradeNo + " acknowledged before the shop accepted")
+			r.example(fmt.Sprintf("%s (%s) acknowledged before the shop accepted; sent: %s; the shop saw: %s", ev.order.OutTradeNo, ev.p.Name(), ev.attempts(), strings.Join(se.seen, "; ")))
 		}
 	}
 }
@@ -373,6 +396,35 @@ func (r *faultReport) acrossOutage(t time.Time) bool {
 // it); the report counts these apart.
 func (r *faultReport) acrossKill(t time.Time) bool {
 	return !r.killedAt.IsZero() && !t.After(r.killedAt) && t.After(r.killedAt.Add(-r.lease))
+}
+
+// exampleOrders are the order numbers the examples start with.
+func (r *faultReport) exampleOrders() []string {
+	var out []string
+	for _, e := range r.examples {
+		no, _, _ := strings.Cut(e, " ")
+		out = append(out, no)
+	}
+	return out
+}
+
+// printLogs prints the lines of the instances' logs that name one of the
+// order numbers.
+func (fs *faultStack) printLogs(w io.Writer, orders []string) {
+	logs, _ := filepath.Glob(filepath.Join(fs.dir, "payguard-*.log"))
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			for _, no := range orders {
+				if strings.Contains(line, no) {
+					fmt.Fprintf(w, "  %s: %s\n", filepath.Base(path), line)
+				}
+			}
+		}
+	}
 }
 
 func (r *faultReport) example(s string) {

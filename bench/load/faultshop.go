@@ -32,6 +32,7 @@ type shopEvent struct {
 	firstAccept time.Time
 	firstVia    string   // the instance whose delivery was first accepted
 	trail       []string // each acceptance: when (since the shop started) and through which instance
+	seen        []string // each arrival: when, through which instance, the answer drawn
 }
 
 // faultShop is the legacy shop behind both instances: it takes or refuses
@@ -107,6 +108,9 @@ func (s *faultShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.modes[mode]++
 	ev := s.arrive(no)
+	if ev != nil {
+		ev.seen = append(ev.seen, fmt.Sprintf("%.2fs via %s: %s", time.Since(s.started).Seconds(), r.Header.Get("X-Instance"), modeNames[mode]))
+	}
 	s.mu.Unlock()
 	if ev == nil {
 		// Forged or foreign: it reached the shop, which is the finding;
@@ -193,6 +197,7 @@ func (s *faultShop) snapshot() (map[string]shopEvent, [nModes]int, int) {
 	for k, v := range s.events {
 		e := *v
 		e.trail = append([]string(nil), v.trail...)
+		e.seen = append([]string(nil), v.seen...)
 		out[k] = e
 	}
 	return out, s.modes, s.forgedN + s.foreign + s.unknown

@@ -47,9 +47,15 @@ func (pl *players) count(k string) {
 // delivers it once; true when the provider would take the answer as its
 // success acknowledgement.
 func (pl *players) send(p *sim.Provider, ord *sim.Order, tamper string) (bool, error) {
+	ok, _, _, err := pl.sendTo(p, ord, tamper)
+	return ok, err
+}
+
+// sendTo is send, telling also which instance answered what.
+func (pl *players) sendTo(p *sim.Provider, ord *sim.Order, tamper string) (ok bool, instance, answer string, err error) {
 	msg, err := p.BuildNotify(ord, tamper, time.Now())
 	if err != nil {
-		return false, err
+		return false, "", "", err
 	}
 	pl.attempts.Add(1)
 	srv := pl.fs.instance(int(pl.rr.Add(1) % 2))
@@ -58,17 +64,18 @@ func (pl *players) send(p *sim.Provider, ord *sim.Order, tamper string) (bool, e
 	}
 	req, err := request(srv.URL()+"/"+p.Name(), msg)
 	if err != nil {
-		return false, err
+		return false, "", "", err
 	}
 	resp, err := pl.client.Do(req.WithContext(pl.ctx))
 	if err != nil {
 		pl.count("connection error")
-		return false, nil
+		return false, srv.name, "connection error", nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	pl.count(fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Payguard-Reason")))
-	return ackOK(p.Name(), resp, body), nil
+	answer = fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Payguard-Reason"))
+	pl.count(answer)
+	return ackOK(p.Name(), resp, body), srv.name, answer, nil
 }
 
 // deliverCopy sends one copy of ev after delay, retrying on schedule.
@@ -79,11 +86,12 @@ func (pl *players) deliverCopy(ev *faultEvent, delay time.Duration) {
 	}
 	sched := retrySchedules[ev.p.Name()]
 	for attempt := 0; ; attempt++ {
-		ok, err := pl.send(ev.p, &ev.order, "")
+		ok, instance, answer, err := pl.sendTo(ev.p, &ev.order, "")
 		if err != nil {
 			pl.firstErr.CompareAndSwap(nil, err)
 			return
 		}
+		ev.record(time.Since(pl.fs.shop.started), instance, answer)
 		if ok {
 			ev.acked.CompareAndSwap(0, time.Now().UnixNano())
 			return
