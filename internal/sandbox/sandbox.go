@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/payguard/payguard/internal/notification"
@@ -189,10 +190,40 @@ func Clip(s string) string {
 }
 
 // NewOutTradeNo returns a fresh merchant order number, "SIM" + the time +
-// random digits, unique enough for a test run and valid for every provider
-// (at most 32 characters).
+// six digits distinct within the second for this process (UniqueDigits),
+// valid for every provider (at most 32 characters).
 func NewOutTradeNo(now time.Time) string {
-	return "SIM" + now.UTC().Format("20060102150405") + RandDigits(6)
+	return "SIM" + now.UTC().Format("20060102150405") + UniqueDigits(6)
+}
+
+// uniqueSeq feeds UniqueDigits; it starts at a random point so that two
+// processes (a simulator and a load tool) rarely walk the same numbers.
+var uniqueSeq atomic.Uint64
+
+func init() { uniqueSeq.Store(rand.Uint64()) }
+
+// UniqueDigits returns n decimal digits that no other call of this process
+// returns until 10^n more have been made (n at most 19). An id made of a
+// second-resolution time and random digits is not unique: seven random
+// digits collide among a thousand ids made in one second one time in
+// twenty (the birthday bound), and the fault harness, which prepares
+// thousands of notifications at once, then saw one WeChat notification
+// acknowledged as a duplicate of another it had never met.
+func UniqueDigits(n int) string {
+	if n < 1 || n > 19 {
+		panic("sandbox.UniqueDigits: n must be 1..19")
+	}
+	mod := uint64(1)
+	for range n {
+		mod *= 10
+	}
+	v := uniqueSeq.Add(1) % mod
+	b := make([]byte, n)
+	for i := n - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b)
 }
 
 // RandDigits returns n random decimal digits. Ids only need to be unique in

@@ -185,7 +185,7 @@ func (s *appStoreSandbox) Prepare(o *sandbox.Order, now time.Time) error {
 		o.AppID = SandboxBundleID // the bundle id the notification names
 	}
 	if o.TransactionID == "" {
-		o.TransactionID = "2000000" + sandbox.RandDigits(9)
+		o.TransactionID = "2000000" + sandbox.UniqueDigits(9)
 	}
 	if o.EventID == "" {
 		o.EventID = newUUID()

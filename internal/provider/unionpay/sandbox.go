@@ -218,7 +218,7 @@ func (s *Sandbox) Prepare(o *sandbox.Order, now time.Time) error {
 		return err
 	}
 	if o.TransactionID == "" {
-		o.TransactionID = "48" + now.In(beijing).Format("060102150405") + sandbox.RandDigits(7)
+		o.TransactionID = "48" + now.In(beijing).Format("060102150405") + sandbox.UniqueDigits(7)
 	}
 	if _, err := simTxnTime(o.TransactionID); err != nil {
 		return err

@@ -61,7 +61,7 @@ func (p *SandboxV3) Prepare(o *sandbox.Order, now time.Time) error {
 		return err
 	}
 	if o.EventID == "" {
-		o.EventID = "EV-" + now.In(beijing).Format("20060102150405") + sandbox.RandDigits(7)
+		o.EventID = "EV-" + now.In(beijing).Format("20060102150405") + sandbox.UniqueDigits(7)
 	}
 	return nil
 }
