@@ -26,6 +26,9 @@ type Redis struct {
 	// cluster: keys of one notification lie in several hash slots, so no
 	// script touches more than one (AdmitEvent takes its steps one by one).
 	cluster bool
+	// batch sends the scripts of concurrent callers together (see
+	// runScript); nil on Cluster, where one script touches one slot.
+	batch *scriptBatcher
 }
 
 var _ Store = (*Redis)(nil)
@@ -36,7 +39,11 @@ var _ Store = (*Redis)(nil)
 // with it first.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
 	_, cluster := client.(*redis.ClusterClient)
-	return &Redis{client: client, prefix: prefix, cluster: cluster}
+	r := &Redis{client: client, prefix: prefix, cluster: cluster}
+	if c, ok := client.(*redis.Client); ok {
+		r.batch = newScriptBatcher(c)
+	}
+	return r
 }
 
 // OpenRedis is ParseRedisURL, redis.NewUniversalClient and NewRedis in one
@@ -136,7 +143,7 @@ func (r *Redis) ClaimEvent(ctx context.Context, ns, eventID string, lease time.D
 		return Claim{}, err
 	}
 	tok := newToken()
-	n, err := claimScript.Run(ctx, r.client,
+	n, err := r.runScript(ctx, claimScript,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+tok, lease.Milliseconds()).Int()
 	if err != nil {
@@ -159,7 +166,7 @@ func (r *Redis) CompleteEvent(ctx context.Context, ns, eventID, token string, tt
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token), checkDuration("ttl", ttl)); err != nil {
 		return err
 	}
-	err := completeScript.Run(ctx, r.client,
+	err := r.runScript(ctx, completeScript,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+token, donePrefix+token, ttl.Milliseconds()).Err()
 	if err != nil {
@@ -173,7 +180,7 @@ func (r *Redis) ReleaseEvent(ctx context.Context, ns, eventID, token string) err
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token)); err != nil {
 		return err
 	}
-	err := releaseScript.Run(ctx, r.client,
+	err := r.runScript(ctx, releaseScript,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+token).Err()
 	if err != nil {
@@ -187,7 +194,7 @@ func (r *Redis) RenewEvent(ctx context.Context, ns, eventID, token string, lease
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token), checkDuration("lease", lease)); err != nil {
 		return false, err
 	}
-	n, err := renewScript.Run(ctx, r.client,
+	n, err := r.runScript(ctx, renewScript,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
 		inFlightPrefix+token, lease.Milliseconds()).Int()
 	if err != nil {
@@ -201,7 +208,7 @@ func (r *Redis) RecordNonce(ctx context.Context, ns, nonce string, ttl time.Dura
 	if err := firstErr(checkID("namespace", ns), checkID("nonce", nonce), checkDuration("ttl", ttl)); err != nil {
 		return false, err
 	}
-	n, err := nonceScript.Run(ctx, r.client,
+	n, err := r.runScript(ctx, nonceScript,
 		[]string{key(r.prefix, ns, kindNonce, nonce)},
 		newToken(), ttl.Milliseconds()).Int()
 	if err != nil {
@@ -218,7 +225,7 @@ func (r *Redis) RecordPayment(ctx context.Context, ns, outTradeNo, transactionID
 	if outTradeNo == "" || transactionID == "" {
 		return "", nil
 	}
-	earlier, err := paymentScript.Run(ctx, r.client,
+	earlier, err := r.runScript(ctx, paymentScript,
 		[]string{key(r.prefix, ns, kindPayment, outTradeNo)},
 		transactionID, ttl.Milliseconds()).Text()
 	if err != nil {

@@ -73,7 +73,7 @@ func (r *Redis) AdmitEvent(ctx context.Context, a Admission) (Admitted, error) {
 		txn, payTTL = a.Payment.TransactionID, a.Payment.TTL.Milliseconds()
 	}
 	tok := newToken()
-	v, err := admitScript.Run(ctx, r.client, keys,
+	v, err := r.runScript(ctx, admitScript, keys,
 		inFlightPrefix+tok, a.Lease.Milliseconds(), marker, nonceTTL, txn, payTTL).Slice()
 	if err != nil {
 		return Admitted{}, unavailable("admit event", err)

@@ -65,7 +65,7 @@ func (r *Redis) ClaimDelivery(ctx context.Context, ns, transactionID, source, ev
 		return TxnClaim{}, err
 	}
 	tok := newToken()
-	res, err := claimDeliveryScript.Run(ctx, r.client, []string{txnKey(r.prefix, ns, transactionID)},
+	res, err := r.runScript(ctx, claimDeliveryScript, []string{txnKey(r.prefix, ns, transactionID)},
 		txnInFlight(source, tok, eventID), lease.Milliseconds(), source).Slice()
 	if err != nil {
 		return TxnClaim{}, unavailable("claim delivery", err)
@@ -86,7 +86,7 @@ func (r *Redis) ReleaseDelivery(ctx context.Context, ns, transactionID, token st
 	if err := firstErr(checkID("namespace", ns), checkID("transaction id", transactionID), checkID("token", token)); err != nil {
 		return err
 	}
-	if err := releaseDeliveryScript.Run(ctx, r.client, []string{txnKey(r.prefix, ns, transactionID)}, token).Err(); err != nil {
+	if err := r.runScript(ctx, releaseDeliveryScript, []string{txnKey(r.prefix, ns, transactionID)}, token).Err(); err != nil {
 		return unavailable("release delivery", err)
 	}
 	return nil
@@ -118,7 +118,7 @@ func (r *Redis) CompleteDelivery(ctx context.Context, c Completion) error {
 		keys = append(keys, key(r.prefix, c.EventNS, kindEvent, c.EventID))
 		evtIn, evtDone = inFlightPrefix+c.EventToken, donePrefix+c.EventToken
 	}
-	err := completeDeliveryScript.Run(ctx, r.client, keys,
+	err := r.runScript(ctx, completeDeliveryScript, keys,
 		c.TxnToken, txnDone(c.Source, c.EventID), ttl, member, evtIn, evtDone).Err()
 	if err != nil {
 		return unavailable("complete delivery", err)

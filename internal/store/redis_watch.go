@@ -80,7 +80,7 @@ func (r *Redis) WatchOrder(ctx context.Context, ns string, w Watch, ttl time.Dur
 		return false, err
 	}
 	zset, hash := watchKeys(r.prefix, ns)
-	n, err := watchScript.Run(ctx, r.client, []string{zset, hash},
+	n, err := r.runScript(ctx, watchScript, []string{zset, hash},
 		watchMember(w.Provider, w.OutTradeNo), data, w.Since.UnixMilli(), ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, unavailable("watch order", err)
@@ -98,7 +98,7 @@ func (r *Redis) TakeDueWatches(ctx context.Context, ns, providerName string, now
 	}
 	until := now.Add(lease).UnixMilli()
 	zset, hash := watchKeys(r.prefix, ns)
-	list, err := takeScript.Run(ctx, r.client, []string{zset, hash},
+	list, err := r.runScript(ctx, takeScript, []string{zset, hash},
 		now.UnixMilli(), until, providerName+":", max).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable("take due watches", err)
@@ -129,7 +129,7 @@ func (r *Redis) RescheduleWatch(ctx context.Context, ns string, w Watch, due tim
 		return false, nil
 	}
 	zset, hash := watchKeys(r.prefix, ns)
-	n, err := rescheduleScript.Run(ctx, r.client, []string{zset, hash},
+	n, err := r.runScript(ctx, rescheduleScript, []string{zset, hash},
 		watchMember(w.Provider, w.OutTradeNo), strconv.FormatInt(lease, 10), due.UnixMilli(), data).Int()
 	if err != nil {
 		return false, unavailable("reschedule watch", err)
@@ -143,7 +143,7 @@ func (r *Redis) EndWatch(ctx context.Context, ns, providerName, outTradeNo strin
 		return err
 	}
 	zset, hash := watchKeys(r.prefix, ns)
-	if err := endWatchScript.Run(ctx, r.client, []string{zset, hash}, watchMember(providerName, outTradeNo)).Err(); err != nil {
+	if err := r.runScript(ctx, endWatchScript, []string{zset, hash}, watchMember(providerName, outTradeNo)).Err(); err != nil {
 		return unavailable("end watch", err)
 	}
 	return nil
