@@ -53,6 +53,10 @@ type delivery struct {
 	paymentRecorded bool
 	renewal         leaseRenewal // while the shop has the notification
 	ackVals         ackValues    // the answer's header values (ack)
+	// completeCtx is the context of the done record's first attempt
+	// (retry): detached from the request, since the shop has the
+	// notification, and bounded by complete_wait.
+	completeCtx lazyDeadline
 }
 
 // enter ends the open stage (passed) and starts st.
@@ -433,7 +437,7 @@ func (d *delivery) forwardRenewing(out *Outgoing) (Answer, error) {
 func (d *delivery) acknowledge() error {
 	d.enter(StageAcknowledge)
 	d.completed = true
-	err := Retry(context.WithoutCancel(d.sctx), d.p.cfg.CompleteWait, d.complete)
+	err := retry(d.sctx, true, &d.completeCtx, d.p.cfg.CompleteWait, d.complete)
 	if err != nil {
 		d.p.pending.add(d.n.EventID, d.complete)
 		return reason.Wrap(reason.StoreUnavailable, err, "the shop accepted it, but the store did not take its done record (kept, written when the store returns)")
