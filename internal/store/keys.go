@@ -58,6 +58,28 @@ func appendToken(dst []byte) []byte {
 	return hex.AppendEncode(dst, b[:])
 }
 
+// newInFlight is a new token and the in-flight value holding it
+// (inFlightPrefix+token), in one allocation instead of two.
+func newInFlight() (value, token string) {
+	var b [len(inFlightPrefix) + tokenLen]byte
+	value = string(appendToken(append(b[:0], inFlightPrefix...)))
+	return value, value[len(inFlightPrefix):]
+}
+
+// tokenValues are token's in-flight and done values (inFlightPrefix+token,
+// donePrefix+token), in one allocation instead of two.
+func tokenValues(token string) (inFlight, done string) {
+	var b strings.Builder
+	b.Grow(len(inFlightPrefix) + len(donePrefix) + 2*len(token))
+	b.WriteString(inFlightPrefix)
+	b.WriteString(token)
+	b.WriteString(donePrefix)
+	b.WriteString(token)
+	s := b.String()
+	n := len(inFlightPrefix) + len(token)
+	return s[:n], s[n:]
+}
+
 // keyFor starts b with key(prefix, ns, kind, id) and room for valueLen
 // more bytes, and returns the key. The memory store writes the value it
 // keeps under the key behind it, in the same buffer, and keeps the two as
