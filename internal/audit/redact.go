@@ -69,11 +69,14 @@ func NewRedactor(fields []string) *Redactor { return &Redactor{names: fieldSet(f
 // Redact is Redact(body, contentType, fields) for the Redactor's fields.
 // The names are only read, so one Redactor serves concurrent calls.
 func (r *Redactor) Redact(body []byte, contentType string) string {
-	out, ok := redact(body, mediaKind(contentType), r.names, 0)
-	if !ok {
+	out, changed, ok := redact(body, mediaKind(contentType), r.names, 0)
+	switch {
+	case !ok:
 		return fallback(body, r.names)
+	case !changed:
+		return string(body)
 	}
-	return string(out)
+	return out
 }
 
 // maxNesting is how many documents-inside-values deep redaction follows.
@@ -84,26 +87,27 @@ const maxNesting = 2
 // this keeps the walk's stack small well before that.
 const maxDepth = 512
 
-// redact masks body in the format it detects; ok is false when the body
-// does not parse in that format.
-func redact(body []byte, kind int, names map[string]bool, nesting int) (out []byte, ok bool) {
+// redact masks body in the format it detects: out is the masked body
+// where changed (an edit was made), "" otherwise; ok is false when the
+// body does not parse in that format.
+func redact(body []byte, kind int, names map[string]bool, nesting int) (out string, changed, ok bool) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	var err error
 	switch {
 	case len(trimmed) == 0:
-		return body, true
+		return "", false, true
 	case trimmed[0] == '{' || trimmed[0] == '[':
-		out, err = redactJSON(body, names, nesting)
+		out, changed, err = redactJSON(body, names, nesting)
 	case trimmed[0] == '<':
-		out, err = redactXML(body, names)
+		out, changed, err = redactXML(body, names)
 	case kind == kindForm || bytes.IndexByte(body, '=') >= 0:
-		out, err = redactForm(body, names, nesting)
+		out, changed, err = redactForm(body, names, nesting)
 	case kind == kindJSON:
-		out, err = redactJSON(body, names, nesting) // a scalar: nothing to mask, but it must parse
+		out, changed, err = redactJSON(body, names, nesting) // a scalar: nothing to mask, but it must parse
 	default:
 		err = errUnknownFormat
 	}
-	return out, err == nil
+	return out, changed, err == nil
 }
 
 // redactNested redacts a document found inside a value. It reports a
@@ -126,19 +130,20 @@ func redactNested(value string, names map[string]bool, nesting int) (string, boo
 // redactParsed is redactNested's parse of value (t: value without its
 // leading whitespace).
 func redactParsed(value, t string, names map[string]bool, nesting int) (string, bool) {
-	out, ok := redact([]byte(value), kindOther, names, nesting+1)
+	b := []byte(value)
+	out, changed, ok := redact(b, kindOther, names, nesting+1)
 	if !ok {
 		// Only what plainly is a document gets the fallback; text that
 		// merely contains '=' is left alone.
 		if t[0] != '{' && t[0] != '[' && t[0] != '<' {
 			return value, false
 		}
-		out = []byte(fallback([]byte(value), names))
+		out, changed = fallback(b, names), true
 	}
-	if string(out) == value {
+	if !changed || out == value {
 		return value, false
 	}
-	return string(out), true
+	return out, true
 }
 
 // cannotHoldNames reports a value in which no field could be masked at
@@ -148,7 +153,7 @@ func redactParsed(value, t string, names map[string]bool, nesting int) (string, 
 // XML) and no name occurring in it case-insensitively. Parsed or not, such
 // a value comes back unchanged (fallback keeps it too): a Alipay
 // fund_bill_list, a JSON array, costs a scan instead of a token walk.
-func cannotHoldNames(value string, names map[string]bool) bool {
+func cannotHoldNames[T string | []byte](value T, names map[string]bool) bool {
 	for i := 0; i < len(value); i++ {
 		switch c := value[i]; {
 		case c >= 0x80, c == '\\', c == '%', c == '+', c == '&':
@@ -164,15 +169,37 @@ func cannotHoldNames(value string, names map[string]bool) bool {
 }
 
 // containsFoldASCII reports whether s, ASCII, contains name with ASCII
-// letters compared without case (EqualFold on ASCII folds nothing else).
-func containsFoldASCII(s, name string) bool {
+// letters compared without case: strings.EqualFold's answer on an ASCII s
+// (which folds nothing else: a name with other bytes never matches it),
+// for a []byte s too, without copying it into a string.
+func containsFoldASCII[T string | []byte](s T, name string) bool {
 	for i := 0; i+len(name) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(name)], name) {
+		if equalFoldASCII(s[i:i+len(name)], name) {
 			return true
 		}
 	}
 	return false
 }
+
+// equalFoldASCII is strings.EqualFold(string(a), b) for an ASCII a of b's
+// length.
+func equalFoldASCII[T string | []byte](a T, b string) bool {
+	for i := 0; i < len(b); i++ {
+		if c, d := a[i], b[i]; c != d && (lowerASCII(c) != lowerASCII(d) || !isASCIILetter(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func isASCIILetter(c byte) bool { return 'a' <= lowerASCII(c) && lowerASCII(c) <= 'z' }
 
 var errUnknownFormat = errors.New("unknown body format")
 
@@ -238,20 +265,29 @@ type edit struct {
 }
 
 // apply performs the edits, which never overlap: a masked value is not
-// descended into, so no edit lies inside another.
-func apply(body []byte, edits []edit) []byte {
+// descended into, so no edit lies inside another. It writes the result
+// once, as the string the record keeps (a strings.Builder of the exact
+// size, whose String copies nothing), and reports false, building
+// nothing, when there is no edit.
+func apply(body []byte, edits []edit) (string, bool) {
 	if len(edits) == 0 {
-		return body
+		return "", false
 	}
 	slices.SortFunc(edits, func(a, b edit) int { return a.start - b.start })
-	out := make([]byte, 0, len(body))
+	n := len(body)
+	for _, e := range edits {
+		n += len(e.repl) - (e.end - e.start)
+	}
+	var out strings.Builder
+	out.Grow(n)
 	last := 0
 	for _, e := range edits {
-		out = append(out, body[last:e.start]...)
-		out = append(out, e.repl...)
+		out.Write(body[last:e.start])
+		out.WriteString(e.repl)
 		last = e.end
 	}
-	return append(out, body[last:]...)
+	out.Write(body[last:])
+	return out.String(), true
 }
 
 // jsonWalker walks a JSON token stream, recording edits by byte offset;
@@ -264,16 +300,17 @@ type jsonWalker struct {
 	edits   []edit
 }
 
-func redactJSON(body []byte, names map[string]bool, nesting int) ([]byte, error) {
+func redactJSON(body []byte, names map[string]bool, nesting int) (string, bool, error) {
 	w := &jsonWalker{dec: json.NewDecoder(bytes.NewReader(body)), body: body, names: names, nesting: nesting}
 	w.dec.UseNumber()
 	if err := w.value(0); err != nil {
-		return nil, err
+		return "", false, err
 	}
 	if _, err := w.dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after JSON value")
+		return "", false, errors.New("trailing data after JSON value")
 	}
-	return apply(body, w.edits), nil
+	out, changed := apply(body, w.edits)
+	return out, changed, nil
 }
 
 // valueStart is where the next value begins: the decoder's offset stands
@@ -357,7 +394,7 @@ func jsonString(s string) string {
 
 // redactXML masks the content of every element whose local name matches,
 // from the end of its start tag to the start of its end tag.
-func redactXML(body []byte, names map[string]bool) ([]byte, error) {
+func redactXML(body []byte, names map[string]bool) (string, bool, error) {
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	// Declared charsets (GBK is common in China) are passed through as
 	// bytes: only the structure is needed, and the offsets must stay those
@@ -378,13 +415,13 @@ func redactXML(body []byte, names map[string]bool) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return "", false, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
 			if depth > maxDepth {
-				return nil, errors.New("XML nested too deeply")
+				return "", false, errors.New("XML nested too deeply")
 			}
 			if !inMatch && matches(names, t.Name.Local) {
 				inMatch, matchDepth, matchStart = true, depth, int(dec.InputOffset())
@@ -401,9 +438,10 @@ func redactXML(body []byte, names map[string]bool) ([]byte, error) {
 		}
 	}
 	if depth != 0 {
-		return nil, errors.New("unclosed XML element")
+		return "", false, errors.New("unclosed XML element")
 	}
-	return apply(body, edits), nil
+	out, changed := apply(body, edits)
+	return out, changed, nil
 }
 
 // redactForm masks form values by hand instead of url.ParseQuery, which
@@ -411,7 +449,7 @@ func redactXML(body []byte, names map[string]bool) ([]byte, error) {
 // Keys must look like form keys (isFormKey): anything with '=' in it would
 // otherwise pass as a form, and a JSON or text body read as one would keep
 // its secrets under keys that never match.
-func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error) {
+func redactForm(body []byte, names map[string]bool, nesting int) (string, bool, error) {
 	// On the stack unless a body needs more: the edits, and the decoded
 	// value reused from pair to pair.
 	var editRoom [8]edit
@@ -427,7 +465,7 @@ func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error)
 		pair := body[pos:end]
 		if eq := bytes.IndexByte(pair, '='); eq >= 0 {
 			if !isFormKey(pair[:eq]) {
-				return nil, errors.New("not a form key")
+				return "", false, errors.New("not a form key")
 			}
 			vstart := pos + eq + 1
 			if formKeyMatches(names, pair[:eq]) {
@@ -437,7 +475,9 @@ func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error)
 				// read as a document: nothing to mask inside.
 			} else if v, ok := appendUnescaped(scratch[:0], body[vstart:end]); ok {
 				scratch = v
-				if mayBeDocument(v) {
+				// redactNested's own early answers first, on the bytes: a
+				// value they leave unchanged is not copied into a string.
+				if mayBeDocument(v) && nesting < maxNesting && !cannotHoldNames(v, names) {
 					if red, changed := redactNested(string(v), names, nesting); changed {
 						edits = append(edits, edit{vstart, end, url.QueryEscape(red)})
 					}
@@ -446,7 +486,8 @@ func redactForm(body []byte, names map[string]bool, nesting int) ([]byte, error)
 		}
 		pos = end + 1
 	}
-	return apply(body, edits), nil
+	out, changed := apply(body, edits)
+	return out, changed, nil
 }
 
 // formKeyMatches is matches on the key as a form decoder reads it. A key

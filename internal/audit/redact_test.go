@@ -416,3 +416,32 @@ func TestRedactorReused(t *testing.T) {
 		}
 	}
 }
+
+// FuzzContainsFoldASCII holds the byte-generic containsFoldASCII, which
+// lets a form value be looked at without copying it into a string, to its
+// former implementation: strings.EqualFold at every offset of an ASCII s.
+func FuzzContainsFoldASCII(f *testing.F) {
+	for _, c := range [][2]string{{"xCARD_NOx", "card_no"}, {"PAN", "pan"}, {"sig", "sign"}, {"k", "\u212a"}, {"ss", "\u017f"}, {"[{", "[{"}} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, s, name string) {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return // cannotHoldNames asks only about ASCII values
+			}
+		}
+		want := false
+		for i := 0; i+len(name) <= len(s); i++ {
+			if strings.EqualFold(s[i:i+len(name)], name) {
+				want = true
+				break
+			}
+		}
+		if got := containsFoldASCII(s, name); got != want {
+			t.Fatalf("containsFoldASCII(%q, %q) = %v, strings.EqualFold says %v", s, name, got, want)
+		}
+		if got := containsFoldASCII([]byte(s), name); got != want {
+			t.Fatalf("containsFoldASCII([]byte(%q), %q) = %v, strings.EqualFold says %v", s, name, got, want)
+		}
+	})
+}

@@ -41,11 +41,12 @@ func auditBody(body []byte, verified bool) []byte {
 	return body
 }
 
-// auditRecord is the audit record of one notification (DESIGN.md section
-// 5). The body is masked: the configured fields, and always the signature
-// and card-number fields. at is when the notification arrived.
-func (p *Pipeline) auditRecord(ctx context.Context, res *Result, remoteIP netip.Addr, contentType string, at time.Time) *audit.Record {
-	rec := &audit.Record{
+// auditRecord writes rec, the audit record of one notification (DESIGN.md
+// section 5; the Handle's own, allocated with its Result). The body is
+// masked: the configured fields, and always the signature and card-number
+// fields. at is when the notification arrived.
+func (p *Pipeline) auditRecord(ctx context.Context, rec *audit.Record, res *Result, remoteIP netip.Addr, contentType string, at time.Time) {
+	*rec = audit.Record{
 		Time:        at,
 		Provider:    p.name,
 		Outcome:     res.Outcome,
@@ -68,5 +69,4 @@ func (p *Pipeline) auditRecord(ctx context.Context, res *Result, remoteIP netip.
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 		rec.TraceID = sc.TraceID().String()
 	}
-	return rec
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/payguard/payguard/internal/audit"
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
@@ -51,6 +52,11 @@ type delivery struct {
 	// paymentRecorded: the claim recorded the order's transaction too.
 	paymentRecorded bool
 	renewal         leaseRenewal // while the shop has the notification
+	ackVals         ackValues    // the answer's header values (ack)
+	// completeCtx is the context of the done record's first attempt
+	// (retry): detached from the request, since the shop has the
+	// notification, and bounded by complete_wait.
+	completeCtx lazyDeadline
 }
 
 // enter ends the open stage (passed) and starts st.
@@ -61,6 +67,14 @@ func (d *delivery) enter(st Stage) { d.sctx = d.stages.enter(st) }
 type handling struct {
 	res Result
 	d   delivery
+}
+
+// auditedHandling is a handling with its audit record (Result.Audit), in
+// one allocation too; a route without an audit sink (SkipAudit) has no
+// record to hold.
+type auditedHandling struct {
+	handling
+	audit audit.Record
 }
 
 // run is the order of DESIGN.md section 2.
@@ -88,7 +102,7 @@ func (d *delivery) each(stages ...func() error) bool {
 	for _, stage := range stages {
 		if err := stage(); err != nil {
 			if err != errStop {
-				d.p.reject(d.res, err)
+				d.p.reject(d.res, err, &d.ackVals)
 			}
 			return false
 		}
@@ -255,7 +269,7 @@ func (d *delivery) claimEvent() error {
 		return reason.New(reason.ReplayedNonce, "nonce seen within the replay window")
 	case got.Claim.State == store.Done:
 		d.res.Code, d.res.Outcome = reason.Duplicate, OutcomeDuplicate
-		d.res.Response = p.ack(true, reason.Duplicate)
+		d.res.Response = p.ack(true, reason.Duplicate, &d.ackVals)
 		return errStop
 	case got.Claim.State == store.InFlight:
 		return reason.New(reason.InFlight, "event %s is being delivered by another request", n.EventID)
@@ -423,12 +437,12 @@ func (d *delivery) forwardRenewing(out *Outgoing) (Answer, error) {
 func (d *delivery) acknowledge() error {
 	d.enter(StageAcknowledge)
 	d.completed = true
-	err := Retry(context.WithoutCancel(d.sctx), d.p.cfg.CompleteWait, d.complete)
+	err := retry(d.sctx, true, &d.completeCtx, d.p.cfg.CompleteWait, d.complete)
 	if err != nil {
 		d.p.pending.add(d.n.EventID, d.complete)
 		return reason.Wrap(reason.StoreUnavailable, err, "the shop accepted it, but the store did not take its done record (kept, written when the store returns)")
 	}
 	d.res.Code, d.res.Outcome = reason.Forwarded, OutcomeForwarded
-	d.res.Response = d.p.ack(true, reason.Forwarded)
+	d.res.Response = d.p.ack(true, reason.Forwarded, &d.ackVals)
 	return nil
 }

@@ -61,7 +61,7 @@ const ownHeaderCount = 15
 // outgoing builds the sanitized request for the shop in out (the
 // delivery's own, allocated with it).
 func (p *Pipeline) outgoing(out *Outgoing, in http.Header, body []byte, n *notification.Notification, q *provider.QueryResult, duplicateOf string) error {
-	h, own := cloneWithRoom(in, ownHeaderCount)
+	h, own := cloneWithRoom(in, ownHeaderCount, out.headerVals[:])
 	StripSenderHeaders(h)
 	// Hop-by-hop and length headers are the transport's business; the
 	// body may change length below.
@@ -118,15 +118,21 @@ func (p *Pipeline) outgoing(out *Outgoing, in http.Header, body []byte, n *notif
 
 // cloneWithRoom is in.Clone() (nil values kept nil, each key's values
 // capped at their own) in a map with room for extra more keys, whose
-// values are set through own from the same backing array: two
-// allocations for the whole header instead of a clone, its regrowth as
-// payguard's headers go in, and a slice for them.
-func cloneWithRoom(in http.Header, extra int) (http.Header, ownHeaders) {
+// values are set through own from the same backing array: room (the
+// Outgoing's own) where the values fit in it, else one allocated. The
+// whole header then costs the map alone instead of a clone, its regrowth
+// as payguard's headers go in, and a slice for them.
+func cloneWithRoom(in http.Header, extra int, room []string) (http.Header, ownHeaders) {
 	nv := 0
 	for _, vv := range in {
 		nv += len(vv)
 	}
-	sv := make([]string, nv, nv+extra)
+	var sv []string
+	if nv+extra <= len(room) {
+		sv = room[:nv]
+	} else {
+		sv = make([]string, nv, nv+extra)
+	}
 	h := make(http.Header, len(in)+extra)
 	rest := sv
 	for k, vv := range in {

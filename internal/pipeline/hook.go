@@ -79,7 +79,7 @@ func (d *delivery) guard() error {
 		defer cancel()
 		_ = d.p.cfg.Store.CompleteEvent(cctx, d.p.name, d.n.EventID, d.claim.Token, d.p.cfg.DedupTTL)
 		d.res.Code, d.res.Outcome = reason.Duplicate, OutcomeDuplicate
-		d.res.Response = d.p.ack(true, reason.Duplicate)
+		d.res.Response = d.p.ack(true, reason.Duplicate, &d.ackVals)
 		return errStop
 	}
 	return nil

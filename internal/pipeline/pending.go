@@ -155,6 +155,6 @@ func (d *delivery) completing() error {
 		return nil
 	}
 	d.res.Code, d.res.Outcome = reason.Duplicate, OutcomeDuplicate
-	d.res.Response = d.p.ack(true, reason.Duplicate)
+	d.res.Response = d.p.ack(true, reason.Duplicate, &d.ackVals)
 	return errStop
 }

@@ -155,7 +155,14 @@ type Outgoing struct {
 	// Forwarder writes the shop's answer to the client itself, and the
 	// Response is then Written.
 	Passthrough bool
+	// headerVals holds Header's values where they fit (cloneWithRoom):
+	// allocated with the delivery, not on their own.
+	headerVals [outgoingHeaderVals]string
 }
+
+// outgoingHeaderVals is the room for header values an Outgoing carries:
+// payguard's own (ownHeaderCount) and the few a provider's request has.
+const outgoingHeaderVals = 24
 
 // Forwarder delivers to the shop and returns the shop's answer. An error
 // means no answer (the shop unreachable, the request cancelled). It must
@@ -301,7 +308,14 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 	// The audit record masks the body as it arrived, whatever the forward
 	// does to the headers.
 	contentType := in.Header.Get("Content-Type")
-	h := &handling{}
+	var h *handling
+	var rec *audit.Record
+	if p.cfg.SkipAudit {
+		h = &handling{}
+	} else {
+		a := &auditedHandling{}
+		h, rec = &a.handling, &a.audit
+	}
 	res := &h.res
 	p.run(ctx, in, forward, &h.d, res)
 	p.after(ctx, res)
@@ -312,8 +326,9 @@ func (p *Pipeline) Handle(ctx context.Context, in *Incoming, forward Forwarder) 
 	if v := res.Response.Header[HeaderReason]; !res.Response.Written && (len(v) != 1 || v[0] != string(res.Code)) {
 		res.Response.Header.Set(HeaderReason, string(res.Code))
 	}
-	if !p.cfg.SkipAudit {
-		res.Audit = p.auditRecord(ctx, res, in.RemoteIP, contentType, start)
+	if rec != nil {
+		p.auditRecord(ctx, rec, res, in.RemoteIP, contentType, start)
+		res.Audit = rec
 	}
 	return res
 }
@@ -333,14 +348,14 @@ func (p *Pipeline) ipAllowed(ip netip.Addr) bool {
 
 // reject ends the notification with a refusal: the provider's failure
 // acknowledgement with the contract's status for the reason.
-func (p *Pipeline) reject(res *Result, err error) {
+func (p *Pipeline) reject(res *Result, err error, vals *ackValues) {
 	code := reason.CodeOf(err, reason.Malformed)
 	res.Code, res.Err = code, err
 	res.Outcome = OutcomeRejected
 	if reason.Retryable(code) {
 		res.Outcome = OutcomeFailed
 	}
-	res.Response = p.ack(false, code)
+	res.Response = p.ack(false, code, vals)
 	if code == reason.MethodNotAllowed {
 		res.Response.Header.Set("Allow", p.traits.Method)
 	}
@@ -348,22 +363,28 @@ func (p *Pipeline) reject(res *Result, err error) {
 
 // ack is the provider's answer for code, its headers already holding
 // Payguard-Reason (Handle sets it on every answer it writes) and room for
-// an Allow: their values from one array.
-func (p *Pipeline) ack(ok bool, code reason.Code) Response {
+// an Allow: their values from vals, the delivery's own (one notification
+// is answered once).
+func (p *Pipeline) ack(ok bool, code reason.Code, vals *ackValues) Response {
 	a := p.cfg.Provider.Acknowledge(ok, code, reason.HTTPStatus(code))
 	h := make(http.Header, 3)
-	vals := make([]string, 0, 2)
+	n := 0
 	if a.ContentType != "" {
-		vals = append(vals, a.ContentType)
+		vals[0] = a.ContentType
 		h["Content-Type"] = vals[0:1:1]
+		n = 1
 	}
-	vals = append(vals, string(code))
-	h[HeaderReason] = vals[len(vals)-1 : len(vals) : len(vals)]
+	vals[n] = string(code)
+	h[HeaderReason] = vals[n : n+1 : n+1]
 	if a.Status == 0 {
 		a.Status = reason.HTTPStatus(code)
 	}
 	return Response{Status: a.Status, Header: h, Body: a.Body}
 }
+
+// ackValues are the values of an answer's headers (ack), allocated with
+// the delivery.
+type ackValues [2]string
 
 // StripPayguardHeaders removes every Payguard-* header, so that their
 // presence at the shop proves payguard set them. Names are matched as CGI

@@ -123,11 +123,11 @@ func (m *Memory) AdmitEvent(ctx context.Context, a Admission) (Admitted, error) 
 		}
 		m.entries[k] = memEntry{value: "1", expires: now.Add(a.NonceTTL)}
 	}
-	c := m.claimLocked(key(m.prefix, a.NS, kindEvent, a.EventID), a.Lease, now)
+	c := m.claimLocked(a.NS, a.EventID, a.Lease, now)
 	if c.State != Claimed || !a.records() {
 		return Admitted{Claim: c}, nil
 	}
-	earlier := m.recordPaymentLocked(key(m.prefix, a.Payment.NS, kindPayment, a.Payment.OutTradeNo), a.Payment.TransactionID, a.Payment.TTL, now)
+	earlier := m.recordPaymentLocked(a.Payment.NS, a.Payment.OutTradeNo, a.Payment.TransactionID, a.Payment.TTL, now)
 	return Admitted{Claim: c, DuplicateOf: earlier}, nil
 }
 

@@ -209,7 +209,7 @@ func (m *Memory) CompleteDelivery(ctx context.Context, c Completion) error {
 		delete(m.watchMap(c.OrderNS), watchMember(c.Provider, c.OutTradeNo))
 	}
 	if c.EventToken != "" {
-		m.completeLocked(key(m.prefix, c.EventNS, kindEvent, c.EventID), c.EventToken, c.TTL, now)
+		m.completeLocked(c.EventNS, c.EventID, c.EventToken, c.TTL, now)
 	}
 	return nil
 }
@@ -230,10 +230,16 @@ func (m *Memory) Delivered(ctx context.Context, ns, transactionID string) (strin
 	return "", nil
 }
 
-// completeLocked is CompleteEvent's write, m.mu held.
-func (m *Memory) completeLocked(k, token string, ttl time.Duration, now time.Time) {
-	if e, ok := m.get(k, now); ok && e.value != inFlightPrefix+token {
+// completeLocked is CompleteEvent's write, m.mu held. The key and the
+// done value are one allocation (keyFor).
+func (m *Memory) completeLocked(ns, eventID, token string, ttl time.Duration, now time.Time) {
+	var b strings.Builder
+	k := keyFor(&b, m.prefix, ns, kindEvent, eventID, len(donePrefix)+len(token))
+	if e, ok := m.get(k, now); ok && !hasToken(e.value, inFlightPrefix, token) {
 		return
 	}
-	m.entries[k] = memEntry{value: donePrefix + token, expires: now.Add(ttl)}
+	b.WriteString(donePrefix)
+	b.WriteString(token)
+	k, v := entryAfter(&b, k)
+	m.entries[k] = memEntry{value: v, expires: now.Add(ttl)}
 }

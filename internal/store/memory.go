@@ -123,20 +123,27 @@ func (m *Memory) ClaimEvent(ctx context.Context, ns, eventID string, lease time.
 		return Claim{}, err
 	}
 	defer m.mu.Unlock()
-	return m.claimLocked(key(m.prefix, ns, kindEvent, eventID), lease, m.now()), nil
+	return m.claimLocked(ns, eventID, lease, m.now()), nil
 }
 
-// claimLocked claims the event key k; m.mu must be held.
-func (m *Memory) claimLocked(k string, lease time.Duration, now time.Time) Claim {
+// claimLocked claims the event eventID of ns; m.mu must be held. The key,
+// its in-flight value and the token are one allocation (keyFor), the
+// token made only once the event is found absent.
+func (m *Memory) claimLocked(ns, eventID string, lease time.Duration, now time.Time) Claim {
+	var b strings.Builder
+	k := keyFor(&b, m.prefix, ns, kindEvent, eventID, len(inFlightPrefix)+tokenLen)
 	if e, ok := m.get(k, now); ok {
 		if strings.HasPrefix(e.value, donePrefix) {
 			return Claim{State: Done}
 		}
 		return Claim{State: InFlight}
 	}
-	tok := newToken()
-	m.entries[k] = memEntry{value: inFlightPrefix + tok, expires: now.Add(lease)}
-	return Claim{State: Claimed, Token: tok}
+	var tok [tokenLen]byte
+	b.WriteString(inFlightPrefix)
+	b.Write(appendToken(tok[:0]))
+	k, v := entryAfter(&b, k)
+	m.entries[k] = memEntry{value: v, expires: now.Add(lease)}
+	return Claim{State: Claimed, Token: v[len(inFlightPrefix):]}
 }
 
 // CompleteEvent implements Store. A claim whose lease ran out without anyone
@@ -151,12 +158,7 @@ func (m *Memory) CompleteEvent(ctx context.Context, ns, eventID, token string, t
 		return err
 	}
 	defer m.mu.Unlock()
-	k := key(m.prefix, ns, kindEvent, eventID)
-	now := m.now()
-	if e, ok := m.get(k, now); ok && e.value != inFlightPrefix+token {
-		return nil
-	}
-	m.entries[k] = memEntry{value: donePrefix + token, expires: now.Add(ttl)}
+	m.completeLocked(ns, eventID, token, ttl, m.now())
 	return nil
 }
 
@@ -170,7 +172,7 @@ func (m *Memory) ReleaseEvent(ctx context.Context, ns, eventID, token string) er
 	}
 	defer m.mu.Unlock()
 	k := key(m.prefix, ns, kindEvent, eventID)
-	if e, ok := m.get(k, m.now()); ok && e.value == inFlightPrefix+token {
+	if e, ok := m.get(k, m.now()); ok && hasToken(e.value, inFlightPrefix, token) {
 		delete(m.entries, k)
 	}
 	return nil
@@ -188,7 +190,7 @@ func (m *Memory) RenewEvent(ctx context.Context, ns, eventID, token string, leas
 	k := key(m.prefix, ns, kindEvent, eventID)
 	now := m.now()
 	e, ok := m.get(k, now)
-	if !ok || e.value != inFlightPrefix+token {
+	if !ok || !hasToken(e.value, inFlightPrefix, token) {
 		return false, nil
 	}
 	e.expires = now.Add(lease)
@@ -229,22 +231,26 @@ func (m *Memory) RecordPayment(ctx context.Context, ns, outTradeNo, transactionI
 		return "", err
 	}
 	defer m.mu.Unlock()
-	return m.recordPaymentLocked(key(m.prefix, ns, kindPayment, outTradeNo), transactionID, ttl, m.now()), nil
+	return m.recordPaymentLocked(ns, outTradeNo, transactionID, ttl, m.now()), nil
 }
 
-// recordPaymentLocked records transactionID under the order key k unless
-// another is there, which it returns; m.mu must be held.
-func (m *Memory) recordPaymentLocked(k, transactionID string, ttl time.Duration, now time.Time) string {
+// recordPaymentLocked records transactionID under the order key of ns and
+// outTradeNo unless another is there, which it returns; m.mu must be held.
+func (m *Memory) recordPaymentLocked(ns, outTradeNo, transactionID string, ttl time.Duration, now time.Time) string {
+	var b strings.Builder
+	k := keyFor(&b, m.prefix, ns, kindPayment, outTradeNo, len(transactionID))
 	if e, ok := m.get(k, now); ok {
 		if e.value == transactionID {
 			return ""
 		}
 		return e.value
 	}
-	// A clone: the caller's string may be a slice of the whole
-	// notification body (the parsers hand out views into one copy), which
-	// must not stay in memory for dedup_ttl.
-	m.entries[k] = memEntry{value: strings.Clone(transactionID), expires: now.Add(ttl)}
+	// A copy (behind the key, in one allocation): the caller's string may
+	// be a slice of the whole notification body (the parsers hand out
+	// views into one copy), which must not stay in memory for dedup_ttl.
+	b.WriteString(transactionID)
+	k, v := entryAfter(&b, k)
+	m.entries[k] = memEntry{value: v, expires: now.Add(ttl)}
 	return ""
 }
 

@@ -124,3 +124,48 @@ func TestMemoryKeepsNoViewOfTheCallersStrings(t *testing.T) {
 		t.Fatalf("nothing recorded: %d entries, %d watch namespaces", len(m.entries), len(m.watches))
 	}
 }
+
+// TestMemoryEntryIsOneAllocation pins what keyFor saves on every
+// notification: claiming an absent event costs one allocation (its key,
+// in-flight value and token in one buffer), completing it one (the key and
+// the done value), recording a payment one (the key and its copy of the
+// transaction id), where they cost three, three and two. The map is sized
+// up front so that its growth is not counted.
+func TestMemoryEntryIsOneAllocation(t *testing.T) {
+	m := newMemory("pg:", time.Now, time.Hour)
+	defer m.Close()
+	const runs = 100
+	m.mu.Lock()
+	m.entries = make(map[string]memEntry, 4*runs)
+	m.mu.Unlock()
+	ids := make([]string, runs+1) // AllocsPerRun calls once more to warm up
+	for i := range ids {
+		ids[i] = "2026120122001" + strings.Repeat("0", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		id := ids[i]
+		i++
+		c, err := m.ClaimEvent(ctx, "alipay", id, time.Minute)
+		if err != nil || c.State != Claimed {
+			t.Fatalf("claim %s: %+v %v", id, c, err)
+		}
+		if err := m.CompleteEvent(ctx, "alipay", id, c.Token, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.RecordPayment(ctx, "shop", id, id, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 3 {
+		t.Errorf("claim, complete and payment: %v allocations, want at most 3 (one per entry written)", allocs)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entries["pg:alipay:evt:"+ids[1]]; !strings.HasPrefix(e.value, "d:") || len(e.value) != 2+tokenLen {
+		t.Errorf("completed event's value %q, want d: and its token", e.value)
+	}
+	if e := m.entries["pg:shop:order:"+ids[1]]; e.value != ids[1] {
+		t.Errorf("payment's value %q, want %q", e.value, ids[1])
+	}
+}

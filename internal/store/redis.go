@@ -142,10 +142,10 @@ func (r *Redis) ClaimEvent(ctx context.Context, ns, eventID string, lease time.D
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkDuration("lease", lease)); err != nil {
 		return Claim{}, err
 	}
-	tok := newToken()
+	inFlight, tok := newInFlight()
 	n, err := r.runScript(ctx, claimScript,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
-		inFlightPrefix+tok, lease.Milliseconds()).Int()
+		inFlight, lease.Milliseconds()).Int()
 	if err != nil {
 		return Claim{}, unavailable("claim event", err)
 	}
@@ -166,9 +166,10 @@ func (r *Redis) CompleteEvent(ctx context.Context, ns, eventID, token string, tt
 	if err := firstErr(checkID("namespace", ns), checkID("event id", eventID), checkID("token", token), checkDuration("ttl", ttl)); err != nil {
 		return err
 	}
+	inFlight, done := tokenValues(token)
 	err := r.runScript(ctx, completeScript,
 		[]string{key(r.prefix, ns, kindEvent, eventID)},
-		inFlightPrefix+token, donePrefix+token, ttl.Milliseconds()).Err()
+		inFlight, done, ttl.Milliseconds()).Err()
 	if err != nil {
 		return unavailable("complete event", err)
 	}

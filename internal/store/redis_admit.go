@@ -72,9 +72,9 @@ func (r *Redis) AdmitEvent(ctx context.Context, a Admission) (Admitted, error) {
 		keys = append(keys, key(r.prefix, a.Payment.NS, kindPayment, a.Payment.OutTradeNo))
 		txn, payTTL = a.Payment.TransactionID, a.Payment.TTL.Milliseconds()
 	}
-	tok := newToken()
+	inFlight, tok := newInFlight()
 	v, err := r.runScript(ctx, admitScript, keys,
-		inFlightPrefix+tok, a.Lease.Milliseconds(), marker, nonceTTL, txn, payTTL).Slice()
+		inFlight, a.Lease.Milliseconds(), marker, nonceTTL, txn, payTTL).Slice()
 	if err != nil {
 		return Admitted{}, unavailable("admit event", err)
 	}

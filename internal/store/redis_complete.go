@@ -116,7 +116,7 @@ func (r *Redis) CompleteDelivery(ctx context.Context, c Completion) error {
 	_, cluster := r.client.(*redis.ClusterClient)
 	if c.EventToken != "" && !cluster {
 		keys = append(keys, key(r.prefix, c.EventNS, kindEvent, c.EventID))
-		evtIn, evtDone = inFlightPrefix+c.EventToken, donePrefix+c.EventToken
+		evtIn, evtDone = tokenValues(c.EventToken)
 	}
 	err := r.runScript(ctx, completeDeliveryScript, keys,
 		c.TxnToken, txnDone(c.Source, c.EventID), ttl, member, evtIn, evtDone).Err()
