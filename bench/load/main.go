@@ -23,6 +23,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -110,23 +111,21 @@ func main() {
 		return
 	}
 	o.scenarios = strings.Split(scen, ",")
-	if o.soak > 0 {
+	// The modes that drive payguard alone take the first scenario.
+	for _, mode := range []struct {
+		on   bool
+		name string
+		run  func(options, scenario, io.Writer) error
+	}{{o.soak > 0, "soak", runSoak}, {o.profile != "", "profile", runProfile}} {
+		if !mode.on {
+			continue
+		}
 		sc, ok := scenarioByName(strings.TrimSpace(o.scenarios[0]))
 		if !ok {
 			fatalf("unknown scenario %q (have %s)", o.scenarios[0], strings.Join(scenarioNames(), ", "))
 		}
-		if err := runSoak(o, sc, os.Stdout); err != nil {
-			fatalf("soak %s: %v", sc.name, err)
-		}
-		return
-	}
-	if o.profile != "" {
-		sc, ok := scenarioByName(strings.TrimSpace(o.scenarios[0]))
-		if !ok {
-			fatalf("unknown scenario %q (have %s)", o.scenarios[0], strings.Join(scenarioNames(), ", "))
-		}
-		if err := runProfile(o, sc, os.Stdout); err != nil {
-			fatalf("profile %s: %v", sc.name, err)
+		if err := mode.run(o, sc, os.Stdout); err != nil {
+			fatalf("%s %s: %v", mode.name, sc.name, err)
 		}
 		return
 	}

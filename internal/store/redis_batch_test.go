@@ -120,6 +120,20 @@ func queueEchoes(t *testing.T, b *scriptBatcher, queued chan int, n int, cctx fu
 
 func background(int) context.Context { return ctx }
 
+// checkEchoes checks that the held call and every queued one got its own
+// reply.
+func checkEchoes(t *testing.T, first <-chan *redis.Cmd, replies []chan *redis.Cmd) {
+	t.Helper()
+	if v, err := (<-first).Text(); err != nil || v != "first" {
+		t.Fatalf("the held call: %q, %v", v, err)
+	}
+	for i, r := range replies {
+		if v, err := (<-r).Text(); err != nil || v != fmt.Sprintf("v%d", i) {
+			t.Errorf("call %d got %q, %v", i, v, err)
+		}
+	}
+}
+
 // What queues behind a call on the wire goes out as one pipeline once that
 // call is back, and every caller gets its own reply.
 func TestScriptBatcherSharesRoundTrips(t *testing.T) {
@@ -130,14 +144,7 @@ func TestScriptBatcherSharesRoundTrips(t *testing.T) {
 	replies := queueEchoes(t, b, queued, 8, background)
 	close(g.release)
 
-	if v, err := (<-first).Text(); err != nil || v != "first" {
-		t.Fatalf("the held call: %q, %v", v, err)
-	}
-	for i, r := range replies {
-		if v, err := (<-r).Text(); err != nil || v != fmt.Sprintf("v%d", i) {
-			t.Errorf("call %d got %q, %v", i, v, err)
-		}
-	}
+	checkEchoes(t, first, replies)
 	if got := g.sizes(); len(got) != 1 || got[0] != 8 {
 		t.Errorf("pipelines sent: %v, want one of 8", got)
 	}
@@ -165,14 +172,7 @@ func TestScriptBatcherAfterNoScript(t *testing.T) {
 	}
 	close(g.release)
 
-	if v, err := (<-first).Text(); err != nil || v != "first" {
-		t.Fatalf("the held call: %q, %v", v, err)
-	}
-	for i, r := range replies {
-		if v, err := (<-r).Text(); err != nil || v != fmt.Sprintf("v%d", i) {
-			t.Errorf("call %d got %q, %v", i, v, err)
-		}
-	}
+	checkEchoes(t, first, replies)
 	if got := g.sizes(); len(got) != 2 || got[0] != 5 || got[1] != 5 {
 		t.Errorf("pipelines sent: %v, want the EVALSHAs and then the EVALs, 5 each", got)
 	}
