@@ -13,9 +13,12 @@ package formbody
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/strictjson"
@@ -24,13 +27,19 @@ import (
 // Form is a list of key=value parameters in which every key occurs once.
 // Lookups do not depend on the wire order; Pairs keeps it.
 //
-// A parsed form finds keys by binary search in byOrder, which it sorts
-// once anyway for the signed string (Keys); a form a caller builds with
-// Add keeps a map instead, so each Add stays constant time.
+// A parsed form finds keys by binary search: in pairs themselves when
+// they arrived sorted (as providers send them), else in byOrder, which it
+// sorts once anyway for the signed string (AppendSigned). A form a caller
+// builds with Add keeps a map instead, so each Add stays constant time.
 type Form struct {
 	pairs   []Pair
-	byOrder []int32 // indexes into pairs, by key in byte order (parsed)
-	index   map[string]int
+	byOrder []int32 // indexes into pairs by key in byte order (parsed, unsorted)
+	// all is a parsed form's decoded body with its '=' and '&': the pairs
+	// follow each other in it, so a run of pairs whose wire order is their
+	// byte order is one slice of it.
+	all    string
+	parsed bool
+	index  map[string]int
 }
 
 // Pair is one parameter: its key and its raw (percent-decoded, not
@@ -66,7 +75,7 @@ func (f *Form) add(key string, val []byte) bool {
 		for i, p := range f.pairs {
 			f.index[p.Key] = i
 		}
-		f.byOrder = nil
+		f.byOrder, f.all, f.parsed = nil, "", false
 	}
 	if _, dup := f.index[key]; dup {
 		return false
@@ -94,9 +103,10 @@ func Parse(b []byte) (*Form, error) {
 		return New(0), nil
 	}
 	n := bytes.Count(b, []byte{'&'}) + 1
-	// One buffer holds every decoded key and value: decoding never grows
-	// a string, so len(b) bytes always suffice. ends[i] are the ends of
-	// pair i's key and value in it (each starts where the previous ends).
+	// One buffer holds the decoded body, '=' and '&' kept: decoding never
+	// grows a string, so len(b) bytes always suffice. ends[i] are the ends
+	// of pair i's key and value in it (each pair starts one byte after the
+	// previous one ends).
 	buf := make([]byte, len(b))
 	var small [64][2]int
 	ends := small[:0]
@@ -122,31 +132,53 @@ func Parse(b []byte) (*Form, error) {
 			return nil, reason.New(reason.Malformed, "form: empty key at byte %d", start)
 		}
 		var err error
-		if w, err = unescapeInto(buf, w, seg[:eq], start); err != nil {
+		if w, err = unescapeInto(buf, w, b, start, start+eq); err != nil {
 			return nil, err
 		}
 		keyEnd := w
-		if w, err = unescapeInto(buf, w, seg[eq+1:], start+eq+1); err != nil {
+		buf[w] = '='
+		if w, err = unescapeInto(buf, w+1, b, start+eq+1, end); err != nil {
 			return nil, err
 		}
 		ends = append(ends, [2]int{keyEnd, w})
+		if end < len(b) {
+			buf[w] = '&'
+			w++
+		}
 		start = end + 1
 	}
+	return newParsed(buf[:w], ends)
+}
+
+// newParsed builds the form of a decoded body and its pairs' ends, and
+// orders its keys.
+func newParsed(buf []byte, ends [][2]int) (*Form, error) {
 	// Every notification is parsed here: one string for all keys and
 	// values, instead of one per key and one per value read as text.
-	all := string(buf[:w])
-	f := &Form{pairs: make([]Pair, len(ends)), byOrder: make([]int32, len(ends))}
-	from := 0
+	all := string(buf)
+	f := &Form{pairs: make([]Pair, len(ends)), all: all, parsed: true}
+	sorted, from := true, 0
 	for i, e := range ends {
 		// The full slice expression caps the value so no later append can
 		// write into it.
-		f.pairs[i] = Pair{Key: all[from:e[0]], Value: buf[e[0]:e[1]:e[1]], Text: all[e[0]:e[1]]}
+		f.pairs[i] = Pair{Key: all[from:e[0]], Value: buf[e[0]+1 : e[1] : e[1]], Text: all[e[0]+1 : e[1]]}
+		if i > 0 && sorted && f.pairs[i-1].Key >= f.pairs[i].Key {
+			sorted = false
+		}
+		from = e[1] + 1
+	}
+	if sorted {
+		// Providers send their keys sorted (they sign them so): strictly
+		// increasing keys need no index and hold no repeated key.
+		return f, nil
+	}
+	f.byOrder = make([]int32, len(f.pairs))
+	for i := range f.byOrder {
 		f.byOrder[i] = int32(i)
-		from = e[1]
 	}
 	slices.SortFunc(f.byOrder, func(x, y int32) int { return strings.Compare(f.pairs[x].Key, f.pairs[y].Key) })
-	for i := 1; i < len(f.byOrder); i++ {
-		if f.pairs[f.byOrder[i-1]].Key == f.pairs[f.byOrder[i]].Key {
+	for o := 1; o < len(f.byOrder); o++ {
+		if f.pairs[f.byOrder[o-1]].Key == f.pairs[f.byOrder[o]].Key {
 			return nil, firstRepeated(f.pairs)
 		}
 	}
@@ -166,32 +198,65 @@ func firstRepeated(pairs []Pair) error {
 	return reason.New(reason.Malformed, "form: a parameter occurs twice")
 }
 
-// unescapeInto form-decodes s into dst at w and returns the new end. off
-// is s's offset in the whole input, for the error detail.
-func unescapeInto(dst []byte, w int, s []byte, off int) (int, error) {
-	dst = dst[w : w+len(s)] // decoding never grows: one bounds check here
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+// unescapeInto form-decodes b[i:to] into dst at w and returns the new
+// end; error details name offsets in b.
+//
+// Most of a body is plain bytes: they are copied eight at a time up to
+// the next '+' or '%', the last word of a key or value read across its
+// end (masked) unless b ends within it. dst is as long as b and holds
+// the decoded body, in which every byte sits at or before its source's
+// offset, so the eight bytes at w are always dst's own; those after the
+// decoded bytes are overwritten next or lie past the end.
+func unescapeInto(dst []byte, w int, b []byte, i, to int) (int, error) {
+	for i < to {
+		if i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			binary.LittleEndian.PutUint64(dst[w:], x)
+			m := specials(x)
+			if n := to - i; n < 8 {
+				m &= 1<<(8*n) - 1 // the bytes before to only
+				if m == 0 {
+					return w + n, nil
+				}
+			}
+			if m == 0 {
+				w, i = w+8, i+8
+				continue
+			}
+			k := bits.TrailingZeros64(m) / 8
+			w, i = w+k, i+k
+		}
+		c := b[i]
 		switch c {
 		case '+':
 			c = ' '
 		case '%':
-			if i+2 >= len(s) {
-				return 0, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", off+i)
+			if i+2 >= to {
+				return 0, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", i)
 			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
+			hi, ok1 := unhex(b[i+1])
+			lo, ok2 := unhex(b[i+2])
 			if !ok1 || !ok2 {
-				return 0, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", off+i)
+				return 0, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", i)
 			}
 			c = hi<<4 | lo
 			i += 2
 		}
-		dst[n] = c
-		n++
+		dst[w] = c
+		w, i = w+1, i+1
 	}
-	return w + n, nil
+	return w, nil
+}
+
+// specials has the high bit of each byte of x that is '+' or '%' set,
+// and of no byte below the first such (Hacker's Delight 6-1: a borrow
+// can mark bytes above a match, never below), so its lowest set bit
+// finds the first special byte.
+func specials(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	p := x ^ (ones * '%')
+	q := x ^ (ones * '+')
+	return ((p - ones) &^ p & highs) | ((q - ones) &^ q & highs)
 }
 
 func unhex(c byte) (byte, bool) {
@@ -212,11 +277,22 @@ func (f *Form) find(key string) (int, bool) {
 		i, ok := f.index[key]
 		return i, ok
 	}
+	if f.byOrder == nil {
+		return slices.BinarySearchFunc(f.pairs, key, func(p Pair, k string) int { return strings.Compare(p.Key, k) })
+	}
 	o, ok := slices.BinarySearchFunc(f.byOrder, key, func(i int32, k string) int { return strings.Compare(f.pairs[i].Key, k) })
 	if !ok {
 		return 0, false
 	}
 	return int(f.byOrder[o]), true
+}
+
+// sortedIndex is the index in pairs of the o-th key in byte order.
+func (f *Form) sortedIndex(o int) int {
+	if f.byOrder == nil {
+		return o
+	}
+	return int(f.byOrder[o])
 }
 
 // Get returns the raw value of key and whether it is present.
@@ -243,6 +319,21 @@ func (f *Form) Has(key string) bool {
 	return ok
 }
 
+// ValidUTF8 reports whether every key and value is valid UTF-8. A parsed
+// form checks its decoded body once: its separators are ASCII, so the
+// body is valid exactly when every key and value is.
+func (f *Form) ValidUTF8() bool {
+	if f.parsed {
+		return utf8.ValidString(f.all)
+	}
+	for _, p := range f.pairs {
+		if !utf8.ValidString(p.Key) || !utf8.ValidString(p.Text) {
+			return false
+		}
+	}
+	return true
+}
+
 // Len is the number of parameters.
 func (f *Form) Len() int { return len(f.pairs) }
 
@@ -250,12 +341,60 @@ func (f *Form) Len() int { return len(f.pairs) }
 // callers read it, never change it.
 func (f *Form) Pairs() []Pair { return f.pairs }
 
-// AppendSigned appends the pairs of keys to dst as k=v&k=v with the
-// decoded values as they are, leaving out the keys in skip: the string
-// Alipay and UnionPay sign, over the keys in byte order (Keys).
-func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
+// AppendSigned appends the form's pairs to dst as k=v&k=v, keys in byte
+// order, the decoded values as they are, leaving out the keys in skip:
+// the string Alipay and UnionPay sign. A parsed form copies each run of
+// pairs that arrived in byte order (usually all of them) as one slice of
+// its decoded body.
+func (f *Form) AppendSigned(dst []byte, skip ...string) []byte {
+	if !f.parsed {
+		return f.appendSignedByKey(dst, skip)
+	}
+	// starts[i] is where pair i starts in f.all.
+	var small [64]int
+	starts := small[:0]
+	if len(f.pairs) > len(small) {
+		starts = make([]int, 0, len(f.pairs))
+	}
+	from := 0
+	for _, p := range f.pairs {
+		starts = append(starts, from)
+		from += len(p.Key) + 1 + len(p.Text) + 1
+	}
 	first := true
-	for _, k := range keys {
+	runStart, runEnd, last := 0, 0, -2 // the run is pairs up to index last
+	for o := range f.pairs {
+		i := f.sortedIndex(o)
+		p := &f.pairs[i]
+		if slices.Contains(skip, p.Key) {
+			continue
+		}
+		if i != last+1 {
+			dst = appendRun(dst, f.all[runStart:runEnd], &first)
+			runStart = starts[i]
+		}
+		runEnd, last = starts[i]+len(p.Key)+1+len(p.Text), i
+	}
+	return appendRun(dst, f.all[runStart:runEnd], &first)
+}
+
+// appendRun appends one run of k=v pairs, after an '&' unless it is the
+// first.
+func appendRun(dst []byte, run string, first *bool) []byte {
+	if run == "" {
+		return dst
+	}
+	if !*first {
+		dst = append(dst, '&')
+	}
+	*first = false
+	return append(dst, run...)
+}
+
+// appendSignedByKey is AppendSigned for a form built with Add.
+func (f *Form) appendSignedByKey(dst []byte, skip []string) []byte {
+	first := true
+	for _, k := range f.Keys() {
 		if slices.Contains(skip, k) {
 			continue
 		}
@@ -263,10 +402,9 @@ func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
 			dst = append(dst, '&')
 		}
 		first = false
-		v, _ := f.Get(k)
 		dst = append(dst, k...)
 		dst = append(dst, '=')
-		dst = append(dst, v...)
+		dst = append(dst, f.pairs[f.index[k]].Value...)
 	}
 	return dst
 }
@@ -276,8 +414,8 @@ func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
 func (f *Form) Keys() []string {
 	ks := make([]string, len(f.pairs))
 	if f.index == nil {
-		for o, i := range f.byOrder {
-			ks[o] = f.pairs[i].Key
+		for o := range ks {
+			ks[o] = f.pairs[f.sortedIndex(o)].Key
 		}
 		return ks
 	}

@@ -162,23 +162,42 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// AppendSigned joins the given keys' decoded values as they are, leaving
-// out the skipped keys, empty values kept.
+// AppendSigned joins the pairs in key order with their decoded values as
+// they are, leaving out the skipped keys, empty values kept: the same
+// string whether the keys arrived sorted (copied as runs of the decoded
+// body), unsorted, partly sorted or were added one by one.
 func TestAppendSigned(t *testing.T) {
-	f, err := Parse([]byte("b=2%263&sign=S&a=&sign_type=RSA2&c=%E4%B8%AD"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
+	cases := []struct {
 		skip []string
 		want string
 	}{
 		{nil, "a=&b=2&3&c=中&sign=S&sign_type=RSA2"},
 		{[]string{"sign"}, "a=&b=2&3&c=中&sign_type=RSA2"},
 		{[]string{"sign", "sign_type"}, "a=&b=2&3&c=中"},
+		{[]string{"a", "c"}, "b=2&3&sign=S&sign_type=RSA2"},
+	}
+	for _, body := range []string{
+		"b=2%263&sign=S&a=&sign_type=RSA2&c=%E4%B8%AD",
+		"a=&b=2%263&c=%E4%B8%AD&sign=S&sign_type=RSA2",
+		"sign=S&sign_type=RSA2&a=&b=2%263&c=%E4%B8%AD",
+		"c=%E4%B8%AD&sign=S&sign_type=RSA2&a=&b=2%263",
 	} {
-		if got := string(f.AppendSigned([]byte("x:"), f.Keys(), c.skip...)); got != "x:"+c.want {
-			t.Errorf("skip %v: %q, want %q", c.skip, got, "x:"+c.want)
+		f, err := Parse([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := New(f.Len())
+		for _, p := range f.Pairs() {
+			if err := built.Add(p.Key, p.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range cases {
+			for name, form := range map[string]*Form{"parsed": f, "built": built} {
+				if got := string(form.AppendSigned([]byte("x:"), c.skip...)); got != "x:"+c.want {
+					t.Errorf("%s %q, skip %v: %q, want %q", name, body, c.skip, got, "x:"+c.want)
+				}
+			}
 		}
 	}
 }

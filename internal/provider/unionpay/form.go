@@ -80,7 +80,7 @@ func signContent(f *formbody.Form) []byte {
 	for _, p := range f.Pairs() {
 		size += len(p.Key) + len(p.Value) + 2
 	}
-	return f.AppendSigned(make([]byte, 0, size), f.Keys(), fieldSignature)
+	return f.AppendSigned(make([]byte, 0, size), fieldSignature)
 }
 
 // signContentOf is signContent for parameters the caller builds (query

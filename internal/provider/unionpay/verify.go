@@ -48,12 +48,24 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 		return nil, err
 	}
 	// Authentic from here on.
-	for _, pr := range f.Pairs() {
-		if !utf8.ValidString(pr.Key) || !utf8.Valid(pr.Value) {
-			return nil, reason.New(reason.Malformed, "parameter %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.Key, "?")))
-		}
+	if err := checkUTF8(f); err != nil {
+		return nil, err
 	}
 	return p.normalize(f)
+}
+
+// checkUTF8 refuses a form with a key or value that is not UTF-8 (the
+// only encoding supported), naming the first such key.
+func checkUTF8(f *formbody.Form) error {
+	if f.ValidUTF8() {
+		return nil
+	}
+	for _, pr := range f.Pairs() {
+		if !utf8.ValidString(pr.Key) || !utf8.Valid(pr.Value) {
+			return reason.New(reason.Malformed, "parameter %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.Key, "?")))
+		}
+	}
+	return nil
 }
 
 // authenticate checks that f is signed by UnionPay's certificate. It is
