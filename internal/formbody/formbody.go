@@ -277,14 +277,22 @@ func (f *Form) find(key string) (int, bool) {
 		i, ok := f.index[key]
 		return i, ok
 	}
-	if f.byOrder == nil {
-		return slices.BinarySearchFunc(f.pairs, key, func(p Pair, k string) int { return strings.Compare(p.Key, k) })
+	// A binary search by the operators, not slices.BinarySearchFunc: its
+	// comparison is a call through a function value at every step, and
+	// every notification looks up its few fixed keys here.
+	lo, hi := 0, len(f.pairs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if f.pairs[f.sortedIndex(m)].Key < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
-	o, ok := slices.BinarySearchFunc(f.byOrder, key, func(i int32, k string) int { return strings.Compare(f.pairs[i].Key, k) })
-	if !ok {
-		return 0, false
+	if lo < len(f.pairs) && f.pairs[f.sortedIndex(lo)].Key == key {
+		return f.sortedIndex(lo), true
 	}
-	return int(f.byOrder[o]), true
+	return 0, false
 }
 
 // sortedIndex is the index in pairs of the o-th key in byte order.
@@ -311,6 +319,15 @@ func (f *Form) Value(key string) string {
 		return ""
 	}
 	return f.pairs[i].Text
+}
+
+// Lookup is Value and whether key is present.
+func (f *Form) Lookup(key string) (string, bool) {
+	i, ok := f.find(key)
+	if !ok {
+		return "", false
+	}
+	return f.pairs[i].Text, true
 }
 
 // Has reports whether key is present (possibly with an empty value).

@@ -140,7 +140,8 @@ func FuzzParseMatchesOracle(f *testing.F) {
 		for _, k := range append(want.Keys(), probe) {
 			gv, gok := got.Get(k)
 			wv, wok := want.Get(k)
-			if gok != wok || !bytes.Equal(gv, wv) || got.Value(k) != want.Value(k) || got.Has(k) != want.Has(k) {
+			gt, gtok := got.Lookup(k)
+			if gok != wok || !bytes.Equal(gv, wv) || got.Value(k) != want.Value(k) || got.Has(k) != want.Has(k) || gtok != wok || gt != want.Value(k) {
 				t.Fatalf("%q: key %q: %q %v, oracle %q %v", b, k, gv, gok, wv, wok)
 			}
 		}

@@ -330,9 +330,9 @@ func (p *V3) verifySigned(h http.Header, body []byte, now time.Time) (time.Time,
 	if rerr != nil {
 		return time.Time{}, "", rerr
 	}
-	var sigBuf [maxSigBytes]byte
-	sig, ok := decodeSignature(sigBuf[:], sh.signature)
-	if !ok {
+	var sigBuf [512]byte // a 4096-bit key's signature; a longer one grows on the heap
+	sig, err := base64.StdEncoding.AppendDecode(sigBuf[:0], []byte(sh.signature))
+	if err != nil {
 		return time.Time{}, "", reason.New(reason.BadSignature, "signature is not base64")
 	}
 	hh := sha256.New()
@@ -351,21 +351,6 @@ func (p *V3) verifySigned(h http.Header, body []byte, now time.Time) (time.Time,
 		return time.Time{}, "", reason.New(reason.Malformed, "%s is not unix seconds", HeaderTimestamp)
 	}
 	return time.Unix(ts, 0), sh.nonce, nil
-}
-
-// maxSigBytes is the signature of a 4096-bit RSA key, the largest
-// decodeSignature decodes without an allocation.
-const maxSigBytes = 512
-
-// decodeSignature decodes the base64 signature into buf when it fits,
-// else as base64.StdEncoding.DecodeString does.
-func decodeSignature(buf []byte, s string) ([]byte, bool) {
-	if base64.StdEncoding.DecodedLen(len(s)) > len(buf) {
-		b, err := base64.StdEncoding.DecodeString(s)
-		return b, err == nil
-	}
-	n, err := base64.StdEncoding.Decode(buf, []byte(s))
-	return buf[:n], err == nil
 }
 
 // VerifyNotify implements provider.Provider.
