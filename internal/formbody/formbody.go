@@ -5,8 +5,9 @@
 // whose signature payguard checks: they keep the first of repeated keys,
 // merge the URL query into the body and skip empty segments, which lets
 // an attacker smuggle a second value past a verifier that reads another
-// one. Values stay raw bytes: a provider that signs the bytes of its own
-// charset (Alipay's GBK) transcodes only after the signature holds. The
+// one. Values stay raw (percent-decoded, not transcoded): a provider that
+// signs the bytes of its own charset (Alipay's GBK) transcodes only after
+// the signature holds. The
 // providers' own rules (which keys are signed, charsets, answer dialects)
 // stay in their packages.
 package formbody
@@ -25,31 +26,32 @@ import (
 )
 
 // Form is a list of key=value parameters in which every key occurs once.
-// Lookups do not depend on the wire order; Pairs keeps it.
+// Lookups do not depend on the wire order; Len and At keep it.
 //
-// A parsed form finds keys by binary search: in pairs themselves when
-// they arrived sorted (as providers send them), else in byOrder, which it
-// sorts once anyway for the signed string (AppendSigned). A form a caller
-// builds with Add keeps a map instead, so each Add stays constant time.
+// A parsed form holds its decoded body as one string and the ends of each
+// pair in it: reading a key or value allocates nothing, and the form is
+// three allocations whatever its size (the string, the ends, the Form).
+// It finds keys by binary search: in wire order when they arrived sorted
+// (as providers send them), else in byOrder, sorted once anyway for the
+// signed string (AppendSigned). A form a caller builds with Add keeps
+// pairs and a map instead, so each Add stays constant time.
 type Form struct {
-	pairs   []Pair
-	byOrder []int32 // indexes into pairs by key in byte order (parsed, unsorted)
 	// all is a parsed form's decoded body with its '=' and '&': the pairs
 	// follow each other in it, so a run of pairs whose wire order is their
-	// byte order is one slice of it.
-	all    string
-	parsed bool
-	index  map[string]int
+	// byte order is one slice of it. ends[i] are where pair i's key and
+	// value end in it; each pair starts one byte after the previous ends.
+	all     string
+	ends    [][2]int
+	byOrder []int32 // indexes by key in byte order (parsed, unsorted)
+	pairs   []Pair  // a built form's pairs
+	index   map[string]int
 }
 
 // Pair is one parameter: its key and its raw (percent-decoded, not
 // transcoded) value.
 type Pair struct {
 	Key   string
-	Value []byte
-	// Text is Value as a string. In a parsed form every key and Text
-	// slice one string, so reading values as strings allocates nothing.
-	Text string
+	Value string
 }
 
 // New returns an empty form with room for n parameters, for parameters a
@@ -60,28 +62,30 @@ func New(n int) *Form {
 }
 
 // Add appends a parameter. A key seen before is malformed, never a second
-// value. val is kept, not copied.
+// value.
 func (f *Form) Add(key string, val []byte) error {
-	if !f.add(key, val) {
+	if !f.add(key, string(val)) {
 		return reason.New(reason.Malformed, "parameter %s occurs twice", strictjson.Quote(key))
 	}
 	return nil
 }
 
-func (f *Form) add(key string, val []byte) bool {
+func (f *Form) add(key, val string) bool {
 	if f.index == nil {
-		// A parsed form: keys are unique, so the map holds every pair.
+		// A parsed form becomes a built one: keys are unique, so the map
+		// holds every pair.
+		f.pairs = f.Pairs()
 		f.index = make(map[string]int, len(f.pairs)+1)
 		for i, p := range f.pairs {
 			f.index[p.Key] = i
 		}
-		f.byOrder, f.all, f.parsed = nil, "", false
+		f.all, f.ends, f.byOrder = "", nil, nil
 	}
 	if _, dup := f.index[key]; dup {
 		return false
 	}
 	f.index[key] = len(f.pairs)
-	f.pairs = append(f.pairs, Pair{Key: key, Value: val, Text: string(val)})
+	f.pairs = append(f.pairs, Pair{Key: key, Value: val})
 	return true
 }
 
@@ -103,17 +107,12 @@ func Parse(b []byte) (*Form, error) {
 		return New(0), nil
 	}
 	n := bytes.Count(b, []byte{'&'}) + 1
-	// One buffer holds the decoded body, '=' and '&' kept: decoding never
-	// grows a string, so len(b) bytes always suffice. ends[i] are the ends
-	// of pair i's key and value in it (each pair starts one byte after the
-	// previous one ends).
-	buf := make([]byte, len(b))
-	var small [64][2]int
-	ends := small[:0]
-	if n > len(small) {
-		ends = make([][2]int, 0, n)
-	}
-	w := 0
+	// The decoded body, '=' and '&' kept, goes straight into the string
+	// the form keeps (strings.Builder: no zeroed buffer, no copy after):
+	// decoding never grows a string, so len(b) bytes always suffice.
+	var sb strings.Builder
+	sb.Grow(len(b))
+	ends := make([][2]int, 0, n)
 	for start := 0; start <= len(b); {
 		end := bytes.IndexByte(b[start:], '&')
 		if end < 0 {
@@ -131,121 +130,132 @@ func Parse(b []byte) (*Form, error) {
 		case eq == 0:
 			return nil, reason.New(reason.Malformed, "form: empty key at byte %d", start)
 		}
-		var err error
-		if w, err = unescapeInto(buf, w, b, start, start+eq); err != nil {
+		if err := unescapeTo(&sb, b, start, start+eq); err != nil {
 			return nil, err
 		}
-		keyEnd := w
-		buf[w] = '='
-		if w, err = unescapeInto(buf, w+1, b, start+eq+1, end); err != nil {
+		keyEnd := sb.Len()
+		sb.WriteByte('=')
+		if err := unescapeTo(&sb, b, start+eq+1, end); err != nil {
 			return nil, err
 		}
-		ends = append(ends, [2]int{keyEnd, w})
+		ends = append(ends, [2]int{keyEnd, sb.Len()})
 		if end < len(b) {
-			buf[w] = '&'
-			w++
+			sb.WriteByte('&')
 		}
 		start = end + 1
 	}
-	return newParsed(buf[:w], ends)
+	f := &Form{all: sb.String(), ends: ends}
+	return f, f.order()
 }
 
-// newParsed builds the form of a decoded body and its pairs' ends, and
-// orders its keys.
-func newParsed(buf []byte, ends [][2]int) (*Form, error) {
-	// Every notification is parsed here: one string for all keys and
-	// values, instead of one per key and one per value read as text.
-	all := string(buf)
-	f := &Form{pairs: make([]Pair, len(ends)), all: all, parsed: true}
-	sorted, from := true, 0
-	for i, e := range ends {
-		// The full slice expression caps the value so no later append can
-		// write into it.
-		f.pairs[i] = Pair{Key: all[from:e[0]], Value: buf[e[0]+1 : e[1] : e[1]], Text: all[e[0]+1 : e[1]]}
-		if i > 0 && sorted && f.pairs[i-1].Key >= f.pairs[i].Key {
-			sorted = false
-		}
-		from = e[1] + 1
+// order finds the keys' byte order: none to keep when they arrived
+// sorted, which also means no key repeats.
+func (f *Form) order() error {
+	sorted := true
+	for i := 1; i < len(f.ends) && sorted; i++ {
+		sorted = f.key(i-1) < f.key(i)
 	}
 	if sorted {
-		// Providers send their keys sorted (they sign them so): strictly
-		// increasing keys need no index and hold no repeated key.
-		return f, nil
+		return nil
 	}
-	f.byOrder = make([]int32, len(f.pairs))
+	f.byOrder = make([]int32, len(f.ends))
 	for i := range f.byOrder {
 		f.byOrder[i] = int32(i)
 	}
-	slices.SortFunc(f.byOrder, func(x, y int32) int { return strings.Compare(f.pairs[x].Key, f.pairs[y].Key) })
+	slices.SortFunc(f.byOrder, func(x, y int32) int { return strings.Compare(f.key(int(x)), f.key(int(y))) })
 	for o := 1; o < len(f.byOrder); o++ {
-		if f.pairs[f.byOrder[o-1]].Key == f.pairs[f.byOrder[o]].Key {
-			return nil, firstRepeated(f.pairs)
+		if f.key(int(f.byOrder[o-1])) == f.key(int(f.byOrder[o])) {
+			return firstRepeated(f)
 		}
 	}
-	return f, nil
+	return nil
+}
+
+// start is where parsed pair i starts in f.all.
+func (f *Form) start(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return f.ends[i-1][1] + 1
+}
+
+// key is pair i's key.
+func (f *Form) key(i int) string {
+	if f.index != nil {
+		return f.pairs[i].Key
+	}
+	return f.all[f.start(i):f.ends[i][0]]
+}
+
+// At returns pair i's key and value, in wire order (i < Len()).
+func (f *Form) At(i int) (key, value string) {
+	if f.index != nil {
+		return f.pairs[i].Key, f.pairs[i].Value
+	}
+	e := f.ends[i]
+	return f.all[f.start(i):e[0]], f.all[e[0]+1 : e[1]]
 }
 
 // firstRepeated names the first key, in wire order, that occurs a second
 // time.
-func firstRepeated(pairs []Pair) error {
-	seen := make(map[string]bool, len(pairs))
-	for _, p := range pairs {
-		if seen[p.Key] {
-			return reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(p.Key))
+func firstRepeated(f *Form) error {
+	seen := make(map[string]bool, f.Len())
+	for i := range f.Len() {
+		k := f.key(i)
+		if seen[k] {
+			return reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(k))
 		}
-		seen[p.Key] = true
+		seen[k] = true
 	}
 	return reason.New(reason.Malformed, "form: a parameter occurs twice")
 }
 
-// unescapeInto form-decodes b[i:to] into dst at w and returns the new
-// end; error details name offsets in b.
+// unescapeTo form-decodes b[i:to] into sb; error details name offsets
+// in b.
 //
-// Most of a body is plain bytes: they are copied eight at a time up to
-// the next '+' or '%', the last word of a key or value read across its
-// end (masked) unless b ends within it. dst is as long as b and holds
-// the decoded body, in which every byte sits at or before its source's
-// offset, so the eight bytes at w are always dst's own; those after the
-// decoded bytes are overwritten next or lie past the end.
-func unescapeInto(dst []byte, w int, b []byte, i, to int) (int, error) {
+// Most of a body is plain bytes: they are passed over eight at a time up
+// to the next '+' or '%' (the last word of a key or value read across its
+// end, masked, unless b ends within it) and written as one run.
+func unescapeTo(sb *strings.Builder, b []byte, i, to int) error {
+	run := i
 	for i < to {
 		if i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			binary.LittleEndian.PutUint64(dst[w:], x)
-			m := specials(x)
+			m := specials(binary.LittleEndian.Uint64(b[i:]))
 			if n := to - i; n < 8 {
 				m &= 1<<(8*n) - 1 // the bytes before to only
 				if m == 0 {
-					return w + n, nil
+					break
 				}
 			}
 			if m == 0 {
-				w, i = w+8, i+8
+				i += 8
 				continue
 			}
-			k := bits.TrailingZeros64(m) / 8
-			w, i = w+k, i+k
+			i += bits.TrailingZeros64(m) / 8
+		} else if c := b[i]; c != '+' && c != '%' {
+			i++
+			continue
 		}
-		c := b[i]
-		switch c {
-		case '+':
-			c = ' '
-		case '%':
+		sb.Write(b[run:i])
+		if b[i] == '+' {
+			sb.WriteByte(' ')
+			i++
+		} else {
 			if i+2 >= to {
-				return 0, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", i)
+				return reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", i)
 			}
 			hi, ok1 := unhex(b[i+1])
 			lo, ok2 := unhex(b[i+2])
 			if !ok1 || !ok2 {
-				return 0, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", i)
+				return reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", i)
 			}
-			c = hi<<4 | lo
-			i += 2
+			sb.WriteByte(hi<<4 | lo)
+			i += 3
 		}
-		dst[w] = c
-		w, i = w+1, i+1
+		run = i
 	}
-	return w, nil
+	sb.Write(b[run:to])
+	return nil
 }
 
 // specials has the high bit of each byte of x that is '+' or '%' set,
@@ -271,7 +281,7 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// find returns the index in pairs of key.
+// find returns the index in wire order of key.
 func (f *Form) find(key string) (int, bool) {
 	if f.index != nil {
 		i, ok := f.index[key]
@@ -280,22 +290,23 @@ func (f *Form) find(key string) (int, bool) {
 	// A binary search by the operators, not slices.BinarySearchFunc: its
 	// comparison is a call through a function value at every step, and
 	// every notification looks up its few fixed keys here.
-	lo, hi := 0, len(f.pairs)
+	lo, hi := 0, len(f.ends)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if f.pairs[f.sortedIndex(m)].Key < key {
+		if f.key(f.sortedIndex(m)) < key {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	if lo < len(f.pairs) && f.pairs[f.sortedIndex(lo)].Key == key {
+	if lo < len(f.ends) && f.key(f.sortedIndex(lo)) == key {
 		return f.sortedIndex(lo), true
 	}
 	return 0, false
 }
 
-// sortedIndex is the index in pairs of the o-th key in byte order.
+// sortedIndex is the index in wire order of a parsed form's o-th key in
+// byte order.
 func (f *Form) sortedIndex(o int) int {
 	if f.byOrder == nil {
 		return o
@@ -303,31 +314,20 @@ func (f *Form) sortedIndex(o int) int {
 	return int(f.byOrder[o])
 }
 
-// Get returns the raw value of key and whether it is present.
-func (f *Form) Get(key string) ([]byte, bool) {
-	i, ok := f.find(key)
-	if !ok {
-		return nil, false
-	}
-	return f.pairs[i].Value, true
-}
-
-// Value is Get as a string, "" when absent.
-func (f *Form) Value(key string) string {
-	i, ok := f.find(key)
-	if !ok {
-		return ""
-	}
-	return f.pairs[i].Text
-}
-
-// Lookup is Value and whether key is present.
+// Lookup returns the value of key and whether it is present.
 func (f *Form) Lookup(key string) (string, bool) {
 	i, ok := f.find(key)
 	if !ok {
 		return "", false
 	}
-	return f.pairs[i].Text, true
+	_, v := f.At(i)
+	return v, true
+}
+
+// Value is Lookup's value, "" when absent.
+func (f *Form) Value(key string) string {
+	v, _ := f.Lookup(key)
+	return v
 }
 
 // Has reports whether key is present (possibly with an empty value).
@@ -336,27 +336,41 @@ func (f *Form) Has(key string) bool {
 	return ok
 }
 
+// Len is the number of parameters.
+func (f *Form) Len() int {
+	if f.index != nil {
+		return len(f.pairs)
+	}
+	return len(f.ends)
+}
+
+// Pairs returns the parameters in wire order, in a slice of the caller's
+// (a parsed form makes it anew: Len and At read the pairs without one).
+func (f *Form) Pairs() []Pair {
+	if f.index != nil {
+		return slices.Clone(f.pairs)
+	}
+	ps := make([]Pair, len(f.ends))
+	for i := range ps {
+		ps[i].Key, ps[i].Value = f.At(i)
+	}
+	return ps
+}
+
 // ValidUTF8 reports whether every key and value is valid UTF-8. A parsed
 // form checks its decoded body once: its separators are ASCII, so the
 // body is valid exactly when every key and value is.
 func (f *Form) ValidUTF8() bool {
-	if f.parsed {
+	if f.index == nil {
 		return utf8.ValidString(f.all)
 	}
 	for _, p := range f.pairs {
-		if !utf8.ValidString(p.Key) || !utf8.ValidString(p.Text) {
+		if !utf8.ValidString(p.Key) || !utf8.ValidString(p.Value) {
 			return false
 		}
 	}
 	return true
 }
-
-// Len is the number of parameters.
-func (f *Form) Len() int { return len(f.pairs) }
-
-// Pairs returns the parameters in wire order. The slice is the form's own:
-// callers read it, never change it.
-func (f *Form) Pairs() []Pair { return f.pairs }
 
 // AppendSigned appends the form's pairs to dst as k=v&k=v, keys in byte
 // order, the decoded values as they are, leaving out the keys in skip:
@@ -364,33 +378,21 @@ func (f *Form) Pairs() []Pair { return f.pairs }
 // pairs that arrived in byte order (usually all of them) as one slice of
 // its decoded body.
 func (f *Form) AppendSigned(dst []byte, skip ...string) []byte {
-	if !f.parsed {
+	if f.index != nil {
 		return f.appendSignedByKey(dst, skip)
 	}
-	// starts[i] is where pair i starts in f.all.
-	var small [64]int
-	starts := small[:0]
-	if len(f.pairs) > len(small) {
-		starts = make([]int, 0, len(f.pairs))
-	}
-	from := 0
-	for _, p := range f.pairs {
-		starts = append(starts, from)
-		from += len(p.Key) + 1 + len(p.Text) + 1
-	}
 	first := true
-	runStart, runEnd, last := 0, 0, -2 // the run is pairs up to index last
-	for o := range f.pairs {
+	runStart, runEnd, last := 0, 0, -2 // the run is of pairs up to index last
+	for o := range f.ends {
 		i := f.sortedIndex(o)
-		p := &f.pairs[i]
-		if slices.Contains(skip, p.Key) {
+		if slices.Contains(skip, f.key(i)) {
 			continue
 		}
 		if i != last+1 {
 			dst = appendRun(dst, f.all[runStart:runEnd], &first)
-			runStart = starts[i]
+			runStart = f.start(i)
 		}
-		runEnd, last = starts[i]+len(p.Key)+1+len(p.Text), i
+		runEnd, last = f.ends[i][1], i
 	}
 	return appendRun(dst, f.all[runStart:runEnd], &first)
 }
@@ -429,10 +431,10 @@ func (f *Form) appendSignedByKey(dst []byte, skip []string) []byte {
 // Keys returns the keys sorted by byte order, the order Alipay and
 // UnionPay sign in.
 func (f *Form) Keys() []string {
-	ks := make([]string, len(f.pairs))
+	ks := make([]string, f.Len())
 	if f.index == nil {
 		for o := range ks {
-			ks[o] = f.pairs[f.sortedIndex(o)].Key
+			ks[o] = f.key(f.sortedIndex(o))
 		}
 		return ks
 	}

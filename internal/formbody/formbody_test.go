@@ -72,17 +72,20 @@ func TestFormAccessors(t *testing.T) {
 	if !reflect.DeepEqual(wire, []string{"z", "b", "a", "B"}) {
 		t.Fatalf("pairs %q: want wire order", wire)
 	}
-	if v, ok := f.Get("b"); !ok || len(v) != 0 {
+	if v, ok := f.Lookup("b"); !ok || v != "" {
 		t.Fatal("empty value")
 	}
-	if _, ok := f.Get("c"); ok || f.Has("c") || !f.Has("b") {
+	if _, ok := f.Lookup("c"); ok || f.Has("c") || !f.Has("b") {
 		t.Fatal("presence")
 	}
-	// Values cannot be grown into each other.
-	v, _ := f.Get("z")
-	_ = append(v, 'X')
-	if f.Value("b") != "" || f.Value("a") != "3" {
-		t.Fatal("values share writable capacity")
+	for i, want := range [][2]string{{"z", "1"}, {"b", ""}, {"a", "3"}, {"B", "4"}} {
+		if k, v := f.At(i); k != want[0] || v != want[1] {
+			t.Fatalf("At(%d) = %q, %q, want %q", i, k, v, want)
+		}
+	}
+	// Adding to a parsed form keeps what it held.
+	if err := f.Add("c", []byte("5")); err != nil || f.Len() != 5 || f.Value("z") != "1" || f.Value("c") != "5" || f.Add("a", nil) == nil {
+		t.Fatalf("Add to a parsed form: %v, %d pairs", err, f.Len())
 	}
 	// A long key is cut in error details.
 	_, err = Parse([]byte(strings.Repeat("k", 500) + "=1&" + strings.Repeat("k", 500) + "=2"))
@@ -188,7 +191,7 @@ func TestAppendSigned(t *testing.T) {
 		}
 		built := New(f.Len())
 		for _, p := range f.Pairs() {
-			if err := built.Add(p.Key, p.Value); err != nil {
+			if err := built.Add(p.Key, []byte(p.Value)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -60,9 +60,7 @@ func parseOracle(b []byte) (*Form, error) {
 			return nil, reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(key))
 		}
 		f.index[key] = i
-		// The full slice expression caps the value so no later append can
-		// write into it.
-		f.pairs[i] = Pair{Key: key, Value: buf[e[0]:e[1]:e[1]], Text: all[e[0]:e[1]]}
+		f.pairs[i] = Pair{Key: key, Value: all[e[0]:e[1]]}
 		from = e[1]
 	}
 	return f, nil
@@ -132,16 +130,15 @@ func FuzzParseMatchesOracle(f *testing.F) {
 		}
 		valid := true
 		for _, p := range want.Pairs() {
-			valid = valid && utf8.ValidString(p.Key) && utf8.Valid(p.Value)
+			valid = valid && utf8.ValidString(p.Key) && utf8.ValidString(p.Value)
 		}
 		if got.ValidUTF8() != valid || want.ValidUTF8() != valid {
 			t.Fatalf("%q: ValidUTF8 %v (oracle's form %v), pairs say %v", b, got.ValidUTF8(), want.ValidUTF8(), valid)
 		}
 		for _, k := range append(want.Keys(), probe) {
-			gv, gok := got.Get(k)
-			wv, wok := want.Get(k)
-			gt, gtok := got.Lookup(k)
-			if gok != wok || !bytes.Equal(gv, wv) || got.Value(k) != want.Value(k) || got.Has(k) != want.Has(k) || gtok != wok || gt != want.Value(k) {
+			gv, gok := got.Lookup(k)
+			wv, wok := want.Lookup(k)
+			if gok != wok || gv != wv || got.Value(k) != want.Value(k) || got.Has(k) != want.Has(k) {
 				t.Fatalf("%q: key %q: %q %v, oracle %q %v", b, k, gv, gok, wv, wok)
 			}
 		}

@@ -114,8 +114,7 @@ func TestVectorNotifications(t *testing.T) {
 				t.Errorf("signed content\n got %s\nwant %s", got, c.SignedContent)
 			}
 			// And the other rule does not verify: both rules are needed.
-			sig, _ := form.Get("sign")
-			raw, _ := base64.StdEncoding.DecodeString(string(sig))
+			raw, _ := base64.StdEncoding.DecodeString(form.Value("sign"))
 			other := appendSignContent(nil, form, v2)
 			if p.verifyBytes(other, raw) {
 				t.Errorf("the other rule verifies too")

@@ -63,9 +63,9 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 			}
 			return nil, err
 		}
-		for _, pr := range q.Pairs() {
-			if form.Has(pr.Key) {
-				return nil, reason.New(reason.Malformed, "parameter %s is both in the URL query and the body", quoteKey(pr.Key))
+		for i := range q.Len() {
+			if k, _ := q.At(i); form.Has(k) {
+				return nil, reason.New(reason.Malformed, "parameter %s is both in the URL query and the body", quoteKey(k))
 			}
 		}
 	}
@@ -192,17 +192,17 @@ func toUTF8(form *Form, dec *encoding.Decoder) (params, error) {
 	// One check of the whole decoded body instead of two per parameter;
 	// only a body that fails it is checked parameter by parameter.
 	valid := dec == nil && form.ValidUTF8()
-	for _, pr := range form.Pairs() {
-		if pr.Key == "sign" || pr.Key == "sign_type" {
+	for i := range form.Len() {
+		k, v := form.At(i)
+		if k == "sign" || k == "sign_type" {
 			continue
 		}
-		k, v := pr.Key, pr.Text
 		if dec != nil {
 			kb, err := dec.Bytes([]byte(k))
 			if err != nil {
 				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
 			}
-			vb, err := dec.Bytes(pr.Value)
+			vb, err := dec.Bytes([]byte(v))
 			if err != nil {
 				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
 			}
