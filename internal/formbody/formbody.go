@@ -5,31 +5,45 @@
 // whose signature payguard checks: they keep the first of repeated keys,
 // merge the URL query into the body and skip empty segments, which lets
 // an attacker smuggle a second value past a verifier that reads another
-// one. Values stay raw bytes: a provider that signs the bytes of its own
-// charset (Alipay's GBK) transcodes only after the signature holds. The
+// one. Values stay raw (percent-decoded, not transcoded): a provider that
+// signs the bytes of its own charset (Alipay's GBK) transcodes only after
+// the signature holds. The
 // providers' own rules (which keys are signed, charsets, answer dialects)
 // stay in their packages.
 package formbody
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/payguard/payguard/internal/reason"
 	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // Form is a list of key=value parameters in which every key occurs once.
-// Lookups do not depend on the wire order; Pairs keeps it.
+// Lookups do not depend on the wire order; Len and At keep it.
 //
-// A parsed form finds keys by binary search in byOrder, which it sorts
-// once anyway for the signed string (Keys); a form a caller builds with
-// Add keeps a map instead, so each Add stays constant time.
+// A parsed form holds its decoded body as one string and the ends of each
+// pair in it: reading a key or value allocates nothing, and the form is
+// three allocations whatever its size (the string, the ends, the Form).
+// It finds keys by binary search: in wire order when they arrived sorted
+// (as providers send them), else in byOrder, sorted once anyway for the
+// signed string (AppendSigned). A form a caller builds with Add keeps
+// pairs and a map instead, so each Add stays constant time.
 type Form struct {
-	pairs   []Pair
-	byOrder []int32 // indexes into pairs, by key in byte order (parsed)
+	// all is a parsed form's decoded body with its '=' and '&': the pairs
+	// follow each other in it, so a run of pairs whose wire order is their
+	// byte order is one slice of it. ends[i] are where pair i's key and
+	// value end in it; each pair starts one byte after the previous ends.
+	all     string
+	ends    [][2]int
+	byOrder []int32 // indexes by key in byte order (parsed, unsorted)
+	pairs   []Pair  // a built form's pairs
 	index   map[string]int
 }
 
@@ -37,10 +51,7 @@ type Form struct {
 // transcoded) value.
 type Pair struct {
 	Key   string
-	Value []byte
-	// Text is Value as a string. In a parsed form every key and Text
-	// slice one string, so reading values as strings allocates nothing.
-	Text string
+	Value string
 }
 
 // New returns an empty form with room for n parameters, for parameters a
@@ -51,28 +62,30 @@ func New(n int) *Form {
 }
 
 // Add appends a parameter. A key seen before is malformed, never a second
-// value. val is kept, not copied.
+// value.
 func (f *Form) Add(key string, val []byte) error {
-	if !f.add(key, val) {
+	if !f.add(key, string(val)) {
 		return reason.New(reason.Malformed, "parameter %s occurs twice", strictjson.Quote(key))
 	}
 	return nil
 }
 
-func (f *Form) add(key string, val []byte) bool {
+func (f *Form) add(key, val string) bool {
 	if f.index == nil {
-		// A parsed form: keys are unique, so the map holds every pair.
+		// A parsed form becomes a built one: keys are unique, so the map
+		// holds every pair.
+		f.pairs = f.Pairs()
 		f.index = make(map[string]int, len(f.pairs)+1)
 		for i, p := range f.pairs {
 			f.index[p.Key] = i
 		}
-		f.byOrder = nil
+		f.all, f.ends, f.byOrder = "", nil, nil
 	}
 	if _, dup := f.index[key]; dup {
 		return false
 	}
 	f.index[key] = len(f.pairs)
-	f.pairs = append(f.pairs, Pair{Key: key, Value: val, Text: string(val)})
+	f.pairs = append(f.pairs, Pair{Key: key, Value: val})
 	return true
 }
 
@@ -94,16 +107,12 @@ func Parse(b []byte) (*Form, error) {
 		return New(0), nil
 	}
 	n := bytes.Count(b, []byte{'&'}) + 1
-	// One buffer holds every decoded key and value: decoding never grows
-	// a string, so len(b) bytes always suffice. ends[i] are the ends of
-	// pair i's key and value in it (each starts where the previous ends).
-	buf := make([]byte, len(b))
-	var small [64][2]int
-	ends := small[:0]
-	if n > len(small) {
-		ends = make([][2]int, 0, n)
-	}
-	w := 0
+	// The decoded body, '=' and '&' kept, goes straight into the string
+	// the form keeps (strings.Builder: no zeroed buffer, no copy after):
+	// decoding never grows a string, so len(b) bytes always suffice.
+	var sb strings.Builder
+	sb.Grow(len(b))
+	ends := make([][2]int, 0, n)
 	for start := 0; start <= len(b); {
 		end := bytes.IndexByte(b[start:], '&')
 		if end < 0 {
@@ -121,77 +130,143 @@ func Parse(b []byte) (*Form, error) {
 		case eq == 0:
 			return nil, reason.New(reason.Malformed, "form: empty key at byte %d", start)
 		}
-		var err error
-		if w, err = unescapeInto(buf, w, seg[:eq], start); err != nil {
+		if err := unescapeTo(&sb, b, start, start+eq); err != nil {
 			return nil, err
 		}
-		keyEnd := w
-		if w, err = unescapeInto(buf, w, seg[eq+1:], start+eq+1); err != nil {
+		keyEnd := sb.Len()
+		sb.WriteByte('=')
+		if err := unescapeTo(&sb, b, start+eq+1, end); err != nil {
 			return nil, err
 		}
-		ends = append(ends, [2]int{keyEnd, w})
+		ends = append(ends, [2]int{keyEnd, sb.Len()})
+		if end < len(b) {
+			sb.WriteByte('&')
+		}
 		start = end + 1
 	}
-	// Every notification is parsed here: one string for all keys and
-	// values, instead of one per key and one per value read as text.
-	all := string(buf[:w])
-	f := &Form{pairs: make([]Pair, len(ends)), byOrder: make([]int32, len(ends))}
-	from := 0
-	for i, e := range ends {
-		// The full slice expression caps the value so no later append can
-		// write into it.
-		f.pairs[i] = Pair{Key: all[from:e[0]], Value: buf[e[0]:e[1]:e[1]], Text: all[e[0]:e[1]]}
-		f.byOrder[i] = int32(i)
-		from = e[1]
+	f := &Form{all: sb.String(), ends: ends}
+	return f, f.order()
+}
+
+// order finds the keys' byte order: none to keep when they arrived
+// sorted, which also means no key repeats.
+func (f *Form) order() error {
+	sorted := true
+	for i := 1; i < len(f.ends) && sorted; i++ {
+		sorted = f.key(i-1) < f.key(i)
 	}
-	slices.SortFunc(f.byOrder, func(x, y int32) int { return strings.Compare(f.pairs[x].Key, f.pairs[y].Key) })
-	for i := 1; i < len(f.byOrder); i++ {
-		if f.pairs[f.byOrder[i-1]].Key == f.pairs[f.byOrder[i]].Key {
-			return nil, firstRepeated(f.pairs)
+	if sorted {
+		return nil
+	}
+	f.byOrder = make([]int32, len(f.ends))
+	for i := range f.byOrder {
+		f.byOrder[i] = int32(i)
+	}
+	slices.SortFunc(f.byOrder, func(x, y int32) int { return strings.Compare(f.key(int(x)), f.key(int(y))) })
+	for o := 1; o < len(f.byOrder); o++ {
+		if f.key(int(f.byOrder[o-1])) == f.key(int(f.byOrder[o])) {
+			return firstRepeated(f)
 		}
 	}
-	return f, nil
+	return nil
+}
+
+// start is where parsed pair i starts in f.all.
+func (f *Form) start(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return f.ends[i-1][1] + 1
+}
+
+// key is pair i's key.
+func (f *Form) key(i int) string {
+	if f.index != nil {
+		return f.pairs[i].Key
+	}
+	return f.all[f.start(i):f.ends[i][0]]
+}
+
+// At returns pair i's key and value, in wire order (i < Len()).
+func (f *Form) At(i int) (key, value string) {
+	if f.index != nil {
+		return f.pairs[i].Key, f.pairs[i].Value
+	}
+	e := f.ends[i]
+	return f.all[f.start(i):e[0]], f.all[e[0]+1 : e[1]]
 }
 
 // firstRepeated names the first key, in wire order, that occurs a second
 // time.
-func firstRepeated(pairs []Pair) error {
-	seen := make(map[string]bool, len(pairs))
-	for _, p := range pairs {
-		if seen[p.Key] {
-			return reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(p.Key))
+func firstRepeated(f *Form) error {
+	seen := make(map[string]bool, f.Len())
+	for i := range f.Len() {
+		k := f.key(i)
+		if seen[k] {
+			return reason.New(reason.Malformed, "form: parameter %s occurs twice", strictjson.Quote(k))
 		}
-		seen[p.Key] = true
+		seen[k] = true
 	}
 	return reason.New(reason.Malformed, "form: a parameter occurs twice")
 }
 
-// unescapeInto form-decodes s into dst at w and returns the new end. off
-// is s's offset in the whole input, for the error detail.
-func unescapeInto(dst []byte, w int, s []byte, off int) (int, error) {
-	dst = dst[w : w+len(s)] // decoding never grows: one bounds check here
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '+':
-			c = ' '
-		case '%':
-			if i+2 >= len(s) {
-				return 0, reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", off+i)
+// unescapeTo form-decodes b[i:to] into sb; error details name offsets
+// in b.
+//
+// Most of a body is plain bytes: they are passed over eight at a time up
+// to the next '+' or '%' (the last word of a key or value read across its
+// end, masked, unless b ends within it) and written as one run.
+func unescapeTo(sb *strings.Builder, b []byte, i, to int) error {
+	run := i
+	for i < to {
+		if i+8 <= len(b) {
+			m := specials(binary.LittleEndian.Uint64(b[i:]))
+			if n := to - i; n < 8 {
+				m &= 1<<(8*n) - 1 // the bytes before to only
+				if m == 0 {
+					break
+				}
 			}
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if !ok1 || !ok2 {
-				return 0, reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", off+i)
+			if m == 0 {
+				i += 8
+				continue
 			}
-			c = hi<<4 | lo
-			i += 2
+			i += bits.TrailingZeros64(m) / 8
+		} else if c := b[i]; c != '+' && c != '%' {
+			i++
+			continue
 		}
-		dst[n] = c
-		n++
+		sb.Write(b[run:i])
+		if b[i] == '+' {
+			sb.WriteByte(' ')
+			i++
+		} else {
+			if i+2 >= to {
+				return reason.New(reason.Malformed, "form: truncated percent-escape at byte %d", i)
+			}
+			hi, ok1 := unhex(b[i+1])
+			lo, ok2 := unhex(b[i+2])
+			if !ok1 || !ok2 {
+				return reason.New(reason.Malformed, "form: invalid percent-escape at byte %d", i)
+			}
+			sb.WriteByte(hi<<4 | lo)
+			i += 3
+		}
+		run = i
 	}
-	return w + n, nil
+	sb.Write(b[run:to])
+	return nil
+}
+
+// specials has the high bit of each byte of x that is '+' or '%' set,
+// and of no byte below the first such (Hacker's Delight 6-1: a borrow
+// can mark bytes above a match, never below), so its lowest set bit
+// finds the first special byte.
+func specials(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	p := x ^ (ones * '%')
+	q := x ^ (ones * '+')
+	return ((p - ones) &^ p & highs) | ((q - ones) &^ q & highs)
 }
 
 func unhex(c byte) (byte, bool) {
@@ -206,35 +281,53 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// find returns the index in pairs of key.
+// find returns the index in wire order of key.
 func (f *Form) find(key string) (int, bool) {
 	if f.index != nil {
 		i, ok := f.index[key]
 		return i, ok
 	}
-	o, ok := slices.BinarySearchFunc(f.byOrder, key, func(i int32, k string) int { return strings.Compare(f.pairs[i].Key, k) })
-	if !ok {
-		return 0, false
+	// A binary search by the operators, not slices.BinarySearchFunc: its
+	// comparison is a call through a function value at every step, and
+	// every notification looks up its few fixed keys here.
+	lo, hi := 0, len(f.ends)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if f.key(f.sortedIndex(m)) < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
-	return int(f.byOrder[o]), true
+	if lo < len(f.ends) && f.key(f.sortedIndex(lo)) == key {
+		return f.sortedIndex(lo), true
+	}
+	return 0, false
 }
 
-// Get returns the raw value of key and whether it is present.
-func (f *Form) Get(key string) ([]byte, bool) {
+// sortedIndex is the index in wire order of a parsed form's o-th key in
+// byte order.
+func (f *Form) sortedIndex(o int) int {
+	if f.byOrder == nil {
+		return o
+	}
+	return int(f.byOrder[o])
+}
+
+// Lookup returns the value of key and whether it is present.
+func (f *Form) Lookup(key string) (string, bool) {
 	i, ok := f.find(key)
 	if !ok {
-		return nil, false
+		return "", false
 	}
-	return f.pairs[i].Value, true
+	_, v := f.At(i)
+	return v, true
 }
 
-// Value is Get as a string, "" when absent.
+// Value is Lookup's value, "" when absent.
 func (f *Form) Value(key string) string {
-	i, ok := f.find(key)
-	if !ok {
-		return ""
-	}
-	return f.pairs[i].Text
+	v, _ := f.Lookup(key)
+	return v
 }
 
 // Has reports whether key is present (possibly with an empty value).
@@ -244,18 +337,83 @@ func (f *Form) Has(key string) bool {
 }
 
 // Len is the number of parameters.
-func (f *Form) Len() int { return len(f.pairs) }
+func (f *Form) Len() int {
+	if f.index != nil {
+		return len(f.pairs)
+	}
+	return len(f.ends)
+}
 
-// Pairs returns the parameters in wire order. The slice is the form's own:
-// callers read it, never change it.
-func (f *Form) Pairs() []Pair { return f.pairs }
+// Pairs returns the parameters in wire order, in a slice of the caller's
+// (a parsed form makes it anew: Len and At read the pairs without one).
+func (f *Form) Pairs() []Pair {
+	if f.index != nil {
+		return slices.Clone(f.pairs)
+	}
+	ps := make([]Pair, len(f.ends))
+	for i := range ps {
+		ps[i].Key, ps[i].Value = f.At(i)
+	}
+	return ps
+}
 
-// AppendSigned appends the pairs of keys to dst as k=v&k=v with the
-// decoded values as they are, leaving out the keys in skip: the string
-// Alipay and UnionPay sign, over the keys in byte order (Keys).
-func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
+// ValidUTF8 reports whether every key and value is valid UTF-8. A parsed
+// form checks its decoded body once: its separators are ASCII, so the
+// body is valid exactly when every key and value is.
+func (f *Form) ValidUTF8() bool {
+	if f.index == nil {
+		return utf8.ValidString(f.all)
+	}
+	for _, p := range f.pairs {
+		if !utf8.ValidString(p.Key) || !utf8.ValidString(p.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendSigned appends the form's pairs to dst as k=v&k=v, keys in byte
+// order, the decoded values as they are, leaving out the keys in skip:
+// the string Alipay and UnionPay sign. A parsed form copies each run of
+// pairs that arrived in byte order (usually all of them) as one slice of
+// its decoded body.
+func (f *Form) AppendSigned(dst []byte, skip ...string) []byte {
+	if f.index != nil {
+		return f.appendSignedByKey(dst, skip)
+	}
 	first := true
-	for _, k := range keys {
+	runStart, runEnd, last := 0, 0, -2 // the run is of pairs up to index last
+	for o := range f.ends {
+		i := f.sortedIndex(o)
+		if slices.Contains(skip, f.key(i)) {
+			continue
+		}
+		if i != last+1 {
+			dst = appendRun(dst, f.all[runStart:runEnd], &first)
+			runStart = f.start(i)
+		}
+		runEnd, last = f.ends[i][1], i
+	}
+	return appendRun(dst, f.all[runStart:runEnd], &first)
+}
+
+// appendRun appends one run of k=v pairs, after an '&' unless it is the
+// first.
+func appendRun(dst []byte, run string, first *bool) []byte {
+	if run == "" {
+		return dst
+	}
+	if !*first {
+		dst = append(dst, '&')
+	}
+	*first = false
+	return append(dst, run...)
+}
+
+// appendSignedByKey is AppendSigned for a form built with Add.
+func (f *Form) appendSignedByKey(dst []byte, skip []string) []byte {
+	first := true
+	for _, k := range f.Keys() {
 		if slices.Contains(skip, k) {
 			continue
 		}
@@ -263,10 +421,9 @@ func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
 			dst = append(dst, '&')
 		}
 		first = false
-		v, _ := f.Get(k)
 		dst = append(dst, k...)
 		dst = append(dst, '=')
-		dst = append(dst, v...)
+		dst = append(dst, f.pairs[f.index[k]].Value...)
 	}
 	return dst
 }
@@ -274,10 +431,10 @@ func (f *Form) AppendSigned(dst []byte, keys []string, skip ...string) []byte {
 // Keys returns the keys sorted by byte order, the order Alipay and
 // UnionPay sign in.
 func (f *Form) Keys() []string {
-	ks := make([]string, len(f.pairs))
+	ks := make([]string, f.Len())
 	if f.index == nil {
-		for o, i := range f.byOrder {
-			ks[o] = f.pairs[i].Key
+		for o := range ks {
+			ks[o] = f.key(f.sortedIndex(o))
 		}
 		return ks
 	}

@@ -72,17 +72,20 @@ func TestFormAccessors(t *testing.T) {
 	if !reflect.DeepEqual(wire, []string{"z", "b", "a", "B"}) {
 		t.Fatalf("pairs %q: want wire order", wire)
 	}
-	if v, ok := f.Get("b"); !ok || len(v) != 0 {
+	if v, ok := f.Lookup("b"); !ok || v != "" {
 		t.Fatal("empty value")
 	}
-	if _, ok := f.Get("c"); ok || f.Has("c") || !f.Has("b") {
+	if _, ok := f.Lookup("c"); ok || f.Has("c") || !f.Has("b") {
 		t.Fatal("presence")
 	}
-	// Values cannot be grown into each other.
-	v, _ := f.Get("z")
-	_ = append(v, 'X')
-	if f.Value("b") != "" || f.Value("a") != "3" {
-		t.Fatal("values share writable capacity")
+	for i, want := range [][2]string{{"z", "1"}, {"b", ""}, {"a", "3"}, {"B", "4"}} {
+		if k, v := f.At(i); k != want[0] || v != want[1] {
+			t.Fatalf("At(%d) = %q, %q, want %q", i, k, v, want)
+		}
+	}
+	// Adding to a parsed form keeps what it held.
+	if err := f.Add("c", []byte("5")); err != nil || f.Len() != 5 || f.Value("z") != "1" || f.Value("c") != "5" || f.Add("a", nil) == nil {
+		t.Fatalf("Add to a parsed form: %v, %d pairs", err, f.Len())
 	}
 	// A long key is cut in error details.
 	_, err = Parse([]byte(strings.Repeat("k", 500) + "=1&" + strings.Repeat("k", 500) + "=2"))
@@ -162,23 +165,42 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// AppendSigned joins the given keys' decoded values as they are, leaving
-// out the skipped keys, empty values kept.
+// AppendSigned joins the pairs in key order with their decoded values as
+// they are, leaving out the skipped keys, empty values kept: the same
+// string whether the keys arrived sorted (copied as runs of the decoded
+// body), unsorted, partly sorted or were added one by one.
 func TestAppendSigned(t *testing.T) {
-	f, err := Parse([]byte("b=2%263&sign=S&a=&sign_type=RSA2&c=%E4%B8%AD"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
+	cases := []struct {
 		skip []string
 		want string
 	}{
 		{nil, "a=&b=2&3&c=中&sign=S&sign_type=RSA2"},
 		{[]string{"sign"}, "a=&b=2&3&c=中&sign_type=RSA2"},
 		{[]string{"sign", "sign_type"}, "a=&b=2&3&c=中"},
+		{[]string{"a", "c"}, "b=2&3&sign=S&sign_type=RSA2"},
+	}
+	for _, body := range []string{
+		"b=2%263&sign=S&a=&sign_type=RSA2&c=%E4%B8%AD",
+		"a=&b=2%263&c=%E4%B8%AD&sign=S&sign_type=RSA2",
+		"sign=S&sign_type=RSA2&a=&b=2%263&c=%E4%B8%AD",
+		"c=%E4%B8%AD&sign=S&sign_type=RSA2&a=&b=2%263",
 	} {
-		if got := string(f.AppendSigned([]byte("x:"), f.Keys(), c.skip...)); got != "x:"+c.want {
-			t.Errorf("skip %v: %q, want %q", c.skip, got, "x:"+c.want)
+		f, err := Parse([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := New(f.Len())
+		for _, p := range f.Pairs() {
+			if err := built.Add(p.Key, []byte(p.Value)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range cases {
+			for name, form := range map[string]*Form{"parsed": f, "built": built} {
+				if got := string(form.AppendSigned([]byte("x:"), c.skip...)); got != "x:"+c.want {
+					t.Errorf("%s %q, skip %v: %q, want %q", name, body, c.skip, got, "x:"+c.want)
+				}
+			}
 		}
 	}
 }

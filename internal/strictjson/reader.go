@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -20,10 +21,16 @@ var errEnd = errors.New("json: unexpected end of input")
 // same grammar, numbers as their literal text, and in strings the same
 // unescaping, a \u escape of a lone surrogate becoming U+FFFD.
 type reader struct {
-	b        []byte
-	s        string // b as one string, which unescaped keys and values slice
+	s        string // the text, which unescaped keys and values slice
 	i        int    // the next byte to read
 	maxDepth int
+	// discard reads without building: every rule is checked, no value
+	// is made (Members).
+	discard bool
+	// collect has the members of the outermost object, with their
+	// values' text, appended to members (Members).
+	collect bool
+	members []Member
 	// keys and vals hold the members and elements of the containers
 	// being read, innermost last; a container builds its map or slice,
 	// of exactly its size, once it is closed.
@@ -32,8 +39,8 @@ type reader struct {
 }
 
 func (r *reader) space() {
-	for r.i < len(r.b) {
-		switch r.b[r.i] {
+	for r.i < len(r.s) {
+		switch r.s[r.i] {
 		case ' ', '\t', '\n', '\r':
 			r.i++
 		default:
@@ -43,7 +50,7 @@ func (r *reader) space() {
 }
 
 func (r *reader) syntax(at int) error {
-	if at >= len(r.b) {
+	if at >= len(r.s) {
 		return errEnd
 	}
 	return fmt.Errorf("json: syntax error at byte %d", at)
@@ -53,10 +60,10 @@ func (r *reader) syntax(at int) error {
 // containers.
 func (r *reader) value(depth int) (any, error) {
 	r.space()
-	if r.i >= len(r.b) {
+	if r.i >= len(r.s) {
 		return nil, errEnd
 	}
-	switch c := r.b[r.i]; c {
+	switch c := r.s[r.i]; c {
 	case '{', '[':
 		if depth >= r.maxDepth {
 			return nil, fmt.Errorf("json: nested deeper than %d at byte %d", r.maxDepth, r.i+1)
@@ -67,7 +74,7 @@ func (r *reader) value(depth int) (any, error) {
 		return r.array(depth + 1)
 	case '"':
 		s, err := r.str()
-		if err != nil {
+		if err != nil || r.discard {
 			return nil, err
 		}
 		return s, nil
@@ -83,7 +90,7 @@ func (r *reader) value(depth int) (any, error) {
 
 func (r *reader) literal(word string) error {
 	for k := 0; k < len(word); k++ {
-		if r.i+k >= len(r.b) || r.b[r.i+k] != word[k] {
+		if r.i+k >= len(r.s) || r.s[r.i+k] != word[k] {
 			return r.syntax(r.i + k)
 		}
 	}
@@ -95,16 +102,19 @@ func (r *reader) object(depth int) (any, error) {
 	r.i++ // '{'
 	kbase, vbase := len(r.keys), len(r.vals)
 	r.space()
-	if r.i < len(r.b) && r.b[r.i] == '}' {
+	if r.i < len(r.s) && r.s[r.i] == '}' {
 		r.i++
+		if r.discard {
+			return nil, nil
+		}
 		return map[string]any{}, nil
 	}
 	for {
 		r.space()
-		if r.i >= len(r.b) {
+		if r.i >= len(r.s) {
 			return nil, errEnd
 		}
-		if r.b[r.i] != '"' {
+		if r.s[r.i] != '"' {
 			return nil, fmt.Errorf("json: object key is not a string at byte %d", r.i)
 		}
 		k, err := r.str()
@@ -112,20 +122,28 @@ func (r *reader) object(depth int) (any, error) {
 			return nil, err
 		}
 		r.space()
-		if r.i >= len(r.b) || r.b[r.i] != ':' {
+		if r.i >= len(r.s) || r.s[r.i] != ':' {
 			return nil, r.syntax(r.i)
 		}
 		r.i++
+		r.space()
+		start := r.i
 		v, err := r.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		r.keys, r.vals = append(r.keys, k), append(r.vals, v)
+		if r.collect && depth == 1 {
+			r.members = append(r.members, Member{Key: k, Raw: r.s[start:r.i]})
+		}
+		r.keys = append(r.keys, k)
+		if !r.discard {
+			r.vals = append(r.vals, v)
+		}
 		r.space()
-		if r.i >= len(r.b) {
+		if r.i >= len(r.s) {
 			return nil, errEnd
 		}
-		if c := r.b[r.i]; c == '}' {
+		if c := r.s[r.i]; c == '}' {
 			r.i++
 			break
 		} else if c != ',' {
@@ -133,7 +151,15 @@ func (r *reader) object(depth int) (any, error) {
 		}
 		r.i++
 	}
-	keys, vals := r.keys[kbase:], r.vals[vbase:]
+	keys := r.keys[kbase:]
+	if r.discard {
+		if repeats(keys) {
+			return nil, duplicate(keys)
+		}
+		r.keys = r.keys[:kbase]
+		return nil, nil
+	}
+	vals := r.vals[vbase:]
 	m := make(map[string]any, len(keys))
 	for j, k := range keys {
 		m[k] = vals[j]
@@ -144,6 +170,27 @@ func (r *reader) object(depth int) (any, error) {
 	clear(vals)
 	r.keys, r.vals = r.keys[:kbase], r.vals[:vbase]
 	return m, nil
+}
+
+// repeats reports whether a key occurs twice in keys: by comparing every
+// pair in a small object, by a set in a larger one.
+func repeats(keys []string) bool {
+	const small = 16
+	if len(keys) <= small {
+		for i, k := range keys {
+			for _, l := range keys[:i] {
+				if k == l {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	seen := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		seen[k] = struct{}{}
+	}
+	return len(seen) != len(keys)
 }
 
 // duplicate names the first key of keys that occurs twice: the map that
@@ -163,8 +210,11 @@ func (r *reader) array(depth int) (any, error) {
 	r.i++ // '['
 	base := len(r.vals)
 	r.space()
-	if r.i < len(r.b) && r.b[r.i] == ']' {
+	if r.i < len(r.s) && r.s[r.i] == ']' {
 		r.i++
+		if r.discard {
+			return nil, nil
+		}
 		return []any{}, nil
 	}
 	for {
@@ -172,18 +222,23 @@ func (r *reader) array(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.vals = append(r.vals, v)
+		if !r.discard {
+			r.vals = append(r.vals, v)
+		}
 		r.space()
-		if r.i >= len(r.b) {
+		if r.i >= len(r.s) {
 			return nil, errEnd
 		}
-		if c := r.b[r.i]; c == ']' {
+		if c := r.s[r.i]; c == ']' {
 			r.i++
 			break
 		} else if c != ',' {
 			return nil, r.syntax(r.i)
 		}
 		r.i++
+	}
+	if r.discard {
+		return nil, nil
 	}
 	a := make([]any, len(r.vals)-base)
 	copy(a, r.vals[base:])
@@ -196,55 +251,72 @@ func (r *reader) array(depth int) (any, error) {
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (r *reader) number() (any, error) {
 	start, j := r.i, r.i
-	if j < len(r.b) && r.b[j] == '-' {
+	if j < len(r.s) && r.s[j] == '-' {
 		j++
 	}
 	switch {
-	case j >= len(r.b):
+	case j >= len(r.s):
 		return nil, errEnd
-	case r.b[j] == '0':
+	case r.s[j] == '0':
 		j++
-	case '1' <= r.b[j] && r.b[j] <= '9':
+	case '1' <= r.s[j] && r.s[j] <= '9':
 		j = r.digits(j)
 	default:
 		return nil, r.syntax(j)
 	}
-	if j < len(r.b) && r.b[j] == '.' {
+	if j < len(r.s) && r.s[j] == '.' {
 		j++
-		if j >= len(r.b) || !isDigit(r.b[j]) {
+		if j >= len(r.s) || !isDigit(r.s[j]) {
 			return nil, r.syntax(j)
 		}
 		j = r.digits(j)
 	}
-	if j < len(r.b) && (r.b[j] == 'e' || r.b[j] == 'E') {
+	if j < len(r.s) && (r.s[j] == 'e' || r.s[j] == 'E') {
 		j++
-		if j < len(r.b) && (r.b[j] == '+' || r.b[j] == '-') {
+		if j < len(r.s) && (r.s[j] == '+' || r.s[j] == '-') {
 			j++
 		}
-		if j >= len(r.b) || !isDigit(r.b[j]) {
+		if j >= len(r.s) || !isDigit(r.s[j]) {
 			return nil, r.syntax(j)
 		}
 		j = r.digits(j)
 	}
 	r.i = j
+	if r.discard {
+		return nil, nil
+	}
 	return json.Number(r.s[start:j]), nil
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func (r *reader) digits(j int) int {
-	for j < len(r.b) && isDigit(r.b[j]) {
+	for j < len(r.s) && isDigit(r.s[j]) {
 		j++
 	}
 	return j
 }
 
 // str reads the string at r.i (its opening quote). Without escapes it is
-// a slice of r.s and allocates nothing.
+// a slice of r.s and allocates nothing. Plain bytes are passed over eight
+// at a time.
 func (r *reader) str() (string, error) {
 	start := r.i + 1
-	for j := start; j < len(r.b); j++ {
-		switch c := r.b[j]; {
+	for j := start; j < len(r.s); j++ {
+		for j+8 <= len(r.s) {
+			w := r.s[j : j+8] // one load: no bounds check within
+			m := stringSpecials(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56)
+			if m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
+		}
+		if j == len(r.s) {
+			break
+		}
+		switch c := r.s[j]; {
 		case c == '"':
 			r.i = j + 1
 			return r.s[start:j], nil
@@ -257,13 +329,24 @@ func (r *reader) str() (string, error) {
 	return "", errEnd
 }
 
+// stringSpecials has the high bit set of each byte of x that is '"', a
+// backslash or a control byte, and of none below the first such
+// (Hacker's Delight 6-1: a borrow can mark bytes above a match, never
+// below), so its lowest set bit finds the first byte str must look at.
+func stringSpecials(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return ((q-ones)&^q | (b-ones)&^b | (x-ones*0x20)&^x) & highs
+}
+
 // escaped finishes str for a string whose first escape is at j, decoding
 // as encoding/json's unquote does.
 func (r *reader) escaped(start, j int) (string, error) {
 	buf := make([]byte, j-start, j-start+16)
-	copy(buf, r.b[start:j])
-	for j < len(r.b) {
-		c := r.b[j]
+	copy(buf, r.s[start:j])
+	for j < len(r.s) {
+		c := r.s[j]
 		switch {
 		case c == '"':
 			r.i = j + 1
@@ -275,10 +358,10 @@ func (r *reader) escaped(start, j int) (string, error) {
 			j++
 			continue
 		}
-		if j+1 >= len(r.b) {
+		if j+1 >= len(r.s) {
 			return "", errEnd
 		}
-		switch e := r.b[j+1]; e {
+		switch e := r.s[j+1]; e {
 		case '"', '\\', '/':
 			buf = append(buf, e)
 		case 'b':
@@ -300,7 +383,7 @@ func (r *reader) escaped(start, j int) (string, error) {
 			if utf16.IsSurrogate(rr) {
 				// A pair only with the escape right after it; anything
 				// else (a lone or reversed surrogate) is U+FFFD.
-				if lo, at := r.hex4(j + 2); at < 0 && r.b[j] == '\\' && r.b[j+1] == 'u' {
+				if lo, at := r.hex4(j + 2); at < 0 && r.s[j] == '\\' && r.s[j+1] == 'u' {
 					if dec := utf16.DecodeRune(rr, lo); dec != utf8.RuneError {
 						buf = utf8.AppendRune(buf, dec)
 						j += 6
@@ -324,10 +407,10 @@ func (r *reader) escaped(start, j int) (string, error) {
 func (r *reader) hex4(j int) (rune, int) {
 	var v rune
 	for k := j; k < j+4; k++ {
-		if k >= len(r.b) {
+		if k >= len(r.s) {
 			return 0, k
 		}
-		c := r.b[k]
+		c := r.s[k]
 		switch {
 		case '0' <= c && c <= '9':
 			c -= '0'

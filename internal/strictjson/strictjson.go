@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -44,7 +45,7 @@ func decode(b []byte, maxDepth int) (any, error) {
 	// grammar, the keys and the depth while it builds the values.
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	r := reader{b: b, s: string(b), maxDepth: maxDepth, keys: sc.keys[:0], vals: sc.vals[:0]}
+	r := reader{s: string(b), maxDepth: maxDepth, keys: sc.keys[:0], vals: sc.vals[:0]}
 	v, err := r.value(0)
 	sc.keys, sc.vals = r.keys, r.vals // kept, grown or not, for the next body
 	if err != nil {
@@ -55,6 +56,57 @@ func decode(b []byte, maxDepth int) (any, error) {
 		return nil, fmt.Errorf("json: data after the value at byte %d", r.i)
 	}
 	return v, nil
+}
+
+// Member is a member of the object Members reads: its key, unescaped,
+// and its value's JSON text as it stands in the input.
+type Member struct {
+	Key string
+	Raw string
+}
+
+// Members reads s as DecodeObject reads a body, with the same rules and
+// the same errors, but builds no value: it appends the object's members
+// to dst, in order, each value as its text (a slice of s). For a body of
+// which a caller reads a few fields and keeps none of the maps (an
+// envelope around the part it keeps); Text reads a string member, and
+// Members again an object member.
+func Members(s string, dst []Member) ([]Member, error) {
+	if !utf8.ValidString(s) {
+		return dst, errors.New("json: invalid UTF-8")
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	r := reader{s: s, maxDepth: MaxDepth, keys: sc.keys[:0], discard: true, collect: true, members: dst}
+	r.space()
+	object := r.i < len(s) && s[r.i] == '{'
+	_, err := r.value(0)
+	sc.keys, dst = r.keys, r.members
+	if err != nil {
+		return dst, err
+	}
+	r.space()
+	if r.i != len(s) {
+		return dst, fmt.Errorf("json: data after the value at byte %d", r.i)
+	}
+	if !object {
+		return dst, errors.New("json: the body is not an object")
+	}
+	return dst, nil
+}
+
+// Text is the value of raw, a member's text from Members, when it is a
+// string, and false when it is another value.
+func Text(raw string) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if !strings.Contains(raw, `\`) {
+		return raw[1 : len(raw)-1], true // Members checked it: no escape, no quote inside
+	}
+	r := reader{s: raw}
+	s, err := r.str()
+	return s, err == nil
 }
 
 // scratch is a reader's stack of members and elements, reused from body

@@ -244,3 +244,86 @@ func TestDecodeConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMembers: the members of an object in order, values as their text;
+// Text unescapes a string member and refuses any other.
+func TestMembers(t *testing.T) {
+	ms, err := Members(` {"id":"evt_1","n":12.50,"o":{"k":[1,"\u00e9"]},"e":"a\"b","t":true} `, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Member{{"id", `"evt_1"`}, {"n", "12.50"}, {"o", `{"k":[1,"\u00e9"]}`}, {"e", `"a\"b"`}, {"t", "true"}}
+	if !reflect.DeepEqual(ms, want) {
+		t.Fatalf("members %q, want %q", ms, want)
+	}
+	for raw, want := range map[string]string{`"evt_1"`: "evt_1", `"a\"b"`: `a"b`, `""`: ""} {
+		if got, ok := Text(raw); !ok || got != want {
+			t.Errorf("Text(%s) = %q, %v", raw, got, ok)
+		}
+	}
+	for _, raw := range []string{"12.50", `{"k":1}`, "true", "null", ""} {
+		if _, ok := Text(raw); ok {
+			t.Errorf("Text(%s) accepted", raw)
+		}
+	}
+	for in, want := range map[string]string{
+		`[1]`:                 "json: the body is not an object",
+		`{"a":1,"a":2}`:       `json: key "a" occurs twice in one object`,
+		`{"a":{"b":1,"b":2}}`: `json: key "b" occurs twice in one object`,
+		`{"a":1} {}`:          "json: data after the value at byte 8",
+		"{\"a\":\"\xff\"}":    "json: invalid UTF-8",
+		`{"a":[1,{"c":01}]}`:  "json: syntax error at byte 14",
+		`{"a":"x","b":{"c":1`: "json: unexpected end of input",
+	} {
+		if _, err := Members(in, nil); err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %s", in, err, want)
+		}
+	}
+}
+
+// FuzzMembersMatchesDecodeObject: Members refuses what DecodeObject
+// refuses, with the same error, and otherwise returns the object's
+// members in order, each value's text decoding to the value DecodeObject
+// built, and Text reading exactly the string members.
+func FuzzMembersMatchesDecodeObject(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":{"b":[1,{"b":2,"b":3}]}}`, `[1]`, `"x"`, `{} x`,
+		`{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"k1":0}`,
+		`{"s":"a\"b\\c\u00e9\ud83d\ude00","t":"0123456789abcdef\n"}`, "{\"a\":\"\x01\"}", `{"a":"0123456789` + "\x7f\xc3\xa9" + `"}`,
+		`{"id":"EV-1","resource":{"algorithm":"AEAD_AES_256_GCM","ciphertext":"AAAA","nonce":"n"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ms, err := Members(string(b), nil)
+		m, want := DecodeObject(b)
+		if (err == nil) != (want == nil) || (err != nil && err.Error() != want.Error()) {
+			t.Fatalf("%q: Members error %v, DecodeObject error %v", b, err, want)
+		}
+		if err != nil {
+			return
+		}
+		if len(ms) != len(m) {
+			t.Fatalf("%q: %d members, DecodeObject %d", b, len(ms), len(m))
+		}
+		for _, mb := range ms {
+			v, ok := m[mb.Key]
+			if !ok {
+				t.Fatalf("%q: member %q not in DecodeObject's map", b, mb.Key)
+			}
+			got, err := Decode([]byte(mb.Raw))
+			if err != nil || !reflect.DeepEqual(got, v) {
+				t.Fatalf("%q: member %q text %q decodes to %#v (%v), DecodeObject %#v", b, mb.Key, mb.Raw, got, err, v)
+			}
+			s, isString := v.(string)
+			if ts, ok := Text(mb.Raw); ok != isString || ts != s {
+				t.Fatalf("%q: Text(%q) = %q, %v; DecodeObject %#v", b, mb.Raw, ts, ok, v)
+			}
+			if _, isObject := v.(map[string]any); isObject {
+				if inner, err := Members(mb.Raw, nil); err != nil || len(inner) != len(v.(map[string]any)) {
+					t.Fatalf("%q: Members of member %q: %d, %v", b, mb.Key, len(inner), err)
+				}
+			}
+		}
+	})
+}

@@ -318,12 +318,12 @@ func (a *Sandbox) serveGateway(w http.ResponseWriter, r *http.Request, book *san
 		a.answer(w, "", invalidArg("isv.invalid-parameter", "参数无效: the form does not parse"))
 		return
 	}
-	method, _ := form.Get("method")
+	method := form.Value("method")
 	switch {
-	case len(method) == 0:
+	case method == "":
 		a.answer(w, "", missingArg("isv.missing-method", "缺少方法名参数"))
 		return
-	case string(method) != QueryMethod:
+	case method != QueryMethod:
 		a.answer(w, "", invalidArg("isv.invalid-method", "不存在的方法名"))
 		return
 	}

@@ -122,8 +122,9 @@ func VerifyQueryRequest(form []byte, appPublicKey *rsa.PublicKey) (map[string]st
 		return nil, err
 	}
 	params := make(map[string]string, f.Len())
-	for _, p := range f.Pairs() {
-		params[p.Key] = string(p.Value)
+	for i := range f.Len() {
+		k, v := f.At(i)
+		params[k] = v
 	}
 	if params["sign_type"] != SignTypeRSA2 {
 		return nil, reason.New(reason.BadSignature, "sign_type must be RSA2")

@@ -18,13 +18,13 @@ func toUTF8Oracle(form *Form, dec *encoding.Decoder) (map[string]string, error) 
 		if pr.Key == "sign" || pr.Key == "sign_type" {
 			continue
 		}
-		k, v := pr.Key, pr.Text
+		k, v := pr.Key, pr.Value
 		if dec != nil {
 			kb, err := dec.Bytes([]byte(k))
 			if err != nil {
 				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
 			}
-			vb, err := dec.Bytes(pr.Value)
+			vb, err := dec.Bytes([]byte(pr.Value))
 			if err != nil {
 				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
 			}

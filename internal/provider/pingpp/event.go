@@ -36,40 +36,40 @@ type event struct {
 // at any depth, `object` "event", an `evt_` id, a type, a created time in
 // unix seconds and a data.object. Errors are malformed and quote no
 // values beyond a shortened id or type.
-func parseEvent(body []byte) (*event, error) {
+func parseEvent(body []byte) (event, error) {
 	m, err := strictjson.DecodeObject(body)
 	if err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "pingpp event")
+		return event{}, reason.Wrap(reason.Malformed, err, "pingpp event")
 	}
-	ev := &event{raw: m}
+	ev := event{raw: m}
 	if obj, _ := m["object"].(string); obj != "event" {
-		return nil, reason.New(reason.Malformed, "pingpp: object is not \"event\"")
+		return event{}, reason.New(reason.Malformed, "pingpp: object is not \"event\"")
 	}
 	ev.id, _ = m["id"].(string)
 	if !strings.HasPrefix(ev.id, "evt_") || len(ev.id) == len("evt_") || !isToken(ev.id) {
-		return nil, reason.New(reason.Malformed, "pingpp: id %s is not an evt_ id", quote(ev.id))
+		return event{}, reason.New(reason.Malformed, "pingpp: id %s is not an evt_ id", quote(ev.id))
 	}
 	ev.typ, _ = m["type"].(string)
 	if ev.typ == "" || !isToken(ev.typ) {
-		return nil, reason.New(reason.Malformed, "pingpp: type missing or not a word")
+		return event{}, reason.New(reason.Malformed, "pingpp: type missing or not a word")
 	}
 	secs, ok := strictjson.Int(m["created"])
 	if !ok {
-		return nil, reason.New(reason.Malformed, "pingpp: created is not unix seconds")
+		return event{}, reason.New(reason.Malformed, "pingpp: created is not unix seconds")
 	}
 	ev.created = time.Unix(secs, 0).UTC()
 	data, _ := m["data"].(map[string]any)
 	if ev.object, _ = data["object"].(map[string]any); ev.object == nil {
-		return nil, reason.New(reason.Malformed, "pingpp: data.object missing")
+		return event{}, reason.New(reason.Malformed, "pingpp: data.object missing")
 	}
 	return ev, nil
 }
 
-// notification maps the event: a charge.succeeded charge, a
+// fill maps the event into n: a charge.succeeded charge, a
 // refund.succeeded refund, or any other event as status other with what
 // its object offers.
-func (ev *event) notification() (*notification.Notification, error) {
-	n := &notification.Notification{
+func (ev *event) fill(n *notification.Notification) error {
+	*n = notification.Notification{
 		Provider: Name, EventID: ev.id, Type: ev.typ,
 		OccurredAt: ev.created, Status: notification.StatusOther, Raw: ev.raw,
 	}
@@ -77,9 +77,9 @@ func (ev *event) notification() (*notification.Notification, error) {
 	n.Merchant, _ = o["app"].(string)
 	switch ev.typ {
 	case TypeChargeSucceeded:
-		return n, mapCharge(n, o)
+		return mapCharge(n, o)
 	case TypeRefundSucceeded:
-		return n, mapRefund(n, o)
+		return mapRefund(n, o)
 	}
 	// Best effort for the types payguard does not map: nothing here
 	// claims money moved, so nothing is required.
@@ -87,9 +87,9 @@ func (ev *event) notification() (*notification.Notification, error) {
 	n.TransactionID, _ = o["id"].(string)
 	n.Amount, _ = strictjson.Int(o["amount"])
 	if c, _ := o["currency"].(string); c != "" {
-		n.Currency = strings.ToUpper(c)
+		n.Currency = upperCurrency(c)
 	}
-	return n, nil
+	return nil
 }
 
 // mapCharge: Ping++ amounts are already integer fen; currency is written
@@ -115,7 +115,7 @@ func mapCharge(n *notification.Notification, o map[string]any) error {
 	if !isCurrency(cur) {
 		return reason.New(reason.Malformed, "pingpp: charge currency %s is not an ISO 4217 code", quote(cur))
 	}
-	n.Currency = strings.ToUpper(cur)
+	n.Currency = upperCurrency(cur)
 	if paid, _ := o["paid"].(bool); paid {
 		n.Status = notification.StatusPaid
 	}
@@ -187,6 +187,15 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// upperCurrency is strings.ToUpper of a currency code, without its
+// allocation for "cny", the currency of every domestic charge.
+func upperCurrency(c string) string {
+	if c == "cny" {
+		return "CNY"
+	}
+	return strings.ToUpper(c)
 }
 
 func isCurrency(s string) bool {

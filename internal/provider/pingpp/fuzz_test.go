@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
 )
@@ -25,8 +26,8 @@ func FuzzEventEnvelope(f *testing.F) {
 			}
 			return
 		}
-		n, err := ev.notification()
-		if err != nil {
+		n := new(notification.Notification)
+		if err := ev.fill(n); err != nil {
 			if reason.CodeOf(err, "") != reason.Malformed {
 				t.Fatalf("mapping refusal %v is not malformed", err)
 			}

@@ -68,7 +68,8 @@ func (p *Provider) Traits() provider.Traits { return provider.Traits{Method: htt
 // VerifyNotify implements provider.Provider: the signature first, over the
 // raw body, and only then the event is parsed.
 func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
-	sig, rerr := signature(req.Header, p.key.Size())
+	var sigBuf [512]byte // a 4096-bit key's signature; a longer one grows on the heap
+	sig, rerr := signature(req.Header, p.key.Size(), sigBuf[:])
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -80,20 +81,22 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 	if err != nil {
 		return nil, err
 	}
-	n, err := ev.notification()
-	if err != nil {
+	v := &provider.Verified{EventTime: ev.created}
+	if err := ev.fill(&v.Notification); err != nil {
 		return nil, err
 	}
-	if p.appID != "" && n.Merchant != p.appID {
-		return nil, reason.New(reason.BadSignature, "event is for app %s, not the configured app_id", quote(n.Merchant))
+	if p.appID != "" && v.Notification.Merchant != p.appID {
+		return nil, reason.New(reason.BadSignature, "event is for app %s, not the configured app_id", quote(v.Notification.Merchant))
 	}
-	return &provider.Verified{Notification: *n, EventTime: ev.created}, nil
+	return v, nil
 }
 
 // signature reads the one signature header: absent or empty (Ping++
 // test-mode webhooks are unsigned) is bad_signature; twice is malformed,
 // since two values leave it to chance which one a verifier reads.
-func signature(h http.Header, size int) ([]byte, *reason.Error) {
+//
+// The signature is decoded into buf when it fits (the caller's stack).
+func signature(h http.Header, size int, buf []byte) ([]byte, *reason.Error) {
 	vals := h.Values(SignatureHeader)
 	switch {
 	case len(vals) > 1:
@@ -101,7 +104,7 @@ func signature(h http.Header, size int) ([]byte, *reason.Error) {
 	case len(vals) == 0 || vals[0] == "":
 		return nil, reason.New(reason.BadSignature, "%s missing (test-mode webhooks are unsigned and never accepted)", SignatureHeader)
 	}
-	sig, err := base64.StdEncoding.Strict().DecodeString(vals[0])
+	sig, err := base64.StdEncoding.Strict().AppendDecode(buf[:0], []byte(vals[0]))
 	if err != nil {
 		return nil, reason.New(reason.BadSignature, "%s is not base64", SignatureHeader)
 	}

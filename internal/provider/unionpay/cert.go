@@ -127,14 +127,14 @@ func expiry(files ...[]byte) time.Time {
 // signatures, is valid at now and chains leaf → configured middle →
 // configured root. Every failure is a *reason.Error with code
 // bad_signature: the message does not authenticate as UnionPay's.
-func (v *chainVerifier) signingKey(certPEM []byte, now time.Time) (*rsa.PublicKey, error) {
+func (v *chainVerifier) signingKey(certPEM string, now time.Time) (*rsa.PublicKey, error) {
 	if vc, ok := v.cached(certPEM); ok {
 		if now.Before(vc.notBefore) || now.After(vc.notAfter) {
 			return nil, reason.New(reason.BadSignature, "signPubKeyCert is not valid at %s", now.UTC().Format(time.RFC3339))
 		}
 		return vc.key, nil
 	}
-	leaf, err := parseSigningCert(certPEM)
+	leaf, err := parseSigningCert([]byte(certPEM))
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,8 @@ func (v *chainVerifier) signingKey(certPEM []byte, now time.Time) (*rsa.PublicKe
 		return nil, reason.New(reason.BadSignature, "signPubKeyCert is signed by the root itself, not by a configured middle certificate")
 	}
 	vc.key = leaf.PublicKey.(*rsa.PublicKey) // parseSigningCert checked the type
-	v.remember(string(certPEM), vc)
+	// A copy: certPEM slices the whole notification's text.
+	v.remember(strings.Clone(certPEM), vc)
 	return vc.key, nil
 }
 
@@ -235,10 +236,10 @@ func CertOwner(cn string) (string, error) {
 	return fields[2], nil
 }
 
-func (v *chainVerifier) cached(certPEM []byte) (verifiedCert, bool) {
+func (v *chainVerifier) cached(certPEM string) (verifiedCert, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	vc, ok := v.cache[string(certPEM)] // no copy: a lookup by converted bytes
+	vc, ok := v.cache[certPEM]
 	return vc, ok
 }
 

@@ -44,7 +44,7 @@ func TestChainFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.signingKey([]byte(CertPEM(pki.Sign)), now); err != nil {
+	if _, err := v.signingKey(CertPEM(pki.Sign), now); err != nil {
 		t.Fatalf("genuine certificate refused: %v", err)
 	}
 	expired, _ := leafUnder(t, pki.Middle, pki.MiddleKey, unionPayCN, now.Add(-48*time.Hour), now.Add(-time.Hour))
@@ -75,7 +75,7 @@ func TestChainFailures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := v.signingKey([]byte(c.pem), now)
+			_, err := v.signingKey(c.pem, now)
 			wantCode(t, err, reason.BadSignature)
 			if !strings.Contains(err.Error(), c.detail) {
 				t.Fatalf("error %q does not say %q", err, c.detail)
@@ -102,7 +102,7 @@ func TestChainExpiredMiddle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = v.signingKey([]byte(CertPEM(leaf)), now)
+	_, err = v.signingKey(CertPEM(leaf), now)
 	wantCode(t, err, reason.BadSignature)
 }
 
@@ -158,23 +158,23 @@ func TestCertCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf, _ := leafUnder(t, pki.Middle, pki.MiddleKey, unionPayCN, now.Add(-time.Hour), now.Add(time.Hour))
-	k1, err := v.signingKey([]byte(CertPEM(leaf)), now)
+	k1, err := v.signingKey(CertPEM(leaf), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := v.signingKey([]byte(CertPEM(leaf)), now.Add(30*time.Minute))
+	k2, err := v.signingKey(CertPEM(leaf), now.Add(30*time.Minute))
 	if err != nil || k1 != k2 || v.cachedCount() != 1 {
 		t.Fatalf("second use: %v, same key %v, %d cached", err, k1 == k2, v.cachedCount())
 	}
 	// Past its NotAfter the cached certificate is refused too.
-	_, err = v.signingKey([]byte(CertPEM(leaf)), now.Add(2*time.Hour))
+	_, err = v.signingKey(CertPEM(leaf), now.Add(2*time.Hour))
 	wantCode(t, err, reason.BadSignature)
 
 	// Fill past the bound with distinct byte strings of one genuine
 	// certificate (trailing whitespace is allowed after the PEM block).
 	base := CertPEM(pki.Sign)
 	for i := 0; i < maxCachedCerts+5; i++ {
-		if _, err := v.signingKey([]byte(base+strings.Repeat("\n", i)), now); err != nil {
+		if _, err := v.signingKey(base+strings.Repeat("\n", i), now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,7 +215,7 @@ func TestConfiguredCAFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.signingKey([]byte(CertPEM(pki.Sign)), time.Now()); err != nil {
+	if _, err := v.signingKey(CertPEM(pki.Sign), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -77,10 +77,11 @@ func parseAnswer(b []byte) (*formbody.Form, error) {
 // order, joined as k=v&k=v.
 func signContent(f *formbody.Form) []byte {
 	size := 0
-	for _, p := range f.Pairs() {
-		size += len(p.Key) + len(p.Value) + 2
+	for i := range f.Len() {
+		k, v := f.At(i)
+		size += len(k) + len(v) + 2
 	}
-	return f.AppendSigned(make([]byte, 0, size), f.Keys(), fieldSignature)
+	return f.AppendSigned(make([]byte, 0, size), fieldSignature)
 }
 
 // signContentOf is signContent for parameters the caller builds (query

@@ -42,7 +42,7 @@ func FuzzSigningCert(f *testing.F) {
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"))
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pub, err := v.signingKey(b, now)
+		pub, err := v.signingKey(string(b), now)
 		if err != nil {
 			if reason.CodeOf(err, "") != reason.BadSignature {
 				t.Fatalf("error %v is not bad_signature", err)

@@ -163,7 +163,7 @@ func (p *Provider) readAnswer(answer []byte, orderID, txnTime string, now time.T
 	if err != nil {
 		return nil, nil, unavailable(err, "answer does not parse")
 	}
-	if _, signed := f.Get(fieldSignature); !signed {
+	if !f.Has(fieldSignature) {
 		// A refusal of the request itself (bad signature, bad certId)
 		// comes unsigned: for the log only.
 		return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: unsigned answer, respCode %s (unverified)", quoteKey(f.Value("respCode")))
@@ -189,23 +189,24 @@ func (p *Provider) readAnswer(answer []byte, orderID, txnTime string, now time.T
 			return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer has no %s", k)
 		}
 	}
-	t, err := readTxn(f, "origRespCode")
+	t, err := readTxn(txnTextOf(f, "origRespCode"))
 	if err != nil {
 		return nil, nil, unavailable(err, "answer")
 	}
-	raw := make(map[string]any, len(f.Pairs()))
-	for _, pr := range f.Pairs() {
-		if !utf8.ValidString(pr.Key) || !utf8.Valid(pr.Value) {
-			return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer's %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.Key, "?")))
+	raw := make(map[string]any, f.Len())
+	for i := range f.Len() {
+		k, v := f.At(i)
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, nil, reason.New(reason.QueryUnavailable, "unionpay: answer's %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(k, "?")))
 		}
-		if pr.Key != fieldSignature && pr.Key != fieldCert {
-			raw[pr.Key] = string(pr.Value)
+		if k != fieldSignature && k != fieldCert {
+			raw[k] = v
 		}
 	}
 	if acc, ok := raw["accNo"].(string); ok {
 		raw["accNo"] = maskPAN(acc)
 	}
-	return t, &provider.QueryResult{
+	return &t, &provider.QueryResult{
 		Status:        t.status,
 		Amount:        t.amount,
 		Currency:      t.currency,

@@ -285,7 +285,7 @@ func TestParseAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]string{"a": "1", "reqReserved": "{x=1&y=2}", "b": "[p&q]", "c": "", "d": "x=y+z%41"} {
-		if got, ok := f.Get(k); !ok || string(got) != v {
+		if got, ok := f.Lookup(k); !ok || got != v {
 			t.Errorf("%s = %q, want %q (raw)", k, got, v)
 		}
 	}

@@ -19,18 +19,18 @@ import (
 // lower-case hex SHA-256 of the content. SHA-256 runs twice; the single-hash
 // variant does not verify against the derived vector (providers.md
 // section 4).
-func signedDigest(content []byte) []byte {
+func signedDigest(content []byte) [sha256.Size]byte {
 	inner := sha256.Sum256(content)
 	var hexed [2 * sha256.Size]byte
 	hex.Encode(hexed[:], inner[:])
-	outer := sha256.Sum256(hexed[:])
-	return outer[:]
+	return sha256.Sum256(hexed[:])
 }
 
 // verifySignature checks a signMethod 01 signature (RSA PKCS#1 v1.5) of
 // content.
 func verifySignature(pub *rsa.PublicKey, content, sig []byte) error {
-	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, signedDigest(content), sig)
+	d := signedDigest(content)
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig)
 }
 
 // Sign returns the base64 signMethod 01 signature of params (signature
@@ -40,7 +40,8 @@ func Sign(key *rsa.PrivateKey, params map[string]string) (string, error) {
 	if key == nil {
 		return "", errors.New("unionpay: no signing key")
 	}
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, signedDigest(signContentOf(params)))
+	d := signedDigest(signContentOf(params))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, d[:])
 	if err != nil {
 		return "", err
 	}

@@ -134,7 +134,7 @@ func TestPublishedTestChain(t *testing.T) {
 	if err == nil {
 		t.Fatal("crypto/x509 accepted a SHA-1 chain")
 	}
-	if _, err := v.signingKey([]byte(vc.CertPEM), vc.VerifyTime); reason.CodeOf(err, "") != reason.BadSignature {
+	if _, err := v.signingKey(vc.CertPEM, vc.VerifyTime); reason.CodeOf(err, "") != reason.BadSignature {
 		t.Fatalf("signingKey = %v, want bad_signature", err)
 	}
 }

@@ -48,12 +48,24 @@ func (p *Provider) VerifyNotify(req *provider.Request) (*provider.Verified, erro
 		return nil, err
 	}
 	// Authentic from here on.
-	for _, pr := range f.Pairs() {
-		if !utf8.ValidString(pr.Key) || !utf8.Valid(pr.Value) {
-			return nil, reason.New(reason.Malformed, "parameter %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(pr.Key, "?")))
-		}
+	if err := checkUTF8(f); err != nil {
+		return nil, err
 	}
 	return p.normalize(f)
+}
+
+// checkUTF8 refuses a form with a key or value that is not UTF-8 (the
+// only encoding supported), naming the first such key.
+func checkUTF8(f *formbody.Form) error {
+	if f.ValidUTF8() {
+		return nil
+	}
+	for i := range f.Len() {
+		if k, v := f.At(i); !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return reason.New(reason.Malformed, "parameter %s is not valid UTF-8", quoteKey(strings.ToValidUTF8(k, "?")))
+		}
+	}
+	return nil
 }
 
 // authenticate checks that f is signed by UnionPay's certificate. It is
@@ -75,11 +87,12 @@ func (p *Provider) authenticate(f *formbody.Form, now time.Time) error {
 	if sigB64 == "" {
 		return reason.New(reason.BadSignature, "signature missing")
 	}
-	certPEM, _ := f.Get(fieldCert) // the form's own bytes, no copy
-	if len(certPEM) == 0 {
+	certPEM := f.Value(fieldCert) // the form's own text, no copy
+	if certPEM == "" {
 		return reason.New(reason.BadSignature, "signPubKeyCert missing")
 	}
-	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	var sigBuf [512]byte // a 4096-bit key's signature; a longer one grows on the heap
+	sig, err := base64.StdEncoding.AppendDecode(sigBuf[:0], []byte(sigB64))
 	if err != nil {
 		return reason.New(reason.BadSignature, "signature is not base64")
 	}
@@ -87,7 +100,10 @@ func (p *Provider) authenticate(f *formbody.Form, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if verifySignature(pub, signContent(f), sig) != nil {
+	// The signed string on the stack: a notification is 2-3 KiB, most of
+	// it the certificate.
+	var content [4096]byte
+	if verifySignature(pub, f.AppendSigned(content[:0], fieldSignature), sig) != nil {
 		return reason.New(reason.BadSignature, "signature does not verify")
 	}
 	return nil
@@ -108,13 +124,14 @@ func checkURLQuery(rawQuery string, body *formbody.Form) error {
 		}
 		return err
 	}
-	signed := make(map[string]bool, len(body.Pairs()))
-	for _, pr := range body.Pairs() {
-		signed[shadowKey(pr.Key)] = true
+	signed := make(map[string]bool, body.Len())
+	for i := range body.Len() {
+		k, _ := body.At(i)
+		signed[shadowKey(k)] = true
 	}
-	for _, pr := range q.Pairs() {
-		if signed[shadowKey(pr.Key)] {
-			return reason.New(reason.Malformed, "URL query parameter %s shadows a body parameter", quoteKey(pr.Key))
+	for i := range q.Len() {
+		if k, _ := q.At(i); signed[shadowKey(k)] {
+			return reason.New(reason.Malformed, "URL query parameter %s shadows a body parameter", quoteKey(k))
 		}
 	}
 	return nil
@@ -131,33 +148,49 @@ func shadowKey(k string) string {
 }
 
 // normalize checks the merchant of an authentic notification and builds
-// the normalized notification.
+// the normalized notification. One pass over the form builds Raw and
+// picks the fields the checks read (a lookup each would be a binary
+// search of its own); the checks run in the same order as ever.
 func (p *Provider) normalize(f *formbody.Form) (*provider.Verified, error) {
-	if got := f.Value("merId"); got != p.merID {
+	raw := make(map[string]any, f.Len())
+	var merID string
+	var tt txnText
+	for i := range f.Len() {
+		k, v := f.At(i)
+		switch k {
+		case fieldSignature, fieldCert:
+			continue
+		case "merId":
+			merID = v
+		default:
+			tt.pick(k, v, "respCode")
+		}
+		raw[k] = v // the form's one string, no copy per value
+	}
+	if merID != p.merID {
 		// bad_signature, as alipay's app_id: UnionPay signed it, but not
 		// for this merchant (another merchant's notification replayed here).
-		return nil, reason.New(reason.BadSignature, "merId mismatch: got %s", quoteKey(got))
+		return nil, reason.New(reason.BadSignature, "merId mismatch: got %s", quoteKey(merID))
 	}
-	for _, k := range []string{"orderId", "queryId", "txnType", "txnTime", "respCode", "txnAmt", "currencyCode"} {
-		if f.Value(k) == "" {
-			return nil, reason.New(reason.Malformed, "%s missing", k)
+	for _, r := range [...]struct{ name, v string }{
+		{"orderId", tt.orderID}, {"queryId", tt.queryID}, {"txnType", tt.txnType}, {"txnTime", tt.txnTime},
+		{"respCode", tt.code}, {"txnAmt", tt.txnAmt}, {"currencyCode", tt.currencyCode},
+	} {
+		if r.v == "" {
+			return nil, reason.New(reason.Malformed, "%s missing", r.name)
 		}
 	}
-	txn, err := readTxn(f, "respCode")
+	txn, err := readTxn(&tt)
 	if err != nil {
 		return nil, err
-	}
-	raw := make(map[string]any, len(f.Pairs()))
-	for _, pr := range f.Pairs() {
-		if pr.Key == fieldSignature || pr.Key == fieldCert {
-			continue
-		}
-		raw[pr.Key] = pr.Text // the form's one string, no copy per value
 	}
 	if acc, ok := raw["accNo"].(string); ok {
 		raw["accNo"] = maskPAN(acc)
 	}
-	n := notification.Notification{
+	// txnTime is when the merchant sent the order (or the refund), signed:
+	// UnionPay signs no send time, so max_age holds it, not tolerance.
+	v := &provider.Verified{EventTime: txn.txnTime}
+	v.Notification = notification.Notification{
 		Provider:      Name,
 		EventID:       txn.queryID + ":" + txn.txnType,
 		Type:          notification.TypeFor(txn.status),
@@ -171,11 +204,9 @@ func (p *Provider) normalize(f *formbody.Form) (*provider.Verified, error) {
 		Raw:           raw,
 	}
 	if txn.txnType == TxnRefund {
-		n.RefundAmount, n.RefundID = txn.txnAmt, txn.queryID
+		v.Notification.RefundAmount, v.Notification.RefundID = txn.txnAmt, txn.queryID
 	}
-	// txnTime is when the merchant sent the order (or the refund), signed:
-	// UnionPay signs no send time, so max_age holds it, not tolerance.
-	return &provider.Verified{Notification: n, EventTime: txn.txnTime}, nil
+	return v, nil
 }
 
 // txnFields are the fields a notification and a query answer share.
@@ -189,30 +220,71 @@ type txnFields struct {
 	status                    notification.Status
 }
 
-// readTxn reads the transaction fields of f; codeField names the field
-// whose response code says how the transaction ended (respCode in a
-// notification, origRespCode in a query answer). Errors are malformed.
-func readTxn(f *formbody.Form, codeField string) (*txnFields, error) {
-	t := &txnFields{orderID: f.Value("orderId"), queryID: f.Value("queryId"), txnType: f.Value("txnType")}
+// txnText is the text of the fields readTxn reads ("" when absent).
+type txnText struct {
+	orderID, queryID, txnType, txnTime, txnAmt, currencyCode string
+	code                                                     string // the response code of codeField
+	origTxnAmt                                               string
+	hasOrigTxnAmt                                            bool
+}
+
+// pick keeps v when k is one of the fields readTxn reads; codeField is
+// the field whose code says how the transaction ended.
+func (tt *txnText) pick(k, v, codeField string) {
+	switch k {
+	case "orderId":
+		tt.orderID = v
+	case "queryId":
+		tt.queryID = v
+	case "txnType":
+		tt.txnType = v
+	case "txnTime":
+		tt.txnTime = v
+	case "txnAmt":
+		tt.txnAmt = v
+	case "currencyCode":
+		tt.currencyCode = v
+	case "origTxnAmt":
+		tt.origTxnAmt, tt.hasOrigTxnAmt = v, true
+	case codeField:
+		tt.code = v
+	}
+}
+
+// txnTextOf picks the fields readTxn reads from f.
+func txnTextOf(f *formbody.Form, codeField string) *txnText {
+	tt := new(txnText)
+	for i := range f.Len() {
+		k, v := f.At(i)
+		tt.pick(k, v, codeField)
+	}
+	return tt
+}
+
+// readTxn reads the transaction fields; tt.code is the response code that
+// says how the transaction ended (respCode in a notification, origRespCode
+// in a query answer). Errors are malformed.
+func readTxn(tt *txnText) (txnFields, error) {
+	t := txnFields{orderID: tt.orderID, queryID: tt.queryID, txnType: tt.txnType}
 	var ok bool
-	if t.txnTime, ok = parseTxnTime(f.Value("txnTime")); !ok {
-		return nil, reason.New(reason.Malformed, "txnTime is not yyyyMMddHHmmss")
+	if t.txnTime, ok = parseTxnTime(tt.txnTime); !ok {
+		return t, reason.New(reason.Malformed, "txnTime is not yyyyMMddHHmmss")
 	}
 	var err error
-	if t.txnAmt, err = parseFen(f.Value("txnAmt")); err != nil {
-		return nil, reason.New(reason.Malformed, "txnAmt is not a whole number of fen")
+	if t.txnAmt, err = parseFen(tt.txnAmt); err != nil {
+		return t, reason.New(reason.Malformed, "txnAmt is not a whole number of fen")
 	}
 	t.amount = t.txnAmt
-	if orig, present := f.Get("origTxnAmt"); present && t.txnType == TxnRefund {
-		if t.amount, err = parseFen(string(orig)); err != nil {
-			return nil, reason.New(reason.Malformed, "origTxnAmt is not a whole number of fen")
+	if tt.hasOrigTxnAmt && t.txnType == TxnRefund {
+		if t.amount, err = parseFen(tt.origTxnAmt); err != nil {
+			return t, reason.New(reason.Malformed, "origTxnAmt is not a whole number of fen")
 		}
 		t.hasOrigAmt = true
 	}
-	if t.currency, ok = currencyOf(f.Value("currencyCode")); !ok {
-		return nil, reason.New(reason.Malformed, "currencyCode %s is not supported (only 156, CNY)", quoteKey(f.Value("currencyCode")))
+	if t.currency, ok = currencyOf(tt.currencyCode); !ok {
+		return t, reason.New(reason.Malformed, "currencyCode %s is not supported (only 156, CNY)", quoteKey(tt.currencyCode))
 	}
-	t.status = mapStatus(t.txnType, f.Value(codeField))
+	t.status = mapStatus(t.txnType, tt.code)
 	return t, nil
 }
 

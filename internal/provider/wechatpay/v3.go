@@ -2,6 +2,7 @@ package wechatpay
 
 import (
 	"crypto"
+	"crypto/cipher"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -92,7 +93,7 @@ type V3Config struct {
 type V3 struct {
 	mchID     string
 	appID     string
-	apiV3Key  []byte
+	aead      cipher.AEAD                  // AES-GCM under the API v3 key, for resources
 	certs     map[string]*x509.Certificate // normalized serial -> certificate
 	pubKeyID  string
 	pubKey    *rsa.PublicKey
@@ -128,10 +129,11 @@ func NewV3(cfg V3Config) (*V3, error) {
 	if p.mchID == "" {
 		return nil, errors.New("wechatpay_v3: mch_id is required")
 	}
-	if err := CheckAPIv3Key(cfg.APIv3Key); err != nil {
+	aead, err := newResourceAEAD(cfg.APIv3Key)
+	if err != nil {
 		return nil, fmt.Errorf("wechatpay_v3: api_v3_key: %v", err)
 	}
-	p.apiV3Key = append([]byte(nil), cfg.APIv3Key...)
+	p.aead = aead
 
 	for i, data := range cfg.PlatformCerts {
 		certs, err := ParsePlatformCerts(data)
@@ -248,23 +250,18 @@ func singleHeader(h http.Header, name string) (string, bool, *reason.Error) {
 // rejected, never guessed).
 func readSignedHeaders(h http.Header) (signedHeaders, *reason.Error) {
 	var sh signedHeaders
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{
-		{HeaderTimestamp, &sh.timestamp},
-		{HeaderNonce, &sh.nonce},
-		{HeaderSerial, &sh.serial},
-		{HeaderSignature, &sh.signature},
-	} {
-		v, ok, rerr := singleHeader(h, f.name)
-		if rerr != nil {
-			return sh, rerr
-		}
-		if !ok {
-			return sh, reason.New(reason.BadSignature, "header %s missing", f.name)
-		}
-		*f.dst = v
+	var rerr *reason.Error
+	if sh.timestamp, rerr = requiredHeader(h, HeaderTimestamp); rerr != nil {
+		return sh, rerr
+	}
+	if sh.nonce, rerr = requiredHeader(h, HeaderNonce); rerr != nil {
+		return sh, rerr
+	}
+	if sh.serial, rerr = requiredHeader(h, HeaderSerial); rerr != nil {
+		return sh, rerr
+	}
+	if sh.signature, rerr = requiredHeader(h, HeaderSignature); rerr != nil {
+		return sh, rerr
 	}
 	st, _, rerr := singleHeader(h, HeaderSignatureType)
 	if rerr != nil {
@@ -277,6 +274,19 @@ func readSignedHeaders(h http.Header) (signedHeaders, *reason.Error) {
 		return sh, reason.New(reason.BadSignature, "unsupported %s %s", HeaderSignatureType, short(st))
 	}
 	return sh, nil
+}
+
+// requiredHeader is singleHeader for a header that must be present and
+// not empty.
+func requiredHeader(h http.Header, name string) (string, *reason.Error) {
+	v, ok, rerr := singleHeader(h, name)
+	if rerr != nil {
+		return "", rerr
+	}
+	if !ok {
+		return "", reason.New(reason.BadSignature, "header %s missing", name)
+	}
+	return v, nil
 }
 
 // keyFor chooses the verification key for a serial: the public key when the
@@ -320,7 +330,8 @@ func (p *V3) verifySigned(h http.Header, body []byte, now time.Time) (time.Time,
 	if rerr != nil {
 		return time.Time{}, "", rerr
 	}
-	sig, err := base64.StdEncoding.DecodeString(sh.signature)
+	var sigBuf [512]byte // a 4096-bit key's signature; a longer one grows on the heap
+	sig, err := base64.StdEncoding.AppendDecode(sigBuf[:0], []byte(sh.signature))
 	if err != nil {
 		return time.Time{}, "", reason.New(reason.BadSignature, "signature is not base64")
 	}
@@ -331,7 +342,8 @@ func (p *V3) verifySigned(h http.Header, body []byte, now time.Time) (time.Time,
 	hh.Write([]byte{'\n'})
 	hh.Write(body)
 	hh.Write([]byte{'\n'})
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, hh.Sum(nil), sig); err != nil {
+	var digest [sha256.Size]byte
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, hh.Sum(digest[:0]), sig); err != nil {
 		return time.Time{}, "", reason.New(reason.BadSignature, "signature does not verify with key %s", short(sh.serial))
 	}
 	ts, ok := parseUint(sh.timestamp)
@@ -361,11 +373,11 @@ func (p *V3) VerifyNotify(req *provider.Request) (*provider.Verified, error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	n, rerr := p.parseNotification(req.Body)
-	if rerr != nil {
+	v := &provider.Verified{Timestamp: ts, Nonce: nonce}
+	if rerr := p.readNotification(req.Body, &v.Notification); rerr != nil {
 		return nil, rerr
 	}
-	return &provider.Verified{Notification: *n, Timestamp: ts, Nonce: nonce}, nil
+	return v, nil
 }
 
 // Acknowledge implements provider.Provider: 204 without a body for an

@@ -110,87 +110,142 @@ type v3Envelope struct {
 //
 // resource_type ("encrypt-resource") and summary are not checked: nothing
 // depends on them, and the algorithm check below is what guards decryption.
-func parseV3Envelope(body []byte) (*v3Envelope, *reason.Error) {
-	m, err := strictjson.DecodeObject(body)
+// The envelope is read for a few strings and discarded, so no map is
+// built for it (strictjson.Members; the decrypted resource becomes Raw).
+func parseV3Envelope(body []byte) (v3Envelope, *reason.Error) {
+	ms, err := strictjson.Members(string(body), make([]strictjson.Member, 0, 16))
 	if err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "notification body")
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification body")
 	}
 	var env v3Envelope
-	if env.ID, err = requireString(m, "id"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "notification")
+	if env.ID, err = requireMemberString(ms, "id"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification")
 	}
-	if env.EventType, err = requireString(m, "event_type"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "notification")
+	if env.EventType, err = requireMemberString(ms, "event_type"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification")
 	}
-	if env.CreateTime, _, err = jsonString(m, "create_time"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "notification")
+	if env.CreateTime, _, err = memberString(ms, "create_time"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification")
 	}
-	res, err := jsonObject(m, "resource")
-	if err == nil && res == nil {
+	raw, ok := member(ms, "resource")
+	switch {
+	case !ok:
 		err = errors.New("resource missing")
+	case !strings.HasPrefix(raw, "{"):
+		err = errors.New("resource is not an object")
 	}
 	if err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "notification")
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification")
 	}
-	if env.Algorithm, err = requireString(res, "algorithm"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "resource")
+	// Checked with the body; read again for its members, into the room
+	// the envelope's members left.
+	res, err := strictjson.Members(raw, ms[len(ms):])
+	if err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification body")
 	}
-	if env.Ciphertext, err = requireString(res, "ciphertext"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "resource")
+	if env.Algorithm, err = requireMemberString(res, "algorithm"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "resource")
 	}
-	if env.Nonce, err = requireString(res, "nonce"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "resource")
+	if env.Ciphertext, err = requireMemberString(res, "ciphertext"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "resource")
 	}
-	if env.AssociatedData, _, err = jsonString(res, "associated_data"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "resource")
+	if env.Nonce, err = requireMemberString(res, "nonce"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "resource")
 	}
-	if _, _, err = jsonString(res, "original_type"); err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "resource")
+	if env.AssociatedData, _, err = memberString(res, "associated_data"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "resource")
 	}
-	return &env, nil
+	if _, _, err = memberString(res, "original_type"); err != nil {
+		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "resource")
+	}
+	return env, nil
 }
 
-// decryptResource opens resource.ciphertext with AES-GCM under the API v3
-// key. A foreign algorithm is bad_signature, like a foreign signature type:
+// member is the text of the member key (keys occur once).
+func member(ms []strictjson.Member, key string) (string, bool) {
+	for _, m := range ms {
+		if m.Key == key {
+			return m.Raw, true
+		}
+	}
+	return "", false
+}
+
+// memberString is jsonString for a member's text.
+func memberString(ms []strictjson.Member, key string) (string, bool, error) {
+	raw, ok := member(ms, key)
+	if !ok {
+		return "", false, nil
+	}
+	s, ok := strictjson.Text(raw)
+	if !ok {
+		return "", true, fmt.Errorf("%s is not a string", key)
+	}
+	return s, true, nil
+}
+
+// requireMemberString is requireString for a member's text.
+func requireMemberString(ms []strictjson.Member, key string) (string, error) {
+	s, _, err := memberString(ms, key)
+	if err != nil {
+		return "", err
+	}
+	if s == "" {
+		return "", fmt.Errorf("%s missing", key)
+	}
+	return s, nil
+}
+
+// decryptResource opens resource.ciphertext with the API v3 key's AEAD.
+// A foreign algorithm is bad_signature, like a foreign signature type:
 // the algorithm is ours to choose, never the message's. Any decryption
 // failure is bad_signature too: GCM's tag is what authenticates the
 // payload to the merchant (only WeChat and the merchant know the key).
-func decryptResource(apiV3Key []byte, env *v3Envelope) ([]byte, *reason.Error) {
+//
+// The ciphertext is decoded into one buffer that also holds the nonce and
+// the associated data (the AEAD's arguments escape, so a conversion of
+// each would be an allocation of its own), and opened in place.
+func decryptResource(aead cipher.AEAD, env *v3Envelope) ([]byte, *reason.Error) {
 	if env.Algorithm != AlgorithmAEADAES256GCM {
 		return nil, reason.New(reason.BadSignature, "unsupported resource algorithm %s", short(env.Algorithm))
 	}
 	if len(env.Nonce) != gcmNonceSize {
 		return nil, reason.New(reason.BadSignature, "resource nonce is %d bytes, not %d", len(env.Nonce), gcmNonceSize)
 	}
-	ct, err := base64.StdEncoding.DecodeString(env.Ciphertext)
+	n := base64.StdEncoding.DecodedLen(len(env.Ciphertext))
+	buf := make([]byte, n+len(env.Nonce)+len(env.AssociatedData))
+	n, err := base64.StdEncoding.Decode(buf[:n], []byte(env.Ciphertext))
 	if err != nil {
 		return nil, reason.New(reason.BadSignature, "resource ciphertext is not base64")
 	}
-	pt, err := aesGCMOpen(apiV3Key, []byte(env.Nonce), ct, []byte(env.AssociatedData))
+	rest := buf[n:]
+	nonce := rest[:copy(rest, env.Nonce)]
+	aad := rest[len(nonce) : len(nonce)+copy(rest[len(nonce):], env.AssociatedData)]
+	if aead == nil { // a key AES-GCM refused (DecryptV3Resource)
+		return nil, reason.New(reason.BadSignature, "resource does not decrypt (wrong api_v3_key or tampered ciphertext)")
+	}
+	pt, err := aead.Open(buf[:0], nonce, buf[:n], aad)
 	if err != nil {
 		return nil, reason.New(reason.BadSignature, "resource does not decrypt (wrong api_v3_key or tampered ciphertext)")
 	}
 	return pt, nil
 }
 
-// aesGCMOpen is WeChat's AEAD_AES_256_GCM: AES in GCM with a 12-byte nonce
-// and a 16-byte tag appended to the ciphertext. The AES size follows the
-// key length (see NewV3). A cipher per call costs about a microsecond,
-// nothing next to the RSA verification, and needs no argument about
-// sharing a cipher.AEAD between goroutines.
-func aesGCMOpen(key, nonce, ciphertext, aad []byte) ([]byte, error) {
+// newResourceAEAD is WeChat's AEAD_AES_256_GCM under the API v3 key: AES
+// in GCM with a 12-byte nonce and a 16-byte tag appended to the
+// ciphertext. The AES size follows the key length (CheckAPIv3Key). NewV3
+// builds it once: Go's AES-GCM keeps no state between calls and is safe
+// for concurrent use (golang/go#41689; TestV3ResourceAEADShared runs it
+// from several goroutines under the race detector).
+func newResourceAEAD(key []byte) (cipher.AEAD, error) {
+	if err := CheckAPIv3Key(key); err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	if len(nonce) != gcm.NonceSize() {
-		return nil, errors.New("bad nonce size")
-	}
-	return gcm.Open(nil, nonce, ciphertext, aad)
+	return cipher.NewGCM(block) // the standard nonce, gcmNonceSize bytes
 }
 
 // DecryptV3Resource decrypts a v3 resource (base64 ciphertext with its
@@ -198,7 +253,8 @@ func aesGCMOpen(key, nonce, ciphertext, aad []byte) ([]byte, error) {
 // utils.DecryptAES256GCM, exposed for tools that hold a captured body. The
 // error says nothing about the key.
 func DecryptV3Resource(apiV3Key []byte, associatedData, nonce, ciphertext string) ([]byte, error) {
-	pt, rerr := decryptResource(apiV3Key, &v3Envelope{
+	aead, _ := newResourceAEAD(apiV3Key) // nil for a bad key: decryptResource refuses it in its turn
+	pt, rerr := decryptResource(aead, &v3Envelope{
 		Algorithm:      AlgorithmAEADAES256GCM,
 		Nonce:          nonce,
 		Ciphertext:     ciphertext,
@@ -244,26 +300,36 @@ func v3RefundStatus(s string) notification.Status {
 // plaintext, merchant checks, normalization. Split from VerifyNotify so the
 // fuzzer reaches it without signing every input.
 func (p *V3) parseNotification(body []byte) (*notification.Notification, *reason.Error) {
-	env, rerr := parseV3Envelope(body)
-	if rerr != nil {
+	n := new(notification.Notification)
+	if rerr := p.readNotification(body, n); rerr != nil {
 		return nil, rerr
 	}
-	pt, rerr := decryptResource(p.apiV3Key, env)
+	return n, nil
+}
+
+// readNotification is parseNotification into n, which VerifyNotify holds
+// in its Verified: one allocation for both.
+func (p *V3) readNotification(body []byte, n *notification.Notification) *reason.Error {
+	env, rerr := parseV3Envelope(body)
 	if rerr != nil {
-		return nil, rerr
+		return rerr
+	}
+	pt, rerr := decryptResource(p.aead, &env)
+	if rerr != nil {
+		return rerr
 	}
 	res, err := strictjson.DecodeObject(pt)
 	if err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "decrypted resource")
+		return reason.Wrap(reason.Malformed, err, "decrypted resource")
 	}
-	n := &notification.Notification{
+	*n = notification.Notification{
 		Provider: V3Name,
 		EventID:  env.ID,
 		Type:     env.EventType,
 		Raw:      res,
 	}
 	if rerr := p.checkMerchant(res, n); rerr != nil {
-		return nil, rerr
+		return rerr
 	}
 	switch _, hasState := res["trade_state"]; {
 	case strings.HasPrefix(env.EventType, "REFUND."):
@@ -274,14 +340,14 @@ func (p *V3) parseNotification(body []byte) (*notification.Notification, *reason
 		err = fillV3Other(res, n)
 	}
 	if err != nil {
-		return nil, reason.Wrap(reason.Malformed, err, "decrypted resource")
+		return reason.Wrap(reason.Malformed, err, "decrypted resource")
 	}
 	if n.OccurredAt.IsZero() && env.CreateTime != "" {
 		if t, err := time.Parse(time.RFC3339, env.CreateTime); err == nil {
 			n.OccurredAt = t.UTC()
 		}
 	}
-	return n, nil
+	return nil
 }
 
 // checkMerchant holds the decrypted mchid (and appid, when configured and
