@@ -16,39 +16,50 @@ import (
 // reply handed to the wrong caller shows.
 var echoScript = redis.NewScript(`redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]`)
 
-// gate holds the first script a client sends until release closes, and
-// records how many scripts each pipeline carried.
+// gate holds the first hold scripts a client sends until release closes,
+// and records how many scripts each pipeline carried.
 type gate struct {
-	once    sync.Once
-	entered chan struct{}
+	hold    int
+	held    int           // guarded by mu
+	entered chan struct{} // closed once hold scripts are held
 	release chan struct{}
-	// afterFirst, when set, runs once the held script is answered, before
-	// the batcher hears of it.
+	// afterFirst, when set, runs once the first held script is answered,
+	// before the batcher hears of it.
 	afterFirst func()
 	mu         sync.Mutex
 	pipelines  []int
 }
 
-func newGate() *gate { return &gate{entered: make(chan struct{}), release: make(chan struct{})} }
+func newGate(hold int) *gate {
+	return &gate{hold: hold, entered: make(chan struct{}), release: make(chan struct{})}
+}
 
 func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if strings.HasPrefix(cmd.Name(), "eval") {
-			held := false
-			g.once.Do(func() { held = true })
-			if held {
+		if !strings.HasPrefix(cmd.Name(), "eval") {
+			return next(ctx, cmd)
+		}
+		g.mu.Lock()
+		nth := 0
+		if g.held < g.hold {
+			g.held++
+			nth = g.held
+			if g.held == g.hold {
 				close(g.entered)
-				<-g.release
-				err := next(ctx, cmd)
-				if g.afterFirst != nil {
-					g.afterFirst()
-				}
-				return err
 			}
 		}
-		return next(ctx, cmd)
+		g.mu.Unlock()
+		if nth == 0 {
+			return next(ctx, cmd)
+		}
+		<-g.release
+		err := next(ctx, cmd)
+		if nth == 1 && g.afterFirst != nil {
+			g.afterFirst()
+		}
+		return err
 	}
 }
 
@@ -75,31 +86,39 @@ func (g *gate) sizes() []int {
 	return append([]int(nil), g.pipelines...)
 }
 
-// gatedBatcher is a batcher whose first script is held in flight, and a
-// channel that hears the queue's length.
-func gatedBatcher(t *testing.T, srv *redistest.Server) (*scriptBatcher, *gate, chan int) {
+// gatedBatcher is a batcher of slots whose first slots scripts are held
+// in flight, and a channel that hears the queue's length.
+func gatedBatcher(t *testing.T, srv *redistest.Server, slots int) (*scriptBatcher, *gate, chan int) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = c.Close() })
 	if err := echoScript.Load(ctx, c).Err(); err != nil {
 		t.Fatal(err)
 	}
-	g := newGate()
+	g := newGate(slots)
 	c.AddHook(g)
 	b := newScriptBatcher(c)
+	b.slots = slots
 	queued := make(chan int, 64)
 	b.queued = func(n int) { queued <- n }
 	return b, g, queued
 }
 
-// holdFirst starts the batcher's lone call and returns once it is on the
-// wire (held by the gate); its reply arrives on the channel.
-func holdFirst(t *testing.T, b *scriptBatcher, g *gate) <-chan *redis.Cmd {
+// holdFirst starts the batcher's lone calls, one per slot, and returns
+// once they are on the wire (held by the gate); lone call i answers
+// "lone<i>" on its channel.
+func holdFirst(t *testing.T, b *scriptBatcher, g *gate) []chan *redis.Cmd {
 	t.Helper()
-	first := make(chan *redis.Cmd, 1)
-	go func() { first <- b.run(ctx, echoScript, []string{"k:first"}, []any{"first"}) }()
+	lone := make([]chan *redis.Cmd, g.hold)
+	for i := range lone {
+		lone[i] = make(chan *redis.Cmd, 1)
+		go func() {
+			want := fmt.Sprintf("lone%d", i)
+			lone[i] <- b.run(ctx, echoScript, []string{"k:" + want}, []any{want})
+		}()
+	}
 	<-g.entered
-	return first
+	return lone
 }
 
 // queueEchoes starts n calls behind the held one and returns once all n
@@ -120,12 +139,14 @@ func queueEchoes(t *testing.T, b *scriptBatcher, queued chan int, n int, cctx fu
 
 func background(int) context.Context { return ctx }
 
-// checkEchoes checks that the held call and every queued one got its own
-// reply.
-func checkEchoes(t *testing.T, first <-chan *redis.Cmd, replies []chan *redis.Cmd) {
+// checkEchoes checks that the held calls and every queued one got their
+// own replies.
+func checkEchoes(t *testing.T, lone []chan *redis.Cmd, replies []chan *redis.Cmd) {
 	t.Helper()
-	if v, err := (<-first).Text(); err != nil || v != "first" {
-		t.Fatalf("the held call: %q, %v", v, err)
+	for i, r := range lone {
+		if v, err := (<-r).Text(); err != nil || v != fmt.Sprintf("lone%d", i) {
+			t.Fatalf("held call %d: %q, %v", i, v, err)
+		}
 	}
 	for i, r := range replies {
 		if v, err := (<-r).Text(); err != nil || v != fmt.Sprintf("v%d", i) {
@@ -139,7 +160,7 @@ func checkEchoes(t *testing.T, first <-chan *redis.Cmd, replies []chan *redis.Cm
 func TestScriptBatcherSharesRoundTrips(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	b, g, queued := gatedBatcher(t, srv)
+	b, g, queued := gatedBatcher(t, srv, 1)
 	first := holdFirst(t, b, g)
 	replies := queueEchoes(t, b, queued, 8, background)
 	close(g.release)
@@ -161,7 +182,7 @@ func TestScriptBatcherSharesRoundTrips(t *testing.T) {
 func TestScriptBatcherAfterNoScript(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	b, g, queued := gatedBatcher(t, srv)
+	b, g, queued := gatedBatcher(t, srv, 1)
 	first := holdFirst(t, b, g)
 	replies := queueEchoes(t, b, queued, 5, background)
 	raw := srv.NewClient(t)
@@ -183,7 +204,7 @@ func TestScriptBatcherAfterNoScript(t *testing.T) {
 func TestScriptBatcherCanceledWhileQueued(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	b, g, queued := gatedBatcher(t, srv)
+	b, g, queued := gatedBatcher(t, srv, 1)
 	first := holdFirst(t, b, g)
 	cctx, cancel := context.WithCancel(ctx)
 	replies := queueEchoes(t, b, queued, 1, func(int) context.Context { return cctx })
@@ -192,7 +213,7 @@ func TestScriptBatcherCanceledWhileQueued(t *testing.T) {
 		t.Fatalf("canceled while queued: %v, want context.Canceled", err)
 	}
 	close(g.release)
-	<-first
+	<-first[0]
 	// Once a later call is answered (alone, or queued behind the send that
 	// skipped the canceled one), that send is over.
 	if v, err := b.run(ctx, echoScript, []string{"k:after"}, []any{"after"}).Text(); err != nil || v != "after" {
@@ -213,7 +234,7 @@ func TestScriptBatcherCanceledWhileQueued(t *testing.T) {
 func TestScriptBatcherBoundsTheWait(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	b, g, queued := gatedBatcher(t, srv)
+	b, g, queued := gatedBatcher(t, srv, 1)
 	b.wait, b.waitFailed = 1, errors.New("no reply within 1ns")
 	first := holdFirst(t, b, g)
 	replies := queueEchoes(t, b, queued, 1, background)
@@ -221,7 +242,7 @@ func TestScriptBatcherBoundsTheWait(t *testing.T) {
 		t.Fatalf("queued past the bound: %v", err)
 	}
 	close(g.release)
-	<-first
+	<-first[0]
 }
 
 // Many callers at once, with the scripts flushed now and then: every reply
@@ -256,5 +277,20 @@ func TestScriptBatcherUnderConcurrency(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// With two slots a second call goes at once beside the first; a third
+// queues and goes as a pipeline when one of them is back.
+func TestScriptBatcherTwoSlots(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	b, g, queued := gatedBatcher(t, srv, 2)
+	first := holdFirst(t, b, g)
+	replies := queueEchoes(t, b, queued, 1, background)
+	close(g.release)
+	checkEchoes(t, first, replies)
+	if got := g.sizes(); len(got) != 1 || got[0] != 1 {
+		t.Errorf("pipelines sent: %v, want the queued call's alone", got)
 	}
 }
