@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,6 +66,9 @@ type queuedScript struct {
 	args   []any
 	cmd    *redis.Cmd    // written by the sender before done closes
 	done   chan struct{} // closed once cmd holds the reply or the error
+	// left: the caller stopped waiting (its context, or the bound); a
+	// batch not yet sent leaves the script out.
+	left atomic.Bool
 }
 
 // batchSlots is a batcher's slots (see scriptBatcher).
@@ -120,8 +124,13 @@ func (b *scriptBatcher) await(q *queuedScript) *redis.Cmd {
 	case <-q.done:
 		return q.cmd
 	case <-q.ctx.Done():
+		q.left.Store(true)
 		return failedCmd(q.ctx, q.ctx.Err())
 	case <-expired:
+		// Without this, a hung server's backlog of scripts whose callers
+		// gave up would all run when it comes back, each claiming an event
+		// for a token nobody holds until its lease ran out.
+		q.left.Store(true)
 		return failedCmd(q.ctx, b.waitFailed)
 	}
 }
@@ -148,11 +157,10 @@ func (b *scriptBatcher) sendQueued() {
 // callers': they have deadlines of their own and each leaves on its own.
 func (b *scriptBatcher) send(batch []*queuedScript) {
 	defer b.sendQueued()
-	live := batch[:0:0]
+	live := batch[:0] // written behind the reading, in place
 	for _, q := range batch {
-		if err := q.ctx.Err(); err != nil {
-			q.cmd = failedCmd(q.ctx, err) // gone already: send nothing for it
-			close(q.done)
+		if q.left.Load() || q.ctx.Err() != nil {
+			close(q.done) // gone already: send nothing for it
 			continue
 		}
 		live = append(live, q)
