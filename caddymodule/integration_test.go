@@ -312,12 +312,7 @@ func notifyParams(notifyID, order, tradeNo, amount string) map[string]string {
 
 func postForm(t *testing.T, url string, body []byte, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(formRequest(url, body, hdr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,9 +333,7 @@ func postFormAcrossReload(t *testing.T, url string, body []byte) (*http.Response
 	t.Helper()
 	var lastErr error
 	for range 20 {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(formRequest(url, body, nil))
 		if err != nil {
 			lastErr = err
 			http.DefaultClient.CloseIdleConnections()
@@ -352,6 +345,16 @@ func postFormAcrossReload(t *testing.T, url string, body []byte) (*http.Response
 	}
 	t.Fatalf("no answer across the reload in 20 tries: %v", lastErr)
 	return nil, ""
+}
+
+// formRequest is a provider's form POST of body to url, with hdr.
+func formRequest(url string, body []byte, hdr map[string]string) *http.Request {
+	req, _ := http.NewRequest("POST", url, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return req
 }
 
 func want(t *testing.T, resp *http.Response, body string, status int, reason, ack string) {

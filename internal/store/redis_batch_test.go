@@ -155,25 +155,31 @@ func checkEchoes(t *testing.T, lone []chan *redis.Cmd, replies []chan *redis.Cmd
 	}
 }
 
-// What queues behind a call on the wire goes out as one pipeline once that
-// call is back, and every caller gets its own reply.
+// What queues while every slot has a call on the wire goes out as one
+// pipeline once one of them is back, and every caller gets its own reply:
+// with one slot everything behind the held call, with two slots a second
+// call goes at once beside the first and only a third queues.
 func TestScriptBatcherSharesRoundTrips(t *testing.T) {
-	t.Parallel()
-	srv := redistest.Start(t)
-	b, g, queued := gatedBatcher(t, srv, 1)
-	first := holdFirst(t, b, g)
-	replies := queueEchoes(t, b, queued, 8, background)
-	close(g.release)
+	for _, tc := range []struct{ slots, queued int }{{1, 8}, {2, 1}} {
+		t.Run(fmt.Sprintf("%d slots", tc.slots), func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Start(t)
+			b, g, queued := gatedBatcher(t, srv, tc.slots)
+			held := holdFirst(t, b, g)
+			replies := queueEchoes(t, b, queued, tc.queued, background)
+			close(g.release)
 
-	checkEchoes(t, first, replies)
-	if got := g.sizes(); len(got) != 1 || got[0] != 8 {
-		t.Errorf("pipelines sent: %v, want one of 8", got)
-	}
-	raw := srv.NewClient(t)
-	for i := range 8 {
-		if v := raw.Get(ctx, fmt.Sprintf("k:%d", i)).Val(); v != fmt.Sprintf("v%d", i) {
-			t.Errorf("k:%d holds %q", i, v)
-		}
+			checkEchoes(t, held, replies)
+			if got := g.sizes(); len(got) != 1 || got[0] != tc.queued {
+				t.Errorf("pipelines sent: %v, want one of %d", got, tc.queued)
+			}
+			raw := srv.NewClient(t)
+			for i := range tc.queued {
+				if v := raw.Get(ctx, fmt.Sprintf("k:%d", i)).Val(); v != fmt.Sprintf("v%d", i) {
+					t.Errorf("k:%d holds %q", i, v)
+				}
+			}
+		})
 	}
 }
 
@@ -287,20 +293,5 @@ func TestScriptBatcherUnderConcurrency(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-}
-
-// With two slots a second call goes at once beside the first; a third
-// queues and goes as a pipeline when one of them is back.
-func TestScriptBatcherTwoSlots(t *testing.T) {
-	t.Parallel()
-	srv := redistest.Start(t)
-	b, g, queued := gatedBatcher(t, srv, 2)
-	first := holdFirst(t, b, g)
-	replies := queueEchoes(t, b, queued, 1, background)
-	close(g.release)
-	checkEchoes(t, first, replies)
-	if got := g.sizes(); len(got) != 1 || got[0] != 1 {
-		t.Errorf("pipelines sent: %v, want the queued call's alone", got)
 	}
 }
