@@ -50,8 +50,33 @@ type Notification struct {
 	// app_id, WeChat mchid, ...), already checked against configuration.
 	Merchant string `json:"-"`
 	// Raw holds the provider's fields, decrypted where the provider
-	// encrypts, with signature fields removed.
+	// encrypts, with signature fields removed. A provider may leave it nil
+	// and defer it (DeferRaw); read it through Fields.
 	Raw map[string]any `json:"raw"`
+
+	// rawFrom builds Raw on first use: most notifications are forwarded as
+	// they arrived, by routes without policies, and never need the map.
+	rawFrom func() map[string]any
+}
+
+// DeferRaw has Fields build Raw with build on first use, for a provider
+// whose fields are already at hand in another form (a parsed form body):
+// building the map of any values is a fifth of such a provider's verify
+// beside the signature, and most notifications never read it. build must
+// not fail: the provider has checked everything it needs before.
+func (n *Notification) DeferRaw(build func() map[string]any) {
+	n.Raw, n.rawFrom = nil, build
+}
+
+// Fields returns the provider's fields (Raw), building them first where
+// the provider deferred them. The first call on a deferred notification
+// writes to it: like the rest of a Notification, it belongs to one
+// goroutine at a time.
+func (n *Notification) Fields() map[string]any {
+	if n.Raw == nil && n.rawFrom != nil {
+		n.Raw, n.rawFrom = n.rawFrom(), nil
+	}
+	return n.Raw
 }
 
 // TypeFor gives the normalized event type for a status, used when the

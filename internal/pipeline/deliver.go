@@ -154,11 +154,12 @@ func (d *delivery) verify() error {
 	n := &d.note
 	n.Provider = d.p.name
 	d.n, d.res.Notification = n, n
-	if d.p.traits.Method != http.MethodGet {
+	if d.p.traits.Method != http.MethodGet && d.in.RawQuery != "" {
 		// Where the message is the body, the URL query is unsigned. (Where
 		// it is the query, as for a browser return, every parameter is
-		// signed and a repeated one is the provider's to refuse.)
-		return checkQueryShadowing(d.in.RawQuery, n.Raw)
+		// signed and a repeated one is the provider's to refuse.) Fields
+		// are built only for a request that has a query.
+		return checkQueryShadowing(d.in.RawQuery, n.Fields())
 	}
 	return nil
 }

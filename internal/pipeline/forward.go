@@ -35,7 +35,7 @@ func NormalizedJSON(n *notification.Notification, q *provider.QueryResult, dupli
 		ID: n.EventID, Provider: n.Provider, Type: n.Type,
 		OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID,
 		Amount: n.Amount, Currency: n.Currency, Status: n.Status,
-		Query: q, DuplicateOf: duplicateOf, Raw: n.Raw,
+		Query: q, DuplicateOf: duplicateOf, Raw: n.Fields(),
 	}
 	if b.Type == "" {
 		b.Type = notification.TypeFor(n.Status)

@@ -113,7 +113,7 @@ func setNotificationVar(c *celNotification, n *notification.Notification, duplic
 		OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID,
 		Amount: n.Amount, Currency: n.Currency, Status: string(n.Status),
 		OccurredAt: n.OccurredAt.UTC(), RefundAmount: n.RefundAmount, RefundID: n.RefundID,
-		DuplicateOf: duplicateOf, Raw: n.Raw,
+		DuplicateOf: duplicateOf, Raw: n.Fields(),
 	}
 	if c.Type == "" {
 		c.Type = notification.TypeFor(n.Status)

@@ -169,7 +169,7 @@ func TestCertMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Notification.Raw["alipay_cert_sn"] != p.certSN {
+	if v.Notification.Fields()["alipay_cert_sn"] != p.certSN {
 		t.Fatal("raw alipay_cert_sn")
 	}
 	// An unknown SN is unknown_key, whatever the signature.

@@ -135,10 +135,10 @@ func checkVerify(t *testing.T, p *Provider, req *provider.Request) (*provider.Ve
 	if n.Amount < 0 || !n.Status.Valid() || n.Provider != "alipay" || n.Merchant != p.appID || n.Currency == "" {
 		t.Fatalf("verified nonsense: %+v", n)
 	}
-	if _, ok := n.Raw["sign"]; ok {
+	if _, ok := n.Fields()["sign"]; ok {
 		t.Fatal("sign in raw")
 	}
-	for k, val := range n.Raw {
+	for k, val := range n.Fields() {
 		if !utf8.ValidString(k) || !utf8.ValidString(val.(string)) {
 			t.Fatalf("raw %q not UTF-8", k)
 		}

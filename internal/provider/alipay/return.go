@@ -18,7 +18,7 @@ var returnMethods = map[string]bool{
 // payment, unclaimed, as often as anyone replayed them.
 func checkReturnShape(params params) error {
 	for _, k := range []string{"notify_id", "notify_type", "trade_status"} {
-		if _, ok := params[k]; ok {
+		if params.has(k) {
 			return reason.New(reason.Malformed, "an async notification (%s) on a return route", k)
 		}
 	}

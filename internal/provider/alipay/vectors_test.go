@@ -81,12 +81,12 @@ func TestVectorNotifications(t *testing.T) {
 						want[k] = val
 					}
 				}
-				if len(n.Raw) != len(want) {
-					t.Errorf("raw has %d fields, want %d", len(n.Raw), len(want))
+				if len(n.Fields()) != len(want) {
+					t.Errorf("raw has %d fields, want %d", len(n.Fields()), len(want))
 				}
 				for k, val := range want {
-					if n.Raw[k] != val {
-						t.Errorf("raw[%s] = %v, want %v", k, n.Raw[k], val)
+					if n.Fields()[k] != val {
+						t.Errorf("raw[%s] = %v, want %v", k, n.Fields()[k], val)
 					}
 				}
 				if nz := c.Normalized; nz != nil {

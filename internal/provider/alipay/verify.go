@@ -167,57 +167,101 @@ func charsetDecoder(form *Form) (*encoding.Decoder, error) {
 }
 
 // params are the parameters of an authentic notification in UTF-8, all
-// but sign and sign_type, every value a string: built once, as the
-// normalized notification's Raw map, and read by the checks through get
-// and lookup.
-type params map[string]any
+// but sign and sign_type, read by the checks through get and lookup. A
+// body in UTF-8 (what Alipay sends) is read in its parsed form, and the
+// notification's Raw map is built from it only if someone asks
+// (Notification.DeferRaw); a body in another charset is transcoded once,
+// into utf8.
+type params struct {
+	form *Form
+	utf8 map[string]string // non-nil: the transcoded parameters
+}
 
 // lookup is the value of k and whether it is present.
 func (ps params) lookup(k string) (string, bool) {
-	s, ok := ps[k].(string)
-	return s, ok
+	if ps.utf8 != nil {
+		v, ok := ps.utf8[k]
+		return v, ok
+	}
+	if k == "sign" || k == "sign_type" {
+		return "", false
+	}
+	return ps.form.Lookup(k)
 }
 
 // get is the value of k, "" when absent.
 func (ps params) get(k string) string {
-	s, _ := ps[k].(string)
-	return s
+	v, _ := ps.lookup(k)
+	return v
+}
+
+// has reports whether k is present.
+func (ps params) has(k string) bool {
+	_, ok := ps.lookup(k)
+	return ok
+}
+
+// fields is the normalized notification's Raw: every parameter, each
+// value a string.
+func (ps params) fields() map[string]any {
+	if ps.utf8 != nil {
+		out := make(map[string]any, len(ps.utf8))
+		for k, v := range ps.utf8 {
+			out[k] = v
+		}
+		return out
+	}
+	out := make(map[string]any, ps.form.Len())
+	for i := range ps.form.Len() {
+		if k, v := ps.form.At(i); k != "sign" && k != "sign_type" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // toUTF8 returns every parameter except sign and sign_type as UTF-8. With a
 // UTF-8 charset, invalid UTF-8 is malformed rather than silently replaced:
 // Alipay never sends it, and these values become headers and JSON.
 func toUTF8(form *Form, dec *encoding.Decoder) (params, error) {
-	out := make(params, form.Len())
-	// One check of the whole decoded body instead of two per parameter;
-	// only a body that fails it is checked parameter by parameter.
-	valid := dec == nil && form.ValidUTF8()
+	if dec == nil {
+		// One check of the whole decoded body instead of two per
+		// parameter; only a body that fails it is checked parameter by
+		// parameter, for the error's name.
+		if form.ValidUTF8() {
+			return params{form: form}, nil
+		}
+		for i := range form.Len() {
+			if k, v := form.At(i); k != "sign" && k != "sign_type" && (!utf8.ValidString(k) || !utf8.ValidString(v)) {
+				return params{}, reason.New(reason.Malformed, "parameter %s: not valid UTF-8", quoteKey(strings.ToValidUTF8(k, "?")))
+			}
+		}
+		// Only sign or sign_type is invalid, and neither is a parameter.
+		return params{form: form}, nil
+	}
+	out := make(map[string]string, form.Len())
 	for i := range form.Len() {
 		k, v := form.At(i)
 		if k == "sign" || k == "sign_type" {
 			continue
 		}
-		if dec != nil {
-			kb, err := dec.Bytes([]byte(k))
-			if err != nil {
-				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
-			}
-			vb, err := dec.Bytes([]byte(v))
-			if err != nil {
-				return nil, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
-			}
-			k, v = string(kb), string(vb)
-			if _, dup := out[k]; dup {
-				// Two raw keys that transcode to one: refuse rather than
-				// pick. (Untranscoded, the form's keys are unique.)
-				return nil, reason.New(reason.Malformed, "parameter %s occurs twice after transcoding", quoteKey(k))
-			}
-		} else if !valid && (!utf8.ValidString(k) || !utf8.ValidString(v)) {
-			return nil, reason.New(reason.Malformed, "parameter %s: not valid UTF-8", quoteKey(strings.ToValidUTF8(k, "?")))
+		kb, err := dec.Bytes([]byte(k))
+		if err != nil {
+			return params{}, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
+		}
+		vb, err := dec.Bytes([]byte(v))
+		if err != nil {
+			return params{}, reason.New(reason.Malformed, "parameter %s: not in its charset", quoteKey(k))
+		}
+		k, v = string(kb), string(vb)
+		if _, dup := out[k]; dup {
+			// Two raw keys that transcode to one: refuse rather than
+			// pick. (Untranscoded, the form's keys are unique.)
+			return params{}, reason.New(reason.Malformed, "parameter %s occurs twice after transcoding", quoteKey(k))
 		}
 		out[k] = v
 	}
-	return out, nil
+	return params{form: form, utf8: out}, nil
 }
 
 // normalize checks the merchant fields of an authentic notification and
@@ -245,7 +289,7 @@ func (p *Provider) normalize(params params) (*provider.Verified, error) {
 		// number serves to correlate it in logs and headers.
 		eventID = params.get("trade_no")
 	}
-	return &provider.Verified{
+	v := &provider.Verified{
 		EventTime: eventTime,
 		Notification: notification.Notification{
 			Provider:      Name,
@@ -260,9 +304,10 @@ func (p *Provider) normalize(params params) (*provider.Verified, error) {
 			RefundAmount:  m.refundAmount,
 			RefundID:      refundID(params, m.status),
 			Merchant:      p.appID,
-			Raw:           params,
 		},
-	}, nil
+	}
+	v.Notification.DeferRaw(params.fields)
+	return v, nil
 }
 
 // checkShape checks that a verified message is addressed to this app and
@@ -291,8 +336,7 @@ func (p *Provider) checkShape(params params) error {
 	// trade) must name the trade and its amount. Other open-platform
 	// notifications (alipay.open.servicemarket.order.notify, ...) need not:
 	// they verify, with amount 0 and status other.
-	_, hasStatus := params["trade_status"]
-	trade := hasStatus || params.get("notify_type") == "trade_status_sync" || p.mode == ModeReturn
+	trade := params.has("trade_status") || params.get("notify_type") == "trade_status_sync" || p.mode == ModeReturn
 	if trade {
 		for _, k := range []string{"out_trade_no", "trade_no", "total_amount"} {
 			if params.get(k) == "" {

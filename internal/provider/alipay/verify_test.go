@@ -99,13 +99,13 @@ func TestVerifySignedSample(t *testing.T) {
 	if want := testNow.Add(-2 * time.Second); !n.OccurredAt.Equal(want) || n.OccurredAt.Location() != time.UTC {
 		t.Fatalf("occurred_at %v, want %v UTC", n.OccurredAt, want)
 	}
-	if _, ok := n.Raw["sign"]; ok {
+	if _, ok := n.Fields()["sign"]; ok {
 		t.Fatal("sign in raw")
 	}
-	if _, ok := n.Raw["sign_type"]; ok {
+	if _, ok := n.Fields()["sign_type"]; ok {
 		t.Fatal("sign_type in raw")
 	}
-	if n.Raw["fund_bill_list"] != ps["fund_bill_list"] {
+	if n.Fields()["fund_bill_list"] != ps["fund_bill_list"] {
 		t.Fatal("nested JSON string not kept as is")
 	}
 }
@@ -191,21 +191,21 @@ func TestVerifyAccepts(t *testing.T) {
 		{name: "RSA (SHA1) when configured", cfg: func(c *Config) { c.SignType = "RSA" }, signer: &Signer{Key: alipayKey, SignType: SignTypeRSA}},
 		{name: "empty value kept in signed string", mut: func(m map[string]string) { m["body"] = "" },
 			check: func(t *testing.T, n notification.Notification) {
-				if v, ok := n.Raw["body"]; !ok || v != "" {
+				if v, ok := n.Fields()["body"]; !ok || v != "" {
 					t.Fatalf("raw body %v %v", v, ok)
 				}
 			}},
 		{name: "value with & = + and braces", mut: func(m map[string]string) { m["passback_params"] = `a=1&b=2+3 {"x":"}"}` },
 			check: func(t *testing.T, n notification.Notification) {
-				if n.Raw["passback_params"] != `a=1&b=2+3 {"x":"}"}` {
-					t.Fatalf("passback %q", n.Raw["passback_params"])
+				if n.Fields()["passback_params"] != `a=1&b=2+3 {"x":"}"}` {
+					t.Fatalf("passback %q", n.Fields()["passback_params"])
 				}
 			}},
 		{name: "charset UTF-8 upper case", mut: func(m map[string]string) { m["charset"] = "UTF-8" }},
 		{name: "no charset means utf-8", mut: func(m map[string]string) { delete(m, "charset"); m["subject"] = "语雀空间" },
 			check: func(t *testing.T, n notification.Notification) {
-				if n.Raw["subject"] != "语雀空间" {
-					t.Fatal(n.Raw["subject"])
+				if n.Fields()["subject"] != "语雀空间" {
+					t.Fatal(n.Fields()["subject"])
 				}
 			}},
 		{name: "cross-border trans_currency", mut: func(m map[string]string) { m["trans_currency"] = "JPY"; m["total_amount"] = "1200" },
@@ -361,13 +361,13 @@ func TestGBKNotification(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := v.Notification.Raw["subject"]; got != "测试商品 支付" {
+			if got := v.Notification.Fields()["subject"]; got != "测试商品 支付" {
 				t.Fatalf("subject %q", got)
 			}
-			if got := v.Notification.Raw["body"]; got != "语雀空间" {
+			if got := v.Notification.Fields()["body"]; got != "语雀空间" {
 				t.Fatalf("body %q", got)
 			}
-			if got := v.Notification.Raw["charset"]; got != cs {
+			if got := v.Notification.Fields()["charset"]; got != cs {
 				t.Fatalf("charset %q", got)
 			}
 		})

@@ -52,7 +52,7 @@ func (q *Querier) QueryOrder(ctx context.Context, n *notification.Notification) 
 	if n == nil {
 		return nil, reason.New(reason.QueryUnavailable, "paypal: no notification to query")
 	}
-	eventType, _ := n.Raw["event_type"].(string)
+	eventType, _ := n.Fields()["event_type"].(string)
 	switch {
 	case strings.HasPrefix(eventType, "CHECKOUT.ORDER."):
 		return q.get(ctx, n, ordersPath, "order", orderStatus)

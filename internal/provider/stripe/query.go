@@ -110,14 +110,14 @@ func (c *QueryClient) QueryOrder(ctx context.Context, n *notification.Notificati
 	if n == nil || !validID(n.EventID, "evt_") {
 		return nil, reason.New(reason.QueryMismatch, "notification has no Stripe event id to retrieve")
 	}
-	if live, ok := n.Raw["livemode"].(bool); ok && live != c.live {
+	if live, ok := n.Fields()["livemode"].(bool); ok && live != c.live {
 		return nil, reason.New(reason.QueryMismatch, "a %s event, queried with a %s key", mode(live), mode(c.live))
 	}
 	h := http.Header{}
 	if n.Merchant != "" {
 		h.Set("Stripe-Account", n.Merchant) // a connected account's event
 	}
-	if v, _ := n.Raw["api_version"].(string); apiVersionRE.MatchString(v) {
+	if v, _ := n.Fields()["api_version"].(string); apiVersionRE.MatchString(v) {
 		// Render the retrieved snapshot in the payload's version, so that
 		// both carry the same fields.
 		h.Set("Stripe-Version", v)

@@ -39,7 +39,7 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	if n == nil {
 		return nil, reason.New(reason.QueryUnavailable, "unionpay: no notification to query")
 	}
-	txnTime, _ := n.Raw["txnTime"].(string)
+	txnTime, _ := n.Fields()["txnTime"].(string)
 	if txnTime == "" && !n.OccurredAt.IsZero() {
 		txnTime = n.OccurredAt.In(beijing).Format(TimeLayout)
 	}
@@ -47,7 +47,7 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	if err != nil {
 		return nil, err
 	}
-	if want, _ := n.Raw["txnType"].(string); want != "" && t.txnType != want {
+	if want, _ := n.Fields()["txnType"].(string); want != "" && t.txnType != want {
 		return nil, reason.New(reason.QueryMismatch, "txnType: notification says %s, unionpay says %s", quoteKey(want), quoteKey(t.txnType))
 	}
 	if n.Status == notification.StatusRefunded {
