@@ -31,6 +31,7 @@ type slice struct {
 	n       int
 	elapsed time.Duration
 	cpu     time.Duration
+	machine time.Duration // every process's CPU on the machine meanwhile
 	lat     []time.Duration
 }
 
@@ -80,6 +81,7 @@ func (t *target) one() error {
 // out) and measures what completed.
 func (t *target) closedLoop(conns int, d time.Duration) (slice, error) {
 	cpu0, _ := procCPU(t.srv.cmd.Process.Pid)
+	machine0, _ := machineCPU()
 	start := time.Now()
 	stop := start.Add(d)
 	var mu sync.Mutex
@@ -114,7 +116,8 @@ func (t *target) closedLoop(conns int, d time.Duration) (slice, error) {
 	s.elapsed = time.Since(start)
 	s.n = len(s.lat)
 	cpu1, _ := procCPU(t.srv.cmd.Process.Pid)
-	s.cpu = cpu1 - cpu0
+	machine1, _ := machineCPU()
+	s.cpu, s.machine = cpu1-cpu0, machine1-machine0
 	return s, first
 }
 
@@ -123,6 +126,7 @@ func (t *target) closedLoop(conns int, d time.Duration) (slice, error) {
 // scheduled time (so a stall is not hidden by the sender waiting for it).
 func (t *target) openLoop(rate float64, d time.Duration, maxInFlight int) (slice, error) {
 	cpu0, _ := procCPU(t.srv.cmd.Process.Pid)
+	machine0, _ := machineCPU()
 	start := time.Now()
 	total := int(rate * d.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
@@ -161,7 +165,8 @@ func (t *target) openLoop(rate float64, d time.Duration, maxInFlight int) (slice
 	s.elapsed = time.Since(start)
 	s.n = len(s.lat)
 	cpu1, _ := procCPU(t.srv.cmd.Process.Pid)
-	s.cpu = cpu1 - cpu0
+	machine1, _ := machineCPU()
+	s.cpu, s.machine = cpu1-cpu0, machine1-machine0
 	return s, first
 }
 
@@ -174,23 +179,29 @@ func cmp(first, err error) error {
 
 // summary folds a target's slices.
 type summary struct {
-	n          int
-	rate       float64 // req/s over the slices' time
-	rates      []float64
-	p50, p99   time.Duration
-	p999       time.Duration
-	cpuPerReq  time.Duration
-	peakRSSMiB float64
+	n         int
+	rate      float64 // req/s over the slices' time
+	rates     []float64
+	p50, p99  time.Duration
+	p999      time.Duration
+	cpuPerReq time.Duration
+	// machinePerReq is the whole machine's CPU per request: the server,
+	// the load tool, the shop and redis-server. On two shared cores it is
+	// what throughput is bound by, so plain's over payguard's is about
+	// the throughput ratio, and it says whose CPU a gap is.
+	machinePerReq time.Duration
+	peakRSSMiB    float64
 }
 
 func summarize(t *target, ss []slice) summary {
 	var sum summary
-	var elapsed, cpu time.Duration
+	var elapsed, cpu, machine time.Duration
 	var lat []time.Duration
 	for _, s := range ss {
 		sum.n += s.n
 		elapsed += s.elapsed
 		cpu += s.cpu
+		machine += s.machine
 		lat = append(lat, s.lat...)
 		sum.rates = append(sum.rates, float64(s.n)/s.elapsed.Seconds())
 	}
@@ -199,6 +210,7 @@ func summarize(t *target, ss []slice) summary {
 	}
 	if sum.n > 0 {
 		sum.cpuPerReq = cpu / time.Duration(sum.n)
+		sum.machinePerReq = machine / time.Duration(sum.n)
 	}
 	slices.Sort(lat)
 	sum.p50, sum.p99, sum.p999 = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 0.999)

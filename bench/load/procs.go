@@ -143,6 +143,34 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / ticks, nil
 }
 
+// machineCPU is the CPU time every process on the machine has spent so
+// far (all CPUs' non-idle time in /proc/stat), in USER_HZ ticks.
+func machineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, errors.New("unreadable /proc/stat")
+	}
+	var busy int64
+	// user nice system idle iowait irq softirq steal: all but idle and iowait.
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, errors.New("unreadable /proc/stat times")
+		}
+		busy += n
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(busy) * time.Second / ticks, nil
+}
+
 // peakRSS is the process's high-water resident set (VmHWM) in bytes.
 func peakRSS(pid int) (int64, error) {
 	kb, err := procStatusKB(pid, "VmHWM:")

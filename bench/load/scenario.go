@@ -300,8 +300,9 @@ func alternate(rounds int, plainRun, guardRun func() (slice, error)) (plain, gua
 }
 
 func printSummary(w io.Writer, name string, s summary) {
-	fmt.Fprintf(w, "  %-9s %7d req  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu/req %5.0f µs  peak RSS %5.1f MiB\n",
-		name, s.n, s.rate, ms(s.p50), ms(s.p99), ms(s.p999), float64(s.cpuPerReq.Nanoseconds())/1e3, s.peakRSSMiB)
+	fmt.Fprintf(w, "  %-9s %7d req  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu/req %5.0f µs (machine %5.0f)  peak RSS %5.1f MiB\n",
+		name, s.n, s.rate, ms(s.p50), ms(s.p99), ms(s.p999), float64(s.cpuPerReq.Nanoseconds())/1e3,
+		float64(s.machinePerReq.Nanoseconds())/1e3, s.peakRSSMiB)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
