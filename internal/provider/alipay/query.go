@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -105,7 +104,7 @@ func (p *Provider) call(ctx context.Context, method string, bizContent []byte) (
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: query failed")
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	body, err := provider.ReadLimited(resp, maxResponse)
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: reading the answer")
 	}
