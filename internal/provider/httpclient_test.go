@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Concurrent queries to one provider host keep their connections: a
@@ -63,5 +66,42 @@ func TestQueryClientKeepsConnectionsOfConcurrentQueries(t *testing.T) {
 	burst()
 	if again := dialed.Load() - first; again != 0 {
 		t.Fatalf("the second burst opened %d new connections, want 0: idle connections were dropped", again)
+	}
+}
+
+// A query made inside a trace carries its traceparent; one outside goes
+// without. The caller's request is never changed.
+func TestQueryClientPropagatesTraceContext(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Traceparent")
+	}))
+	defer srv.Close()
+	client := NewHTTPClient(0)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled,
+	})
+	for _, c := range []struct {
+		ctx  context.Context
+		want string
+	}{
+		{context.Background(), ""},
+		{trace.ContextWithSpanContext(context.Background(), sc), "00-01020300000000000000000000000000-0405060000000000-01"},
+	} {
+		req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if h := <-got; h != c.want {
+			t.Errorf("traceparent %q, want %q", h, c.want)
+		}
+		if len(req.Header) != 0 {
+			t.Errorf("the caller's request was changed: %v", req.Header)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Replacer resolves placeholders ({env.NAME}, {file./path}) in an option's
@@ -233,8 +234,13 @@ var queryTransport = func() *http.Transport {
 type boundedTransport struct{ next http.RoundTripper }
 
 func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+	// Only a request in a trace gets a header (Inject sets nothing
+	// otherwise); the others are sent without the copy a RoundTripper
+	// must make to add one.
+	if trace.SpanContextFromContext(r.Context()).IsValid() {
+		r = r.Clone(r.Context())
+		propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+	}
 	resp, err := t.next.RoundTrip(r)
 	if err != nil {
 		return nil, err

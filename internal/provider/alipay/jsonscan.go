@@ -1,9 +1,11 @@
 package alipay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // jsonMember is one member of a JSON object: its decoded key and the exact
@@ -25,7 +27,7 @@ func scanObject(b []byte) ([]jsonMember, error) {
 	if !s.eat('{') {
 		return nil, s.errorf("expected '{'")
 	}
-	var members []jsonMember
+	members := make([]jsonMember, 0, 4) // a gateway answer has two or three
 	s.ws()
 	if !s.eat('}') {
 		for {
@@ -34,8 +36,8 @@ func scanObject(b []byte) ([]jsonMember, error) {
 			if err := s.str(); err != nil {
 				return nil, err
 			}
-			var key string
-			if err := json.Unmarshal(b[ks:s.i], &key); err != nil {
+			key, err := unquote(b[ks:s.i])
+			if err != nil {
 				return nil, s.errorf("bad key")
 			}
 			s.ws()
@@ -250,11 +252,25 @@ func jsonString(raw []byte) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", errNotString
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, err := unquote(raw)
+	if err != nil {
 		return "", errNotString
 	}
 	return s, nil
+}
+
+// unquote decodes raw, a JSON string the scanner has read, as
+// json.Unmarshal does; without escapes and in valid UTF-8 (where
+// encoding/json would change nothing) it is the bytes between the quotes.
+func unquote(raw []byte) (string, error) {
+	if len(raw) >= 2 {
+		if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			return string(in), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 func isHexDigit(c byte) bool {

@@ -10,15 +10,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 
 	"github.com/payguard/payguard/internal/notification"
 	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/reason"
+	"github.com/payguard/payguard/internal/strictjson"
 )
 
 // QueryMethod is the open-platform method of the reverse query.
@@ -55,12 +54,12 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 		// and the like): alipay.trade.query has nothing to say about it.
 		return nil, provider.ErrNotQueryable
 	}
-	biz := map[string]string{}
+	var biz []byte
 	switch {
 	case n.OutTradeNo != "":
-		biz["out_trade_no"] = n.OutTradeNo
+		biz = appendBizContent(make([]byte, 0, 20+len(n.OutTradeNo)), "out_trade_no", n.OutTradeNo)
 	case n.TransactionID != "":
-		biz["trade_no"] = n.TransactionID
+		biz = appendBizContent(make([]byte, 0, 16+len(n.TransactionID)), "trade_no", n.TransactionID)
 	default:
 		return nil, reason.New(reason.QueryMismatch, "alipay: notification names no order to query")
 	}
@@ -68,19 +67,13 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 	if err != nil {
 		return nil, err
 	}
-	r, err := readTradeAnswer(raw)
+	r, rawMap, err := readAnswer(raw)
 	if err != nil {
 		return nil, err
 	}
 	currency, amount, status, err := r.money()
 	if err != nil {
 		return nil, err
-	}
-	var rawMap map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&rawMap); err != nil {
-		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer is not an object")
 	}
 	return &provider.QueryResult{
 		Status:        status,
@@ -96,12 +89,12 @@ func (p *Provider) QueryOrder(ctx context.Context, n *notification.Notification)
 // call signs an open-platform request, posts it with the provider's
 // client and returns the answer's response object once its signature
 // verifies.
-func (p *Provider) call(ctx context.Context, method string, biz map[string]string) ([]byte, error) {
-	form, err := p.queryForm(method, biz)
+func (p *Provider) call(ctx context.Context, method string, bizContent []byte) ([]byte, error) {
+	form, err := p.queryForm(method, bizContent)
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: signing the query")
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, strings.NewReader(form))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(form))
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: building the query")
 	}
@@ -111,7 +104,7 @@ func (p *Provider) call(ctx context.Context, method string, biz map[string]strin
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: query failed")
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	body, err := provider.ReadLimited(resp, maxResponse)
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "alipay: reading the answer")
 	}
@@ -137,20 +130,117 @@ type tradeAnswer struct {
 	SendPayDate   string `json:"send_pay_date"`
 }
 
+// readAnswer reads a verified answer in one pass: its members as
+// encoding/json decodes them into a map with UseNumber (the result's Raw)
+// and, from that map, the trade's fields. What strictjson refuses and
+// encoding/json accepts (invalid UTF-8, a repeated key, deep nesting), and
+// a key that encoding/json's case-insensitive matching could give a field
+// to, are read by encoding/json itself, as before.
+func readAnswer(raw []byte) (*tradeAnswer, map[string]any, error) {
+	m, err := strictjson.DecodeObject(raw)
+	if err != nil {
+		return readAnswerByEncodingJSON(raw)
+	}
+	r, exact, err := tradeFields(m)
+	if !exact {
+		r, err = decodeTradeAnswer(raw)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.judge(); err != nil {
+		return nil, nil, err
+	}
+	return r, m, nil
+}
+
+// readAnswerByEncodingJSON is readAnswer on encoding/json alone: the
+// struct, then the map. (raw passed scanObject, so the map always
+// decodes: encoding/json accepts every JSON text scanObject does.)
+func readAnswerByEncodingJSON(raw []byte) (*tradeAnswer, map[string]any, error) {
+	r, err := readTradeAnswer(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rawMap map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rawMap); err != nil {
+		return nil, nil, reason.New(reason.QueryUnavailable, "alipay: signed answer is not an object")
+	}
+	return r, rawMap, nil
+}
+
+// errAnswerTypes is a trade field that is not a string (or null).
+func errAnswerTypes() error {
+	return reason.New(reason.QueryUnavailable, "alipay: signed answer has unexpected field types")
+}
+
+// tradeFields reads tradeAnswer's fields out of m as json.Unmarshal would
+// have set them: a string is the field's value, null leaves it empty,
+// anything else is errAnswerTypes. exact is false when a key of m has an
+// upper-case or non-ASCII letter: json.Unmarshal matches keys to fields
+// case-insensitively (and with Unicode folding), which only it decides.
+func tradeFields(m map[string]any) (r *tradeAnswer, exact bool, err error) {
+	for k := range m {
+		for i := 0; i < len(k); i++ {
+			if c := k[i]; c >= 0x80 || 'A' <= c && c <= 'Z' {
+				return nil, false, nil
+			}
+		}
+	}
+	r = &tradeAnswer{}
+	for _, f := range [...]struct {
+		key string
+		dst *string
+	}{
+		{"code", &r.Code}, {"msg", &r.Msg}, {"sub_code", &r.SubCode}, {"trade_no", &r.TradeNo},
+		{"out_trade_no", &r.OutTradeNo}, {"trade_status", &r.TradeStatus}, {"total_amount", &r.TotalAmount},
+		{"trans_currency", &r.TransCurrency}, {"send_pay_date", &r.SendPayDate},
+	} {
+		switch v := m[f.key].(type) {
+		case string:
+			*f.dst = v
+		case nil: // absent or null: json.Unmarshal leaves the field empty
+		default:
+			return nil, true, errAnswerTypes()
+		}
+	}
+	return r, true, nil
+}
+
+// decodeTradeAnswer is the answer's fields by json.Unmarshal.
+func decodeTradeAnswer(raw []byte) (*tradeAnswer, error) {
+	var r tradeAnswer
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, errAnswerTypes()
+	}
+	return &r, nil
+}
+
 // readTradeAnswer reads a verified answer: code 10000, or the trade's
 // absence (query_mismatch); any other code is query_unavailable.
 func readTradeAnswer(raw []byte) (*tradeAnswer, error) {
-	var r tradeAnswer
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, reason.New(reason.QueryUnavailable, "alipay: signed answer has unexpected field types")
+	r, err := decodeTradeAnswer(raw)
+	if err != nil {
+		return nil, err
 	}
+	if err := r.judge(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// judge is the answer's code: 10000, or the trade's absence
+// (query_mismatch); any other code is query_unavailable.
+func (r *tradeAnswer) judge() error {
 	switch {
 	case r.Code == "10000":
-		return &r, nil
+		return nil
 	case r.Code == "40004" && r.SubCode == "ACQ.TRADE_NOT_EXIST":
-		return nil, reason.New(reason.QueryMismatch, "order unknown to alipay")
+		return reason.New(reason.QueryMismatch, "order unknown to alipay")
 	default:
-		return nil, reason.New(reason.QueryUnavailable, "alipay: query answered code %s sub_code %s", quoteKey(r.Code), quoteKey(r.SubCode))
+		return reason.New(reason.QueryUnavailable, "alipay: query answered code %s sub_code %s", quoteKey(r.Code), quoteKey(r.SubCode))
 	}
 }
 
@@ -181,36 +271,20 @@ func (r *tradeAnswer) money() (currency string, amount int64, status notificatio
 	return currency, amount, status, nil
 }
 
-// queryForm builds and signs the form body of an open-platform request.
-func (p *Provider) queryForm(method string, biz map[string]string) (string, error) {
-	bizJSON, err := json.Marshal(biz)
+// queryForm builds and signs the form body of an open-platform request
+// whose biz_content is bizContent.
+func (p *Provider) queryForm(method string, bizContent []byte) ([]byte, error) {
+	var store [10]requestParam
+	var ts [len(timeLayout)]byte
+	params := p.requestParams(store[:], method, bizContent, p.now().In(beijing).AppendFormat(ts[:0], timeLayout))
+	content := make([]byte, 0, 256+len(bizContent))
+	content = appendRequestSignContent(content, params)
+	sig, err := signPKCS1(p.privKey, p.hash, content)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	params := map[string]string{
-		"app_id":      p.appID,
-		"method":      method,
-		"format":      "JSON",
-		"charset":     "utf-8",
-		"sign_type":   p.signType,
-		"timestamp":   p.now().In(beijing).Format(timeLayout),
-		"version":     "1.0",
-		"biz_content": string(bizJSON),
-	}
-	if p.certMode {
-		params["app_cert_sn"] = p.appCertSN
-		params["alipay_root_cert_sn"] = p.rootCertSN
-	}
-	sig, err := signPKCS1(p.privKey, p.hash, requestSignContent(params))
-	if err != nil {
-		return "", err
-	}
-	vals := make(url.Values, len(params)+1)
-	for k, v := range params {
-		vals.Set(k, v)
-	}
-	vals.Set("sign", base64.StdEncoding.EncodeToString(sig))
-	return vals.Encode(), nil
+	// Escaping can triple a value; the rest is the base64 signature.
+	return appendRequestForm(make([]byte, 0, len(content)+len(content)/2+len(sig)*2), params, sig), nil
 }
 
 // requestSignContent is what a request's sign covers: the sorted non-empty
@@ -263,12 +337,11 @@ func (p *Provider) VerifyResponse(body []byte, responseKey string) ([]byte, erro
 	}
 	var raw, errResp []byte
 	var sign, certSN string
-	seen := make(map[string]bool, len(members))
-	for _, m := range members {
-		if seen[m.key] {
+	repeat := firstRepeat(members)
+	for i, m := range members {
+		if i == repeat {
 			return nil, reason.New(reason.QueryUnavailable, "alipay: answer repeats member %s", quoteKey(m.key))
 		}
-		seen[m.key] = true
 		switch m.key {
 		case responseKey:
 			raw = m.raw
@@ -314,4 +387,28 @@ func (p *Provider) VerifyResponse(body []byte, responseKey string) ([]byte, erro
 		return nil, reason.New(reason.QueryUnavailable, "alipay: answer's signature does not verify")
 	}
 	return raw, nil
+}
+
+// firstRepeat is the index of the first member whose key an earlier
+// member has, or -1. A gateway answer has two or three members: a map
+// for them would cost more than comparing each pair.
+func firstRepeat(members []jsonMember) int {
+	if len(members) <= 8 {
+		for i := 1; i < len(members); i++ {
+			for _, m := range members[:i] {
+				if m.key == members[i].key {
+					return i
+				}
+			}
+		}
+		return -1
+	}
+	seen := make(map[string]struct{}, len(members))
+	for i, m := range members {
+		if _, ok := seen[m.key]; ok {
+			return i
+		}
+		seen[m.key] = struct{}{}
+	}
+	return -1
 }

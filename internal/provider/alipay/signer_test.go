@@ -62,10 +62,11 @@ func TestSignerErrors(t *testing.T) {
 
 func TestVerifyQueryRequest(t *testing.T) {
 	p := queryProvider(t, "http://127.0.0.1:1/", nil)
-	form, err := p.queryForm(QueryMethod, map[string]string{"out_trade_no": "o&1=2"})
+	b, err := p.queryForm(QueryMethod, appendBizContent(nil, "out_trade_no", "o&1=2"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	form := string(b)
 	params, err := VerifyQueryRequest([]byte(form), &appKey.PublicKey)
 	if err != nil {
 		t.Fatal(err)

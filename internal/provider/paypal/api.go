@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -134,7 +133,7 @@ func (s *tokenSource) do(req *http.Request, into any) error {
 		return reason.Wrap(reason.QueryUnavailable, err, "paypal: token request failed")
 	}
 	defer resp.Body.Close()
-	body, err := readAnswer(resp.Body)
+	body, err := readAnswer(resp)
 	if err != nil {
 		return reason.Wrap(reason.QueryUnavailable, err, "paypal: reading the token answer")
 	}
@@ -190,7 +189,7 @@ func (c *apiClient) once(ctx context.Context, what, tok string, mk func() (*http
 		return 0, nil, reason.Wrap(reason.QueryUnavailable, err, "paypal: "+what+" failed")
 	}
 	defer resp.Body.Close()
-	body, err := readAnswer(resp.Body)
+	body, err := readAnswer(resp)
 	switch {
 	case err != nil:
 		return 0, nil, reason.Wrap(reason.QueryUnavailable, err, "paypal: reading the "+what+" answer")
@@ -277,8 +276,8 @@ func (c *apiClient) verifyWithAPI(ctx context.Context, endpoint string, t *trans
 
 // readAnswer reads an answer up to provider.MaxAnswer bytes; more is an
 // error, never a silently cut body.
-func readAnswer(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, provider.MaxAnswer+1))
+func readAnswer(resp *http.Response) ([]byte, error) {
+	b, err := provider.ReadLimited(resp, provider.MaxAnswer)
 	if err != nil {
 		return nil, err
 	}

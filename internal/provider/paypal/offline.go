@@ -160,7 +160,7 @@ func (f *fetchedCerts) fetch(ctx context.Context, url, name string, at time.Time
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "paypal: fetching the signing certificate")
 	}
 	defer resp.Body.Close()
-	body, err := readAnswer(resp.Body)
+	body, err := readAnswer(resp)
 	switch {
 	case err != nil:
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "paypal: reading the signing certificate")

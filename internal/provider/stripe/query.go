@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -337,7 +336,7 @@ func (c *QueryClient) get(ctx context.Context, path string, query url.Values, h 
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "Stripe query")
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, provider.MaxAnswer+1))
+	body, err := provider.ReadLimited(resp, provider.MaxAnswer)
 	if err != nil {
 		return nil, reason.Wrap(reason.QueryUnavailable, err, "reading Stripe's answer")
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,18 +59,18 @@ func send(client *http.Client, req *http.Request) (*http.Response, []byte, error
 		return nil, nil, reason.Wrap(reason.QueryUnavailable, err, "query")
 	}
 	defer resp.Body.Close()
-	body, err := readLimited(resp.Body)
+	body, err := readLimited(resp)
 	if err != nil {
 		return nil, nil, reason.Wrap(reason.QueryUnavailable, err, "reading query answer")
 	}
 	return resp, body, nil
 }
 
-// readLimited reads at most maxResponseBody bytes of r; more is an error,
+// readLimited reads at most maxResponseBody bytes of resp's body; more is an error,
 // never a silently truncated body whose signature would then fail for a
 // confusing reason.
-func readLimited(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
+func readLimited(resp *http.Response) ([]byte, error) {
+	b, err := provider.ReadLimited(resp, maxResponseBody)
 	if err != nil {
 		return nil, err
 	}
