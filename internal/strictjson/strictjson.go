@@ -41,18 +41,24 @@ func decode(b []byte, maxDepth int) (any, error) {
 	if !utf8.Valid(b) {
 		return nil, errors.New("json: invalid UTF-8")
 	}
+	return decodeString(string(b), maxDepth)
+}
+
+// decodeString is decode of a text already checked to be UTF-8, whose
+// strings the values slice.
+func decodeString(s string, maxDepth int) (any, error) {
 	// Every signed JSON body is read here, once: the reader checks the
 	// grammar, the keys and the depth while it builds the values.
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	r := reader{s: string(b), maxDepth: maxDepth, keys: sc.keys[:0], vals: sc.vals[:0]}
+	r := reader{s: s, maxDepth: maxDepth, keys: sc.keys[:0], vals: sc.vals[:0]}
 	v, err := r.value(0)
 	sc.keys, sc.vals = r.keys, r.vals // kept, grown or not, for the next body
 	if err != nil {
 		return nil, err
 	}
 	r.space()
-	if r.i != len(b) {
+	if r.i != len(s) {
 		return nil, fmt.Errorf("json: data after the value at byte %d", r.i)
 	}
 	return v, nil
@@ -138,6 +144,25 @@ func DecodeObject(b []byte) (map[string]any, error) { return DecodeObjectDepth(b
 // (at most MaxDepth) instead.
 func DecodeObjectDepth(b []byte, maxDepth int) (map[string]any, error) {
 	v, err := decode(b, min(maxDepth, MaxDepth))
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("json: the body is not an object")
+	}
+	return m, nil
+}
+
+// DecodeObjectString is DecodeObject of a text, without the copy of it
+// DecodeObject makes: the values' strings slice s. For a caller that has
+// already read s with Members (a notification's fields decoded only when
+// someone asks for them): it accepts exactly what Members accepts.
+func DecodeObjectString(s string) (map[string]any, error) {
+	if !utf8.ValidString(s) {
+		return nil, errors.New("json: invalid UTF-8")
+	}
+	v, err := decodeString(s, MaxDepth)
 	if err != nil {
 		return nil, err
 	}

@@ -284,7 +284,8 @@ func TestMembers(t *testing.T) {
 // FuzzMembersMatchesDecodeObject: Members refuses what DecodeObject
 // refuses, with the same error, and otherwise returns the object's
 // members in order, each value's text decoding to the value DecodeObject
-// built, and Text reading exactly the string members.
+// built, and Text reading exactly the string members. DecodeObjectString
+// (the deferred fields of a body read with Members) is DecodeObject.
 func FuzzMembersMatchesDecodeObject(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":{"b":[1,{"b":2,"b":3}]}}`, `[1]`, `"x"`, `{} x`,
@@ -299,6 +300,10 @@ func FuzzMembersMatchesDecodeObject(f *testing.F) {
 		m, want := DecodeObject(b)
 		if (err == nil) != (want == nil) || (err != nil && err.Error() != want.Error()) {
 			t.Fatalf("%q: Members error %v, DecodeObject error %v", b, err, want)
+		}
+		ms2, err2 := DecodeObjectString(string(b))
+		if (err2 == nil) != (want == nil) || (err2 != nil && err2.Error() != want.Error()) || !reflect.DeepEqual(ms2, m) {
+			t.Fatalf("%q: DecodeObjectString %#v, %v; DecodeObject %#v, %v", b, ms2, err2, m, want)
 		}
 		if err != nil {
 			return
