@@ -90,6 +90,9 @@ type v3Envelope struct {
 	AssociatedData string
 }
 
+// resourcePath is where the envelope's resource is.
+var resourcePath = []string{"resource"}
+
 // parseV3Envelope parses the notification body strictly: one JSON object,
 // no duplicate keys at any level, no trailing data, the fields WeChat
 // documents with their types. Every failure is malformed.
@@ -97,10 +100,15 @@ type v3Envelope struct {
 // resource_type ("encrypt-resource") and summary are not checked: nothing
 // depends on them, and the algorithm check below is what guards decryption.
 // The envelope is read for a few strings and discarded, so no map is
-// built for it (strictjson.Members, into room's capacity; the decrypted
-// resource becomes Raw).
+// built for it (strictjson.MembersAt, into room's capacity when it has 32
+// members' room; the decrypted resource becomes Raw).
 func parseV3Envelope(body []byte, room []strictjson.Member) (v3Envelope, *reason.Error) {
-	ms, err := strictjson.Members(string(body), room[:0])
+	if cap(room) < 32 {
+		room = make([]strictjson.Member, 0, 32)
+	}
+	// The resource's members are read in the same pass as the body's
+	// (MembersAt), into the second half of room.
+	ms, res, _, err := strictjson.MembersAt(string(body), resourcePath, room[:0:16], room[16:16])
 	if err != nil {
 		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification body")
 	}
@@ -123,12 +131,6 @@ func parseV3Envelope(body []byte, room []strictjson.Member) (v3Envelope, *reason
 	}
 	if err != nil {
 		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification")
-	}
-	// Checked with the body; read again for its members, into the room
-	// the envelope's members left.
-	res, err := strictjson.Members(raw, ms[len(ms):])
-	if err != nil {
-		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification body")
 	}
 	if env.Algorithm, err = requireMemberString(res, "algorithm"); err != nil {
 		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "resource")
