@@ -111,8 +111,14 @@ func Parse(b []byte) (*Form, error) {
 	// buffer (decoding never grows a string, so len(b) bytes always
 	// suffice) and becomes the string the form keeps with one copy:
 	// cheaper than a strings.Builder's checks on each of the hundreds of
-	// escapes in a provider's body.
-	dst := make([]byte, len(b))
+	// escapes in a provider's body. The buffer is on the stack for a
+	// body of a notification's size (UnionPay's are 2-3 KiB, most of it
+	// the certificate), so the copy is the only allocation of its bytes.
+	var stack [4096]byte
+	dst := stack[:]
+	if len(b) > len(stack) {
+		dst = make([]byte, len(b))
+	}
 	w := 0
 	ends := make([][2]int, 0, n)
 	for start := 0; start <= len(b); {

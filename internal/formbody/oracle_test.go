@@ -6,6 +6,7 @@ package formbody
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -100,6 +101,8 @@ func FuzzParseMatchesOracle(f *testing.F) {
 		"a", "=1", "a=1&&b", "k=%2B+%0A", "a=1&", "a=1&b=2&a=3&b=4", "b=1&a=2&a=3", "a=%4", "a=1%", "%=1",
 		"a=1&b=2&d=4&c=3&e=5", "a=%26&b=%3D&c=+", "b=1&a=2&c=3&d=4", "a=%E4&b=%B8%AD", "%E4=%B8%AD",
 		"charset=utf-8&notify_id=ac05099524730693a8b330c5ecf72da9786&sign=ab%2B%3D&total_amount=2.00",
+		// Around the 4096 bytes Parse decodes on its stack: the heap beyond.
+		"k=" + strings.Repeat("%2B", 1364) + "&z=1", "k=" + strings.Repeat("v", 4094), "k=" + strings.Repeat("v", 4095) + "&b=%zz",
 	} {
 		f.Add([]byte(s), "a")
 	}

@@ -31,6 +31,13 @@ type reader struct {
 	// values' text, appended to members (Members).
 	collect bool
 	members []Member
+	// path names a nested object whose members are appended to inner as
+	// well (MembersAt): matched is how many of its keys lead to where the
+	// reader is, found whether the object was read.
+	path    []string
+	matched int
+	found   bool
+	inner   []Member
 	// keys and vals hold the members and elements of the containers
 	// being read, innermost last; a container builds its map or slice,
 	// of exactly its size, once it is closed.
@@ -128,12 +135,23 @@ func (r *reader) object(depth int) (any, error) {
 		r.i++
 		r.space()
 		start := r.i
+		enter := r.matched < len(r.path) && depth == r.matched+1 && k == r.path[r.matched] && start < len(r.s) && r.s[start] == '{'
+		if enter {
+			r.matched++
+		}
 		v, err := r.value(depth)
 		if err != nil {
 			return nil, err
 		}
+		if enter {
+			r.matched--
+			r.found = r.found || r.matched == len(r.path)-1
+		}
 		if r.collect && depth == 1 {
 			r.members = append(r.members, Member{Key: k, Raw: r.s[start:r.i]})
+		}
+		if r.path != nil && r.matched == len(r.path) && depth == len(r.path)+1 {
+			r.inner = append(r.inner, Member{Key: k, Raw: r.s[start:r.i]})
 		}
 		r.keys = append(r.keys, k)
 		if !r.discard {

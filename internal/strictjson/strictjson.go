@@ -41,18 +41,24 @@ func decode(b []byte, maxDepth int) (any, error) {
 	if !utf8.Valid(b) {
 		return nil, errors.New("json: invalid UTF-8")
 	}
+	return decodeString(string(b), maxDepth)
+}
+
+// decodeString is decode of a text already checked to be UTF-8, whose
+// strings the values slice.
+func decodeString(s string, maxDepth int) (any, error) {
 	// Every signed JSON body is read here, once: the reader checks the
 	// grammar, the keys and the depth while it builds the values.
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	r := reader{s: string(b), maxDepth: maxDepth, keys: sc.keys[:0], vals: sc.vals[:0]}
+	r := reader{s: s, maxDepth: maxDepth, keys: sc.keys[:0], vals: sc.vals[:0]}
 	v, err := r.value(0)
 	sc.keys, sc.vals = r.keys, r.vals // kept, grown or not, for the next body
 	if err != nil {
 		return nil, err
 	}
 	r.space()
-	if r.i != len(b) {
+	if r.i != len(s) {
 		return nil, fmt.Errorf("json: data after the value at byte %d", r.i)
 	}
 	return v, nil
@@ -72,27 +78,39 @@ type Member struct {
 // envelope around the part it keeps); Text reads a string member, and
 // Members again an object member.
 func Members(s string, dst []Member) ([]Member, error) {
+	ms, _, _, err := MembersAt(s, nil, dst, nil)
+	return ms, err
+}
+
+// MembersAt is Members that also reads, in the same pass, the members of
+// the object at path (path[0] a member of the body's object, each further
+// key a member of the one before) and appends them to inner; found
+// reports whether there is such an object (false where a key is absent
+// or its value is not an object). For a body whose fields are in a nested
+// object: reading that object's text again with Members would check the
+// whole of it a second time.
+func MembersAt(s string, path []string, dst, inner []Member) (members, in []Member, found bool, err error) {
 	if !utf8.ValidString(s) {
-		return dst, errors.New("json: invalid UTF-8")
+		return dst, inner, false, errors.New("json: invalid UTF-8")
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	r := reader{s: s, maxDepth: MaxDepth, keys: sc.keys[:0], discard: true, collect: true, members: dst}
+	r := reader{s: s, maxDepth: MaxDepth, keys: sc.keys[:0], discard: true, collect: true, members: dst, path: path, inner: inner}
 	r.space()
 	object := r.i < len(s) && s[r.i] == '{'
-	_, err := r.value(0)
-	sc.keys, dst = r.keys, r.members
+	_, err = r.value(0)
+	sc.keys, dst, inner = r.keys, r.members, r.inner
 	if err != nil {
-		return dst, err
+		return dst, inner, false, err
 	}
 	r.space()
 	if r.i != len(s) {
-		return dst, fmt.Errorf("json: data after the value at byte %d", r.i)
+		return dst, inner, false, fmt.Errorf("json: data after the value at byte %d", r.i)
 	}
 	if !object {
-		return dst, errors.New("json: the body is not an object")
+		return dst, inner, false, errors.New("json: the body is not an object")
 	}
-	return dst, nil
+	return dst, inner, r.found && len(path) > 0, nil
 }
 
 // Text is the value of raw, a member's text from Members, when it is a
@@ -138,6 +156,25 @@ func DecodeObject(b []byte) (map[string]any, error) { return DecodeObjectDepth(b
 // (at most MaxDepth) instead.
 func DecodeObjectDepth(b []byte, maxDepth int) (map[string]any, error) {
 	v, err := decode(b, min(maxDepth, MaxDepth))
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("json: the body is not an object")
+	}
+	return m, nil
+}
+
+// DecodeObjectString is DecodeObject of a text, without the copy of it
+// DecodeObject makes: the values' strings slice s. For a caller that has
+// already read s with Members (a notification's fields decoded only when
+// someone asks for them): it accepts exactly what Members accepts.
+func DecodeObjectString(s string) (map[string]any, error) {
+	if !utf8.ValidString(s) {
+		return nil, errors.New("json: invalid UTF-8")
+	}
+	v, err := decodeString(s, MaxDepth)
 	if err != nil {
 		return nil, err
 	}

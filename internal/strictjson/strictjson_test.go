@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -284,7 +285,8 @@ func TestMembers(t *testing.T) {
 // FuzzMembersMatchesDecodeObject: Members refuses what DecodeObject
 // refuses, with the same error, and otherwise returns the object's
 // members in order, each value's text decoding to the value DecodeObject
-// built, and Text reading exactly the string members.
+// built, and Text reading exactly the string members. DecodeObjectString
+// (the deferred fields of a body read with Members) is DecodeObject.
 func FuzzMembersMatchesDecodeObject(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":{"b":[1,{"b":2,"b":3}]}}`, `[1]`, `"x"`, `{} x`,
@@ -299,6 +301,13 @@ func FuzzMembersMatchesDecodeObject(f *testing.F) {
 		m, want := DecodeObject(b)
 		if (err == nil) != (want == nil) || (err != nil && err.Error() != want.Error()) {
 			t.Fatalf("%q: Members error %v, DecodeObject error %v", b, err, want)
+		}
+		if _, _, _, errAt := MembersAt(string(b), []string{"a", "b"}, nil, nil); (errAt == nil) != (err == nil) || (err != nil && errAt.Error() != err.Error()) {
+			t.Fatalf("%q: MembersAt error %v, Members error %v", b, errAt, err)
+		}
+		ms2, err2 := DecodeObjectString(string(b))
+		if (err2 == nil) != (want == nil) || (err2 != nil && err2.Error() != want.Error()) || !reflect.DeepEqual(ms2, m) {
+			t.Fatalf("%q: DecodeObjectString %#v, %v; DecodeObject %#v, %v", b, ms2, err2, m, want)
 		}
 		if err != nil {
 			return
@@ -319,6 +328,12 @@ func FuzzMembersMatchesDecodeObject(f *testing.F) {
 			if ts, ok := Text(mb.Raw); ok != isString || ts != s {
 				t.Fatalf("%q: Text(%q) = %q, %v; DecodeObject %#v", b, mb.Raw, ts, ok, v)
 			}
+			checkMembersAt(t, b, ms, []string{mb.Key}, mb.Raw)
+			if inner, err := Members(mb.Raw, nil); err == nil {
+				for _, mb2 := range inner {
+					checkMembersAt(t, b, ms, []string{mb.Key, mb2.Key}, mb2.Raw)
+				}
+			}
 			if _, isObject := v.(map[string]any); isObject {
 				if inner, err := Members(mb.Raw, nil); err != nil || len(inner) != len(v.(map[string]any)) {
 					t.Fatalf("%q: Members of member %q: %d, %v", b, mb.Key, len(inner), err)
@@ -326,4 +341,16 @@ func FuzzMembersMatchesDecodeObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkMembersAt: MembersAt of b at path reads the members Members reads
+// of its text (the value at path, raw), found exactly when raw is an
+// object, and the body's members as Members does.
+func checkMembersAt(t *testing.T, b []byte, ms []Member, path []string, raw string) {
+	t.Helper()
+	want, err := Members(raw, nil)
+	top, inner, found, errAt := MembersAt(string(b), path, nil, nil)
+	if errAt != nil || !slices.Equal(top, ms) || found != (err == nil) || (found && !slices.Equal(inner, want)) || (!found && len(inner) != 0) {
+		t.Fatalf("%q: MembersAt %q: %v, %v, found %v, %v; Members of %q: %v, %v", b, path, top, inner, found, errAt, raw, want, err)
+	}
 }

@@ -70,7 +70,7 @@ func TestVectors(t *testing.T) {
 			}
 			n, want := v.Notification, c.Normalized
 			want.Check(t, &n)
-			obj := n.Raw["data"].(map[string]any)["object"].(map[string]any)
+			obj := n.Fields()["data"].(map[string]any)["object"].(map[string]any)
 			if obj["transaction_no"] != want.ChannelTransactionNo {
 				t.Errorf("raw transaction_no %v", obj["transaction_no"])
 			}

@@ -212,7 +212,7 @@ func TestQueryOutage(t *testing.T) {
 func TestQueryByOrderNo(t *testing.T) {
 	r := newQueryRig(t, nil)
 	n := r.notify(t, &sandbox.Order{OutTradeNo: "ORDWATCH1", Amount: 4321})
-	txnTime := n.Raw["txnTime"].(string)
+	txnTime := n.Fields()["txnTime"].(string)
 	ctx := provider.WithOrderHints(context.Background(), map[string]string{OrderTimeHint: txnTime})
 	q, err := r.p.QueryByOrderNo(ctx, "ORDWATCH1")
 	if err != nil || q.Status != notification.StatusPaid || q.Amount != 4321 || q.TransactionID != n.TransactionID {
@@ -245,7 +245,7 @@ func TestQueryRequestShape(t *testing.T) {
 	if _, err := r.p.QueryOrder(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
-	want := QueryParams(testMerID, "ORDSHAPE1", n.Raw["txnTime"].(string))
+	want := QueryParams(testMerID, "ORDSHAPE1", n.Fields()["txnTime"].(string))
 	want["certId"] = CertID(pki.Merchant)
 	for k, v := range want {
 		if got.Value(k) != v {

@@ -138,7 +138,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 	if !ok {
 		t.Fatal("the querier is no OrderQuerier")
 	}
-	ctx := provider.WithOrderHints(context.Background(), map[string]string{OrderTimeHint: v.Notification.Raw["txnTime"].(string)})
+	ctx := provider.WithOrderHints(context.Background(), map[string]string{OrderTimeHint: v.Notification.Fields()["txnTime"].(string)})
 	if q, err := oq.QueryByOrderNo(ctx, o.OutTradeNo); err != nil || q.Amount != 1234 {
 		t.Fatalf("QueryByOrderNo: %+v, %v", q, err)
 	}

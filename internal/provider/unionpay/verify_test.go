@@ -35,17 +35,17 @@ func TestVerifyGenuine(t *testing.T) {
 	case n.RefundAmount != 0, n.RefundID != "":
 		t.Fatalf("refund fields on a payment: %+v", n)
 	}
-	if _, ok := n.Raw[fieldSignature]; ok {
+	if _, ok := n.Fields()[fieldSignature]; ok {
 		t.Error("raw holds the signature")
 	}
-	if _, ok := n.Raw[fieldCert]; ok {
+	if _, ok := n.Fields()[fieldCert]; ok {
 		t.Error("raw holds signPubKeyCert")
 	}
-	if got := n.Raw["accNo"]; got != "621626*********0018" {
+	if got := n.Fields()["accNo"]; got != "621626*********0018" {
 		t.Errorf("accNo in raw = %v, want it masked", got)
 	}
-	if n.Raw["respMsg"] != "Success!" {
-		t.Errorf("raw respMsg = %v", n.Raw["respMsg"])
+	if n.Fields()["respMsg"] != "Success!" {
+		t.Errorf("raw respMsg = %v", n.Fields()["respMsg"])
 	}
 }
 

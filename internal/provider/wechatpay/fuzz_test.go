@@ -29,7 +29,7 @@ func mustReason(t *testing.T, ver *provider.Verified, err error) {
 		return
 	}
 	n := ver.Notification
-	if n.EventID == "" || !n.Status.Valid() || n.Amount < 0 || n.Raw == nil {
+	if n.EventID == "" || !n.Status.Valid() || n.Amount < 0 || n.Fields() == nil {
 		t.Fatalf("accepted an unusable notification %+v", n)
 	}
 }
@@ -97,7 +97,7 @@ func FuzzParseV3Envelope(f *testing.F) {
 		ver, err := p.VerifyNotify(&provider.Request{Header: h, Body: body})
 		mustReason(t, ver, err)
 
-		env, rerr := parseV3Envelope(body)
+		env, rerr := parseV3Envelope(body, nil)
 		if rerr == nil && (env.ID == "" || env.EventType == "") {
 			t.Fatalf("envelope without id or event_type: %+v", env)
 		}

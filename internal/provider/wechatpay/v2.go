@@ -279,7 +279,6 @@ func (p *V2) paymentNotification(fields map[string]string) (*notification.Notifi
 		TransactionID: fields["transaction_id"],
 		Status:        status,
 		Merchant:      fields["mch_id"],
-		Raw:           rawFields(fields, "sign"),
 	}
 	// transaction_id is the event id: without it there is nothing stable
 	// across retries to deduplicate on.
@@ -301,6 +300,10 @@ func (p *V2) paymentNotification(fields map[string]string) (*notification.Notifi
 		// Without it a paid notice's age could not be held to max_age.
 		return nil, reason.New(reason.Malformed, "time_end missing")
 	}
+	// Raw, a copy of every field boxed in an any, is built only if
+	// someone reads it (Notification.DeferRaw): fields is this notice's
+	// own, read by nothing else after.
+	n.DeferRaw(func() map[string]any { return rawFields(fields, "sign") })
 	return n, nil
 }
 
@@ -428,9 +431,11 @@ func (p *V2) refundNotification(fields map[string]string) (*notification.Notific
 	if n.OccurredAt, err = v2Time(info, "success_time", v2RefundSuccess); err != nil {
 		return nil, reason.Wrap(reason.Malformed, err, "req_info")
 	}
-	raw := rawFields(fields, "sign", "req_info")
-	raw["req_info"] = rawFields(info)
-	n.Raw = raw
+	n.DeferRaw(func() map[string]any { // as a payment notice's Raw
+		raw := rawFields(fields, "sign", "req_info")
+		raw["req_info"] = rawFields(info)
+		return raw
+	})
 	return n, nil
 }
 

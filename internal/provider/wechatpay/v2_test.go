@@ -235,8 +235,8 @@ func TestV2Payment(t *testing.T) {
 				if want := time.Date(2014, 9, 3, 5, 15, 40, 0, time.UTC); !n.OccurredAt.Equal(want) {
 					t.Fatalf("OccurredAt %v", n.OccurredAt)
 				}
-				if _, has := n.Raw["sign"]; has || n.Raw["openid"] != "oUpF8uMEb4qRXf22hE3X68TekukE" {
-					t.Fatalf("Raw %v", n.Raw)
+				if _, has := n.Fields()["sign"]; has || n.Fields()["openid"] != "oUpF8uMEb4qRXf22hE3X68TekukE" {
+					t.Fatalf("Raw %v", n.Fields())
 				}
 				if !ver.Timestamp.IsZero() || ver.Nonce != "" {
 					t.Fatal("v2 signs no timestamp or per-delivery nonce")
@@ -351,9 +351,9 @@ func TestV2Refund(t *testing.T) {
 		if st == "SUCCESS" && !n.OccurredAt.Equal(time.Date(2018, 11, 19, 8, 24, 13, 0, time.UTC)) {
 			t.Fatalf("OccurredAt %v", n.OccurredAt)
 		}
-		inner, ok := n.Raw["req_info"].(map[string]any)
-		if !ok || inner["refund_id"] != "50000408942018111907145868882" || n.Raw["nonce_str"] != "TeqClE3i0mvn3DrK" {
-			t.Fatalf("Raw %v", n.Raw)
+		inner, ok := n.Fields()["req_info"].(map[string]any)
+		if !ok || inner["refund_id"] != "50000408942018111907145868882" || n.Fields()["nonce_str"] != "TeqClE3i0mvn3DrK" {
+			t.Fatalf("Raw %v", n.Fields())
 		}
 	}
 

@@ -75,7 +75,7 @@ func FuzzV3EnvelopeMatchesOracle(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, gotErr := parseV3Envelope(body)
+		got, gotErr := parseV3Envelope(body, nil)
 		want, wantErr := parseV3EnvelopeOracle(body)
 		if (gotErr == nil) != (wantErr == nil) {
 			t.Fatalf("%q: error %v, oracle %v", body, gotErr, wantErr)
@@ -136,7 +136,7 @@ func TestV3ResourceAEADShared(t *testing.T) {
 // envelopeOf is the v3Envelope of an encrypted resource.
 func envelopeOf(t *testing.T, res *V3Resource) v3Envelope {
 	t.Helper()
-	env, rerr := parseV3Envelope(envelope("EV-1", "TRANSACTION.SUCCESS", res))
+	env, rerr := parseV3Envelope(envelope("EV-1", "TRANSACTION.SUCCESS", res), nil)
 	if rerr != nil {
 		t.Fatal(rerr)
 	}

@@ -79,20 +79,6 @@ func jsonFen(m map[string]any, key string) (int64, error) {
 	return f, nil
 }
 
-// jsonTime reads an RFC 3339 time ("2018-06-08T10:34:56+08:00"); absent or
-// empty is the zero time.
-func jsonTime(m map[string]any, key string) (time.Time, error) {
-	s, _, err := jsonString(m, key)
-	if err != nil || s == "" {
-		return time.Time{}, err
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s is not an RFC 3339 time", key)
-	}
-	return t.UTC(), nil
-}
-
 // v3Envelope is the outer, signed but unencrypted, notification.
 type v3Envelope struct {
 	ID             string
@@ -104,6 +90,9 @@ type v3Envelope struct {
 	AssociatedData string
 }
 
+// resourcePath is where the envelope's resource is.
+var resourcePath = []string{"resource"}
+
 // parseV3Envelope parses the notification body strictly: one JSON object,
 // no duplicate keys at any level, no trailing data, the fields WeChat
 // documents with their types. Every failure is malformed.
@@ -111,9 +100,15 @@ type v3Envelope struct {
 // resource_type ("encrypt-resource") and summary are not checked: nothing
 // depends on them, and the algorithm check below is what guards decryption.
 // The envelope is read for a few strings and discarded, so no map is
-// built for it (strictjson.Members; the decrypted resource becomes Raw).
-func parseV3Envelope(body []byte) (v3Envelope, *reason.Error) {
-	ms, err := strictjson.Members(string(body), make([]strictjson.Member, 0, 16))
+// built for it (strictjson.MembersAt, into room's capacity when it has 32
+// members' room; the decrypted resource becomes Raw).
+func parseV3Envelope(body []byte, room []strictjson.Member) (v3Envelope, *reason.Error) {
+	if cap(room) < 32 {
+		room = make([]strictjson.Member, 0, 32)
+	}
+	// The resource's members are read in the same pass as the body's
+	// (MembersAt), into the second half of room.
+	ms, res, _, err := strictjson.MembersAt(string(body), resourcePath, room[:0:16], room[16:16])
 	if err != nil {
 		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification body")
 	}
@@ -136,12 +131,6 @@ func parseV3Envelope(body []byte) (v3Envelope, *reason.Error) {
 	}
 	if err != nil {
 		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification")
-	}
-	// Checked with the body; read again for its members, into the room
-	// the envelope's members left.
-	res, err := strictjson.Members(raw, ms[len(ms):])
-	if err != nil {
-		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification body")
 	}
 	if env.Algorithm, err = requireMemberString(res, "algorithm"); err != nil {
 		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "resource")
@@ -309,8 +298,13 @@ func (p *V3) parseNotification(body []byte) (*notification.Notification, *reason
 
 // readNotification is parseNotification into n, which VerifyNotify holds
 // in its Verified: one allocation for both.
+//
+// The envelope's members and then the resource's are read into one
+// buffer (Members' room escapes, so each its own would be an allocation):
+// the envelope is done with its members once it has its strings.
 func (p *V3) readNotification(body []byte, n *notification.Notification) *reason.Error {
-	env, rerr := parseV3Envelope(body)
+	room := make([]strictjson.Member, 0, 32)
+	env, rerr := parseV3Envelope(body, room)
 	if rerr != nil {
 		return rerr
 	}
@@ -318,7 +312,21 @@ func (p *V3) readNotification(body []byte, n *notification.Notification) *reason
 	if rerr != nil {
 		return rerr
 	}
-	res, err := strictjson.DecodeObject(pt)
+	return p.readResource(&env, pt, n, room)
+}
+
+// readResource reads the decrypted resource pt into n: its members are
+// read for the fields payguard checks (strictjson.Members: every rule
+// DecodeObject checks, with its errors, but no map built), and Raw is
+// decoded from the same text only if someone reads it
+// (Notification.DeferRaw): the resource's maps were a third of the
+// verify beside the signature, and a route that forwards the original
+// body without policies never reads them.
+//
+// Its members are read into room's capacity, the amount's after them.
+func (p *V3) readResource(env *v3Envelope, pt []byte, n *notification.Notification, room []strictjson.Member) *reason.Error {
+	text := string(pt) // the one copy, which the members and Raw slice
+	res, err := strictjson.Members(text, room[:0])
 	if err != nil {
 		return reason.Wrap(reason.Malformed, err, "decrypted resource")
 	}
@@ -326,18 +334,17 @@ func (p *V3) readNotification(body []byte, n *notification.Notification) *reason
 		Provider: V3Name,
 		EventID:  env.ID,
 		Type:     env.EventType,
-		Raw:      res,
 	}
 	if rerr := p.checkMerchant(res, n); rerr != nil {
 		return rerr
 	}
-	switch _, hasState := res["trade_state"]; {
+	switch o := v3Object(res); {
 	case strings.HasPrefix(env.EventType, "REFUND."):
-		err = fillV3Refund(res, n)
-	case strings.HasPrefix(env.EventType, "TRANSACTION.") || hasState:
-		err = fillV3Transaction(res, n)
+		err = fillV3Refund(o, n)
+	case strings.HasPrefix(env.EventType, "TRANSACTION.") || o.has("trade_state"):
+		err = fillV3Transaction(o, n)
 	default:
-		err = fillV3Other(res, n)
+		err = fillV3Other(o, n)
 	}
 	if err != nil {
 		return reason.Wrap(reason.Malformed, err, "decrypted resource")
@@ -347,7 +354,82 @@ func (p *V3) readNotification(body []byte, n *notification.Notification) *reason
 			n.OccurredAt = t.UTC()
 		}
 	}
+	n.DeferRaw(func() map[string]any {
+		// Members accepted text, so DecodeObjectString does
+		// (FuzzMembersMatchesDecodeObject): it cannot fail here.
+		m, _ := strictjson.DecodeObjectString(text)
+		return m
+	})
 	return nil
+}
+
+// v3Object is an object of the decrypted resource as its members, read
+// as jsonString, jsonObject and jsonFen read a decoded map, with the same
+// errors.
+type v3Object []strictjson.Member
+
+func (o v3Object) str(key string) (string, bool, error) { return memberString(o, key) }
+
+func (o v3Object) require(key string) (string, error) { return requireMemberString(o, key) }
+
+func (o v3Object) has(key string) bool {
+	_, ok := member(o, key)
+	return ok
+}
+
+// object reads o[key] as an object into dst's room; absent is
+// (nil, false, nil).
+func (o v3Object) object(key string, dst []strictjson.Member) (v3Object, bool, error) {
+	raw, ok := member(o, key)
+	if !ok {
+		return nil, false, nil
+	}
+	if !strings.HasPrefix(raw, "{") {
+		return nil, true, fmt.Errorf("%s is not an object", key)
+	}
+	// Read with the resource already, by the same rules: no error here.
+	ms, err := strictjson.Members(raw, dst)
+	return ms, true, err
+}
+
+// fen reads o[key] as a non-negative integer count of fen; see jsonFen.
+func (o v3Object) fen(key string) (int64, error) {
+	raw, ok := member(o, key)
+	if !ok {
+		return 0, fmt.Errorf("%s missing", key)
+	}
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') { // a JSON number's text starts so
+		return 0, fmt.Errorf("%s is not a number", key)
+	}
+	f, ok := parseUint(raw)
+	if !ok {
+		return 0, fmt.Errorf("%s is not a non-negative integer", key)
+	}
+	return f, nil
+}
+
+// time reads an RFC 3339 time ("2018-06-08T10:34:56+08:00"); absent or
+// empty is the zero time.
+func (o v3Object) time(key string) (time.Time, error) {
+	s, _, err := o.str(key)
+	if err != nil || s == "" {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s is not an RFC 3339 time", key)
+	}
+	return t.UTC(), nil
+}
+
+// amount reads the resource's amount object, which must be present, into
+// the room after o's members.
+func (o v3Object) amount() (v3Object, error) {
+	amount, present, err := o.object("amount", o[len(o):])
+	if err == nil && !present {
+		err = errors.New("amount missing")
+	}
+	return amount, err
 }
 
 // checkMerchant holds the decrypted mchid (and appid, when configured and
@@ -355,8 +437,8 @@ func (p *V3) readNotification(body []byte, n *notification.Notification) *reason
 // is genuine WeChat but not addressed to this merchant, so it must not be
 // believed here. Only direct-merchant messages (mchid) are accepted;
 // service-provider mode (sp_mchid/sub_mchid) is out of scope.
-func (p *V3) checkMerchant(res map[string]any, n *notification.Notification) *reason.Error {
-	mchid, _, err := jsonString(res, "mchid")
+func (p *V3) checkMerchant(res v3Object, n *notification.Notification) *reason.Error {
+	mchid, _, err := res.str("mchid")
 	if err != nil {
 		return reason.Wrap(reason.Malformed, err, "decrypted resource")
 	}
@@ -364,7 +446,7 @@ func (p *V3) checkMerchant(res map[string]any, n *notification.Notification) *re
 		return reason.New(reason.BadSignature, "mchid mismatch")
 	}
 	n.Merchant = mchid
-	appid, present, err := jsonString(res, "appid")
+	appid, present, err := res.str("appid")
 	if err != nil {
 		return reason.Wrap(reason.Malformed, err, "decrypted resource")
 	}
@@ -376,15 +458,15 @@ func (p *V3) checkMerchant(res map[string]any, n *notification.Notification) *re
 }
 
 // fillV3Transaction reads a Transaction (TRANSACTION.* events).
-func fillV3Transaction(res map[string]any, n *notification.Notification) error {
+func fillV3Transaction(res v3Object, n *notification.Notification) error {
 	var err error
-	if n.OutTradeNo, err = requireString(res, "out_trade_no"); err != nil {
+	if n.OutTradeNo, err = res.require("out_trade_no"); err != nil {
 		return err
 	}
-	if n.TransactionID, _, err = jsonString(res, "transaction_id"); err != nil {
+	if n.TransactionID, _, err = res.str("transaction_id"); err != nil {
 		return err
 	}
-	state, err := requireString(res, "trade_state")
+	state, err := res.require("trade_state")
 	if err != nil {
 		return err
 	}
@@ -392,20 +474,17 @@ func fillV3Transaction(res map[string]any, n *notification.Notification) error {
 	if n.Status == notification.StatusPaid && n.TransactionID == "" {
 		return errors.New("transaction_id missing")
 	}
-	amount, err := jsonObject(res, "amount")
-	if err == nil && amount == nil {
-		err = errors.New("amount missing")
-	}
+	amount, err := res.amount()
 	if err != nil {
 		return err
 	}
-	if n.Amount, err = jsonFen(amount, "total"); err != nil {
+	if n.Amount, err = amount.fen("total"); err != nil {
 		return fmt.Errorf("amount.%v", err)
 	}
-	if n.Currency, err = v3Currency(amount); err != nil {
+	if n.Currency, err = v3ObjectCurrency(amount); err != nil {
 		return err
 	}
-	n.OccurredAt, err = jsonTime(res, "success_time")
+	n.OccurredAt, err = res.time("success_time")
 	return err
 }
 
@@ -415,45 +494,42 @@ func fillV3Transaction(res map[string]any, n *notification.Notification) error {
 // out_refund_no, the merchant's number of this refund. The event id stays
 // the envelope id, which WeChat keeps stable across retries of one refund
 // notice.
-func fillV3Refund(res map[string]any, n *notification.Notification) error {
+func fillV3Refund(res v3Object, n *notification.Notification) error {
 	var err error
-	if n.OutTradeNo, err = requireString(res, "out_trade_no"); err != nil {
+	if n.OutTradeNo, err = res.require("out_trade_no"); err != nil {
 		return err
 	}
-	if n.TransactionID, _, err = jsonString(res, "transaction_id"); err != nil {
+	if n.TransactionID, _, err = res.str("transaction_id"); err != nil {
 		return err
 	}
-	if n.RefundID, err = requireString(res, "out_refund_no"); err != nil {
+	if n.RefundID, err = res.require("out_refund_no"); err != nil {
 		return err
 	}
-	if _, _, err = jsonString(res, "refund_id"); err != nil {
+	if _, _, err = res.str("refund_id"); err != nil {
 		return err
 	}
-	st, err := requireString(res, "refund_status")
+	st, err := res.require("refund_status")
 	if err != nil {
 		return err
 	}
 	n.Status = v3RefundStatus(st)
-	amount, err := jsonObject(res, "amount")
-	if err == nil && amount == nil {
-		err = errors.New("amount missing")
-	}
+	amount, err := res.amount()
 	if err != nil {
 		return err
 	}
-	if n.Amount, err = jsonFen(amount, "total"); err != nil {
+	if n.Amount, err = amount.fen("total"); err != nil {
 		return fmt.Errorf("amount.%v", err)
 	}
-	if n.RefundAmount, err = jsonFen(amount, "refund"); err != nil {
+	if n.RefundAmount, err = amount.fen("refund"); err != nil {
 		return fmt.Errorf("amount.%v", err)
 	}
 	if n.RefundAmount > n.Amount {
 		return errors.New("amount.refund exceeds amount.total")
 	}
-	if n.Currency, err = v3Currency(amount); err != nil {
+	if n.Currency, err = v3ObjectCurrency(amount); err != nil {
 		return err
 	}
-	n.OccurredAt, err = jsonTime(res, "success_time")
+	n.OccurredAt, err = res.time("success_time")
 	return err
 }
 
@@ -461,16 +537,31 @@ func fillV3Refund(res map[string]any, n *notification.Notification) error {
 // SDK's own vector is a PAYSCORE contract event): verified and decrypted,
 // status "other", no amount. Rejecting it would make WeChat retry for a
 // day and the shop never see it; the pipeline and policies decide.
-func fillV3Other(res map[string]any, n *notification.Notification) error {
+func fillV3Other(res v3Object, n *notification.Notification) error {
 	var err error
-	if n.OutTradeNo, _, err = jsonString(res, "out_trade_no"); err != nil {
+	if n.OutTradeNo, _, err = res.str("out_trade_no"); err != nil {
 		return err
 	}
-	if n.TransactionID, _, err = jsonString(res, "transaction_id"); err != nil {
+	if n.TransactionID, _, err = res.str("transaction_id"); err != nil {
 		return err
 	}
 	n.Status = notification.StatusOther
 	return nil
+}
+
+// v3ObjectCurrency is v3Currency for the resource's amount members.
+func v3ObjectCurrency(amount v3Object) (string, error) {
+	c, present, err := amount.str("currency")
+	if err != nil {
+		return "", fmt.Errorf("amount.%v", err)
+	}
+	if !present {
+		return "CNY", nil
+	}
+	if c == "" {
+		return "", errors.New("amount.currency empty")
+	}
+	return c, nil
 }
 
 // v3Currency reads amount.currency; absent means CNY, the only currency of

@@ -74,8 +74,8 @@ func TestV3Vectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := ver.Notification
-			if !reflect.DeepEqual(n.Raw, want) {
-				t.Fatalf("Raw = %v, want %v", n.Raw, want)
+			if !reflect.DeepEqual(n.Fields(), want) {
+				t.Fatalf("Raw = %v, want %v", n.Fields(), want)
 			}
 			if !ver.Timestamp.Equal(clock) || ver.Nonce != "EcZ9Cmy4Xyx1i6RlJQzLcCyEqDa26NBz" {
 				t.Fatalf("timestamp %v nonce %q", ver.Timestamp, ver.Nonce)
@@ -89,7 +89,7 @@ func TestV3Vectors(t *testing.T) {
 			}
 		}
 		// The resource alone decrypts to exactly the expected bytes.
-		env, rerr := parseV3Envelope(req.Body)
+		env, rerr := parseV3Envelope(req.Body, nil)
 		if rerr != nil {
 			t.Fatal(rerr)
 		}
@@ -144,7 +144,7 @@ func TestV3Transaction(t *testing.T) {
 			if want := time.Date(2026, 1, 2, 3, 3, 59, 0, time.UTC); !n.OccurredAt.Equal(want) {
 				t.Fatalf("OccurredAt %v", n.OccurredAt)
 			}
-			if amt := n.Raw["amount"].(map[string]any)["total"]; amt != json.Number("1234") {
+			if amt := n.Fields()["amount"].(map[string]any)["total"]; amt != json.Number("1234") {
 				t.Fatalf("Raw amount %#v", amt)
 			}
 			if !ver.Timestamp.Equal(testNow) || len(ver.Nonce) != 32 {
