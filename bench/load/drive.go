@@ -18,6 +18,7 @@ import (
 type target struct {
 	name   string
 	srv    *server
+	redis  *redisServer // the store's redis-server, whose CPU is counted apart; nil without
 	url    string
 	client *http.Client
 	pool   []signed
@@ -32,6 +33,7 @@ type slice struct {
 	elapsed time.Duration
 	cpu     time.Duration
 	machine time.Duration // every process's CPU on the machine meanwhile
+	redis   time.Duration // the target's redis-server's CPU meanwhile
 	lat     []time.Duration
 }
 
@@ -82,6 +84,7 @@ func (t *target) one() error {
 func (t *target) closedLoop(conns int, d time.Duration) (slice, error) {
 	cpu0, _ := procCPU(t.srv.cmd.Process.Pid)
 	machine0, _ := machineCPU()
+	redis0 := t.redisCPU()
 	start := time.Now()
 	stop := start.Add(d)
 	var mu sync.Mutex
@@ -117,7 +120,7 @@ func (t *target) closedLoop(conns int, d time.Duration) (slice, error) {
 	s.n = len(s.lat)
 	cpu1, _ := procCPU(t.srv.cmd.Process.Pid)
 	machine1, _ := machineCPU()
-	s.cpu, s.machine = cpu1-cpu0, machine1-machine0
+	s.cpu, s.machine, s.redis = cpu1-cpu0, machine1-machine0, t.redisCPU()-redis0
 	return s, first
 }
 
@@ -127,6 +130,7 @@ func (t *target) closedLoop(conns int, d time.Duration) (slice, error) {
 func (t *target) openLoop(rate float64, d time.Duration, maxInFlight int) (slice, error) {
 	cpu0, _ := procCPU(t.srv.cmd.Process.Pid)
 	machine0, _ := machineCPU()
+	redis0 := t.redisCPU()
 	start := time.Now()
 	total := int(rate * d.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
@@ -166,8 +170,17 @@ func (t *target) openLoop(rate float64, d time.Duration, maxInFlight int) (slice
 	s.n = len(s.lat)
 	cpu1, _ := procCPU(t.srv.cmd.Process.Pid)
 	machine1, _ := machineCPU()
-	s.cpu, s.machine = cpu1-cpu0, machine1-machine0
+	s.cpu, s.machine, s.redis = cpu1-cpu0, machine1-machine0, t.redisCPU()-redis0
 	return s, first
+}
+
+// redisCPU is the target's redis-server's CPU so far, 0 without one.
+func (t *target) redisCPU() time.Duration {
+	if t.redis == nil {
+		return 0
+	}
+	d, _ := procCPU(t.redis.cmd.Process.Pid)
+	return d
 }
 
 func cmp(first, err error) error {
@@ -190,18 +203,20 @@ type summary struct {
 	// what throughput is bound by, so plain's over payguard's is about
 	// the throughput ratio, and it says whose CPU a gap is.
 	machinePerReq time.Duration
+	redisPerReq   time.Duration // the store's redis-server alone; 0 without one
 	peakRSSMiB    float64
 }
 
 func summarize(t *target, ss []slice) summary {
 	var sum summary
-	var elapsed, cpu, machine time.Duration
+	var elapsed, cpu, machine, redis time.Duration
 	var lat []time.Duration
 	for _, s := range ss {
 		sum.n += s.n
 		elapsed += s.elapsed
 		cpu += s.cpu
 		machine += s.machine
+		redis += s.redis
 		lat = append(lat, s.lat...)
 		sum.rates = append(sum.rates, float64(s.n)/s.elapsed.Seconds())
 	}
@@ -211,6 +226,7 @@ func summarize(t *target, ss []slice) summary {
 	if sum.n > 0 {
 		sum.cpuPerReq = cpu / time.Duration(sum.n)
 		sum.machinePerReq = machine / time.Duration(sum.n)
+		sum.redisPerReq = redis / time.Duration(sum.n)
 	}
 	slices.Sort(lat)
 	sum.p50, sum.p99, sum.p999 = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 0.999)

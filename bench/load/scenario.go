@@ -201,7 +201,7 @@ func runScenario(o options, sc scenario, w io.Writer) error {
 		return err
 	}
 	plain := &target{name: "plain", srv: st.plain, url: st.plain.URL() + "/", client: newClient(o.conns), pool: plainPool, check: checkPlain}
-	guard := &target{name: "payguard", srv: st.guard, url: st.guard.URL() + "/", client: newClient(o.conns), pool: guardPool, check: checkForwarded}
+	guard := &target{name: "payguard", srv: st.guard, redis: st.redis, url: st.guard.URL() + "/", client: newClient(o.conns), pool: guardPool, check: checkForwarded}
 	plain.cycle = true
 	// Warm both (connections, JIT-free but caches and the store's pool).
 	if _, err := plain.closedLoop(o.conns, 200*time.Millisecond); err != nil {
@@ -300,9 +300,13 @@ func alternate(rounds int, plainRun, guardRun func() (slice, error)) (plain, gua
 }
 
 func printSummary(w io.Writer, name string, s summary) {
-	fmt.Fprintf(w, "  %-9s %7d req  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu/req %5.0f µs (machine %5.0f)  peak RSS %5.1f MiB\n",
+	redis := ""
+	if s.redisPerReq > 0 {
+		redis = fmt.Sprintf(", redis %.0f", float64(s.redisPerReq.Nanoseconds())/1e3)
+	}
+	fmt.Fprintf(w, "  %-9s %7d req  %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  cpu/req %5.0f µs (machine %.0f%s)  peak RSS %5.1f MiB\n",
 		name, s.n, s.rate, ms(s.p50), ms(s.p99), ms(s.p999), float64(s.cpuPerReq.Nanoseconds())/1e3,
-		float64(s.machinePerReq.Nanoseconds())/1e3, s.peakRSSMiB)
+		float64(s.machinePerReq.Nanoseconds())/1e3, redis, s.peakRSSMiB)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
