@@ -551,30 +551,24 @@ func fillV3Other(res v3Object, n *notification.Notification) error {
 
 // v3ObjectCurrency is v3Currency for the resource's amount members.
 func v3ObjectCurrency(amount v3Object) (string, error) {
-	c, present, err := amount.str("currency")
-	if err != nil {
-		return "", fmt.Errorf("amount.%v", err)
-	}
-	if !present {
-		return "CNY", nil
-	}
-	if c == "" {
-		return "", errors.New("amount.currency empty")
-	}
-	return c, nil
+	return currencyOrCNY(amount.str("currency"))
 }
 
 // v3Currency reads amount.currency; absent means CNY, the only currency of
 // domestic v3 payments (and the default v2 documents for fee_type).
 func v3Currency(amount map[string]any) (string, error) {
-	c, present, err := jsonString(amount, "currency")
-	if err != nil {
+	return currencyOrCNY(jsonString(amount, "currency"))
+}
+
+// currencyOrCNY judges amount.currency as read: absent is CNY, empty is
+// an error.
+func currencyOrCNY(c string, present bool, err error) (string, error) {
+	switch {
+	case err != nil:
 		return "", fmt.Errorf("amount.%v", err)
-	}
-	if !present {
+	case !present:
 		return "CNY", nil
-	}
-	if c == "" {
+	case c == "":
 		return "", errors.New("amount.currency empty")
 	}
 	return c, nil
