@@ -155,7 +155,11 @@ func DecodeObject(b []byte) (map[string]any, error) { return DecodeObjectDepth(b
 // DecodeObjectDepth is DecodeObject with nesting bounded by maxDepth
 // (at most MaxDepth) instead.
 func DecodeObjectDepth(b []byte, maxDepth int) (map[string]any, error) {
-	v, err := decode(b, min(maxDepth, MaxDepth))
+	return asObject(decode(b, min(maxDepth, MaxDepth)))
+}
+
+// asObject is a decoded value that must be an object.
+func asObject(v any, err error) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -174,15 +178,7 @@ func DecodeObjectString(s string) (map[string]any, error) {
 	if !utf8.ValidString(s) {
 		return nil, errors.New("json: invalid UTF-8")
 	}
-	v, err := decodeString(s, MaxDepth)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("json: the body is not an object")
-	}
-	return m, nil
+	return asObject(decodeString(s, MaxDepth))
 }
 
 // Quote renders an untrusted key for an error: quoted and cut short.
