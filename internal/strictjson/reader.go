@@ -135,24 +135,12 @@ func (r *reader) object(depth int) (any, error) {
 		r.i++
 		r.space()
 		start := r.i
-		enter := r.matched < len(r.path) && depth == r.matched+1 && k == r.path[r.matched] && start < len(r.s) && r.s[start] == '{'
-		if enter {
-			r.matched++
-		}
+		enter := r.enterPath(depth, k, start)
 		v, err := r.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		if enter {
-			r.matched--
-			r.found = r.found || r.matched == len(r.path)-1
-		}
-		if r.collect && depth == 1 {
-			r.members = append(r.members, Member{Key: k, Raw: r.s[start:r.i]})
-		}
-		if r.path != nil && r.matched == len(r.path) && depth == len(r.path)+1 {
-			r.inner = append(r.inner, Member{Key: k, Raw: r.s[start:r.i]})
-		}
+		r.member(depth, k, start, enter)
 		r.keys = append(r.keys, k)
 		if !r.discard {
 			r.vals = append(r.vals, v)
@@ -188,6 +176,31 @@ func (r *reader) object(depth int) (any, error) {
 	clear(vals)
 	r.keys, r.vals = r.keys[:kbase], r.vals[:vbase]
 	return m, nil
+}
+
+// enterPath reports whether the value at start, member k of an object at
+// depth, is the next object of MembersAt's path, and steps into it.
+func (r *reader) enterPath(depth int, k string, start int) bool {
+	enter := r.matched < len(r.path) && depth == r.matched+1 && k == r.path[r.matched] && start < len(r.s) && r.s[start] == '{'
+	if enter {
+		r.matched++
+	}
+	return enter
+}
+
+// member records member k, read from start to here, where Members and
+// MembersAt collect it, and steps out of the path's object it entered.
+func (r *reader) member(depth int, k string, start int, entered bool) {
+	if entered {
+		r.matched--
+		r.found = r.found || r.matched == len(r.path)-1
+	}
+	if r.collect && depth == 1 {
+		r.members = append(r.members, Member{Key: k, Raw: r.s[start:r.i]})
+	}
+	if r.path != nil && r.matched == len(r.path) && depth == len(r.path)+1 {
+		r.inner = append(r.inner, Member{Key: k, Raw: r.s[start:r.i]})
+	}
 }
 
 // repeats reports whether a key occurs twice in keys: by comparing every
