@@ -18,6 +18,7 @@ import (
 
 	"github.com/payguard/payguard/internal/cpuclock"
 	"github.com/payguard/payguard/internal/notification"
+	"github.com/payguard/payguard/internal/provider"
 	"github.com/payguard/payguard/internal/provider/alipay"
 )
 
@@ -62,7 +63,7 @@ func cannedQuery(b *testing.B) (*alipay.Provider, *notification.Notification) {
 	prov, err := alipay.New(alipay.Config{AppID: appID, PublicKey: pubPEM,
 		PrivateKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
 		Endpoint:   "https://openapi.alipay.com/gateway.do",
-		HTTPClient: &http.Client{Timeout: 3 * time.Second, Transport: cannedGateway{answer: answer}}})
+		HTTPClient: provider.NewHTTPClientOver(cannedGateway{answer: answer}, 3*time.Second)})
 	if err != nil {
 		b.Fatal(err)
 	}

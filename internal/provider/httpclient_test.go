@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -103,5 +105,80 @@ func TestQueryClientPropagatesTraceContext(t *testing.T) {
 		if len(req.Header) != 0 {
 			t.Errorf("the caller's request was changed: %v", req.Header)
 		}
+	}
+}
+
+// The client's timeout bounds a request whose answer never comes and one
+// whose body stalls after its headers, as http.Client.Timeout did; the
+// deadline ends when the body is closed, and a caller's own earlier
+// deadline still wins.
+func TestQueryClientTimeoutBoundsTheWholeAnswer(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/body" {
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("part"))
+			w.(http.Flusher).Flush()
+		}
+		// Without the client's deadline the answer would end here after
+		// two seconds, and the assertions below fail instead of hanging.
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	client := NewHTTPClient(50 * time.Millisecond)
+	if got := ClientTimeout(client); got != 50*time.Millisecond {
+		t.Fatalf("ClientTimeout %v", got)
+	}
+
+	_, err := client.Get(srv.URL + "/headers")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a request whose answer never comes: %v, want the deadline", err)
+	}
+
+	resp, err := client.Get(srv.URL + "/body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Fatal("a body that stalls read to its end")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/headers", nil)
+	if _, err := NewHTTPClient(time.Hour).Do(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller's canceled context: %v", err)
+	}
+}
+
+// A finished answer's deadline ends with its body: the next request on
+// the kept connection is not cut by the earlier one's timer.
+func TestQueryClientDeadlineEndsWithTheBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	client := NewHTTPClient(time.Hour)
+	for range 3 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "ok" {
+			t.Fatalf("%q, %v", b, err)
+		}
+	}
+	if got := ClientTimeout(&http.Client{Timeout: time.Second}); got != time.Second {
+		t.Fatalf("ClientTimeout of a plain client %v", got)
 	}
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -205,14 +206,38 @@ var ErrAnswerTooLarge = fmt.Errorf("the answer is larger than %d bytes", MaxAnsw
 
 // NewHTTPClient is the one outgoing client policy for every provider.
 func NewHTTPClient(timeout time.Duration) *http.Client {
+	return NewHTTPClientOver(queryTransport, timeout)
+}
+
+// NewHTTPClientOver is NewHTTPClient's policy over another transport
+// (benchmarks and tests: a canned gateway in place of the network).
+//
+// The timeout bounds each request, its answer's body included, as
+// http.Client.Timeout would, but as a deadline on the request's context
+// set by the client's own transport: with Client.Timeout and a transport
+// that is not net/http's own, net/http starts a goroutine and a timer per
+// request (and the transport a second goroutine for the legacy cancel
+// channel). ClientTimeout reads it back.
+func NewHTTPClientOver(next http.RoundTripper, timeout time.Duration) *http.Client {
 	if timeout <= 0 {
 		timeout = DefaultQueryTimeout
 	}
 	return &http.Client{
-		Timeout:       timeout,
-		Transport:     boundedTransport{next: queryTransport},
+		Transport:     boundedTransport{next: next, timeout: timeout},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return ErrRedirect },
 	}
+}
+
+// ClientTimeout is how long one request of c may take: NewHTTPClient's
+// timeout, or c's own Timeout for another client; 0 for none.
+func ClientTimeout(c *http.Client) time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	if t, ok := c.Transport.(boundedTransport); ok {
+		return t.timeout
+	}
+	return 0
 }
 
 // MaxIdleQueryConns is how many idle connections to one provider host
@@ -230,30 +255,41 @@ var queryTransport = func() *http.Transport {
 	return t
 }()
 
-// boundedTransport injects the trace context and caps the answer's size.
-type boundedTransport struct{ next http.RoundTripper }
+// boundedTransport bounds each request by the client's timeout, injects
+// the trace context and caps the answer's size.
+type boundedTransport struct {
+	next    http.RoundTripper
+	timeout time.Duration
+}
 
 func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	// Only a request in a trace gets a header (Inject sets nothing
-	// otherwise); the others are sent without the copy a RoundTripper
-	// must make to add one.
-	if trace.SpanContextFromContext(r.Context()).IsValid() {
-		r = r.Clone(r.Context())
-		propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+	// The deadline holds until the answer's body is closed, as
+	// Client.Timeout's does; an earlier deadline of the caller's stays.
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		r = r.Clone(ctx)
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	} else {
+		// Only a request in a trace gets a header (Inject sets nothing
+		// otherwise): the others need no copy of their headers.
+		r = r.WithContext(ctx)
 	}
 	resp, err := t.next.RoundTrip(r)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	resp.Body = &cappedBody{rc: resp.Body, left: MaxAnswer}
+	resp.Body = &cappedBody{rc: resp.Body, left: MaxAnswer, cancel: cancel}
 	return resp, nil
 }
 
 // cappedBody fails a read past the cap instead of truncating silently: a
-// cut JSON or XML answer must not parse as a shorter valid one.
+// cut JSON or XML answer must not parse as a shorter valid one. Closing it
+// ends the request's deadline.
 type cappedBody struct {
-	rc   io.ReadCloser
-	left int64
+	rc     io.ReadCloser
+	left   int64
+	cancel context.CancelFunc
 }
 
 func (c *cappedBody) Read(p []byte) (int, error) {
@@ -272,7 +308,11 @@ func (c *cappedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *cappedBody) Close() error { return c.rc.Close() }
+func (c *cappedBody) Close() error {
+	err := c.rc.Close()
+	c.cancel()
+	return err
+}
 
 // BuildFromSettings builds the provider a handler block of these settings
 // configures (a sandbox's Settings): the conformance suites and tests use

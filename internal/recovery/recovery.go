@@ -140,7 +140,7 @@ func New(cfg Config) (*Worker, error) {
 
 // deliverTimeout bounds one delivery: the client's timeout.
 func (w *Worker) deliverTimeout() time.Duration {
-	if t := w.cfg.Client.Timeout; t > 0 {
+	if t := provider.ClientTimeout(w.cfg.Client); t > 0 {
 		return t
 	}
 	return DefaultDeliverTimeout

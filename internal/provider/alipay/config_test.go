@@ -135,7 +135,7 @@ func TestDefaults(t *testing.T) {
 	if tr := p.Traits(); tr.Method != http.MethodPost || tr.Passthrough {
 		t.Fatalf("%+v", tr)
 	}
-	if p.client.Timeout != 3*time.Second || p.client.CheckRedirect == nil {
+	if provider.ClientTimeout(p.client) != 3*time.Second || p.client.CheckRedirect == nil {
 		t.Fatal("default client")
 	}
 	if !newProvider(t, func(c *Config) { c.PrivateKey = providertest.PrivatePEM(t, appKey) }).CanQuery() {
