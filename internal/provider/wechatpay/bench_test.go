@@ -31,6 +31,23 @@ func BenchmarkV2VerifyNotify(b *testing.B) {
 	}
 }
 
+// BenchmarkV2VerifyNotifyForwardOriginal is BenchmarkV2VerifyNotify on a
+// route that forwards the original body (the default), which also holds
+// the body to plain values.
+func BenchmarkV2VerifyNotifyForwardOriginal(b *testing.B) {
+	p := newV2(b, SignTypeHMACSHA256)
+	s := &V2Signer{APIKey: []byte(testV2Key), SignType: SignTypeHMACSHA256}
+	req := v2Req(s.SignNotify(samplePayment()))
+	req.ForwardOriginal = true
+	b.SetBytes(int64(len(req.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.VerifyNotify(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkV2VerifyRefundNotify is one v2 refund notice: strict XML twice and
 // AES-256-ECB decryption of req_info.
 func BenchmarkV2VerifyRefundNotify(b *testing.B) {

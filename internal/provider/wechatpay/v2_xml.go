@@ -66,6 +66,18 @@ func parseFlatXML(b []byte, root string) (map[string]string, error) {
 	return decodeFlatXML(b, root)
 }
 
+// parseNotifyXML is ParseXML for a notification, and whether its values
+// are known plain (checkPlainValues would pass): true only where the
+// one-pass reader read the body and found every value one text node or
+// CDATA section; false means not known, not refused.
+func parseNotifyXML(b []byte) (map[string]string, bool, error) {
+	if fields, plain, ok := readFlatXMLPlain(b, "xml"); ok {
+		return fields, plain, nil
+	}
+	fields, err := decodeFlatXML(b, "xml")
+	return fields, false, err
+}
+
 // decodeFlatXML is the reference reader, on encoding/xml: it decides every
 // document readFlatXML leaves to it, and is the oracle of
 // FuzzFlatXMLMatchesOracle.

@@ -31,6 +31,15 @@ var xmlDeclarations = []string{
 // DOCTYPE, nesting, non-UTF-8...) is thus decided by encoding/xml alone;
 // FuzzFlatXMLMatchesOracle holds the two readers to the same answers.
 func readFlatXML(b []byte, root string) (map[string]string, bool) {
+	fields, _, ok := readFlatXMLPlain(b, root)
+	return fields, ok
+}
+
+// readFlatXMLPlain is readFlatXML that also reports whether every child
+// holds exactly one non-empty text node or CDATA section: what
+// checkPlainValues holds a forwarded original body to, so that a body
+// read here with plain true passes it (FuzzFlatXMLMatchesOracle checks).
+func readFlatXMLPlain(b []byte, root string) (fields map[string]string, plain, ok bool) {
 	s := string(b) // keys and values are substrings of this one copy
 	i := 0
 	if strings.HasPrefix(s, "<?") {
@@ -41,43 +50,45 @@ func readFlatXML(b []byte, root string) (map[string]string, bool) {
 			}
 		}
 		if i == 0 {
-			return nil, false
+			return nil, false, false
 		}
 	}
 	i = skipXMLSpace(s, i)
 	if i = readTag(s, i, "", root); i < 0 {
-		return nil, false
+		return nil, false, false
 	}
-	fields := make(map[string]string, min(strings.Count(s, "</"), maxXMLFields))
+	fields = make(map[string]string, min(strings.Count(s, "</"), maxXMLFields))
+	plain = true
 	for {
 		i = skipXMLSpace(s, i)
 		if strings.HasPrefix(s[i:], "</") {
 			break
 		}
 		if !strings.HasPrefix(s[i:], "<") || len(fields) >= maxXMLFields {
-			return nil, false
+			return nil, false, false
 		}
 		j := readXMLName(s, i+1)
 		name := s[i+1 : j]
 		if j == i+1 || j >= len(s) || s[j] != '>' {
-			return nil, false
+			return nil, false, false
 		}
 		if _, dup := fields[name]; dup {
-			return nil, false
+			return nil, false, false
 		}
-		val, k := readXMLValue(s, j+1)
+		val, k, one := readXMLValue(s, j+1)
 		if k < 0 {
-			return nil, false
+			return nil, false, false
 		}
+		plain = plain && one && val != ""
 		if i = readTag(s, k, "/", name); i < 0 {
-			return nil, false
+			return nil, false, false
 		}
 		fields[name] = val
 	}
 	if i = readTag(s, i, "/", root); i < 0 || skipXMLSpace(s, i) != len(s) {
-		return nil, false
+		return nil, false, false
 	}
-	return fields, true
+	return fields, plain, true
 }
 
 // readTag returns the index after "<"+slash+name+">" at s[i:], or -1.
@@ -116,43 +127,46 @@ func readXMLName(s string, i int) int {
 var cdataOpenString = string(cdataOpen)
 
 // readXMLValue reads a child's content up to its "</" and returns it with
-// the index of that "</", or -1 for content readFlatXML leaves alone. One
-// text node or CDATA section is a substring of s; only split content is
-// joined into a new string.
-func readXMLValue(s string, i int) (string, int) {
+// the index of that "</", or -1 for content readFlatXML leaves alone, and
+// whether the content was exactly one text node or CDATA section. One
+// such is a substring of s; only split content is joined into a new
+// string.
+func readXMLValue(s string, i int) (string, int, bool) {
 	var val string
 	var joined *strings.Builder
+	pieces := 0
 	for {
 		var seg string
 		switch rest := s[i:]; {
 		case strings.HasPrefix(rest, "</"):
 			if joined != nil {
-				return joined.String(), i
+				return joined.String(), i, false
 			}
-			return val, i
+			return val, i, pieces == 1
 		case strings.HasPrefix(rest, cdataOpenString):
 			end := strings.Index(rest[len(cdataOpen):], "]]>")
 			if end < 0 {
-				return "", -1
+				return "", -1, false
 			}
 			seg = rest[len(cdataOpen) : len(cdataOpen)+end]
 			i += len(cdataOpen) + end + len("]]>")
 		case strings.HasPrefix(rest, "<"):
-			return "", -1
+			return "", -1, false
 		default:
 			end := strings.IndexByte(rest, '<')
 			if end < 0 {
-				return "", -1
+				return "", -1, false
 			}
 			seg = rest[:end]
 			if strings.IndexByte(seg, '&') >= 0 || strings.Contains(seg, "]]>") {
-				return "", -1
+				return "", -1, false
 			}
 			i += end
 		}
+		pieces++
 		switch {
 		case !plainXMLChars(seg):
-			return "", -1
+			return "", -1, false
 		case joined != nil:
 			joined.WriteString(seg)
 		case val == "":

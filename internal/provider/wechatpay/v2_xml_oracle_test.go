@@ -80,6 +80,8 @@ var hostileFlatXML = []string{
 // FuzzFlatXMLMatchesOracle holds readFlatXML to decodeFlatXML (encoding/xml):
 // whatever the fast reader accepts, the oracle accepts with the same
 // fields, and parseFlatXML's answer, error text included, is the oracle's.
+// What it calls plain passes checkPlainValues, which forward original
+// then skips.
 func FuzzFlatXMLMatchesOracle(f *testing.F) {
 	for _, s := range flatXMLSeeds(f) {
 		f.Add(s)
@@ -89,6 +91,11 @@ func FuzzFlatXMLMatchesOracle(f *testing.F) {
 			want, werr := decodeFlatXML(b, root)
 			if fast, ok := readFlatXML(b, root); ok && (werr != nil || !reflect.DeepEqual(fast, want)) {
 				t.Fatalf("<%s> %q: fast %q, oracle %q %v", root, b, fast, want, werr)
+			}
+			if _, plain, ok := readFlatXMLPlain(b, root); ok && plain {
+				if err := checkPlainValues(b); err != nil {
+					t.Fatalf("<%s> %q: plain to the fast reader, checkPlainValues: %v", root, b, err)
+				}
 			}
 			got, gerr := parseFlatXML(b, root)
 			if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || !reflect.DeepEqual(got, want) {
@@ -126,6 +133,34 @@ func TestReadFlatXMLReadsWeChatMessages(t *testing.T) {
 		got, ok := readFlatXML([]byte(c.body), c.root)
 		if ok != c.fast || ok && (err != nil || !reflect.DeepEqual(got, want)) {
 			t.Errorf("%s: fast %v %q, oracle %q %v", name, ok, got, want, err)
+		}
+	}
+}
+
+// TestFastReaderKnowsPlainValues: WeChat's own messages are known plain
+// (forward original skips the second walk over them), and a body the
+// check would refuse never is.
+func TestFastReaderKnowsPlainValues(t *testing.T) {
+	s := &V2Signer{APIKey: []byte(testV2Key), SignType: SignTypeHMACSHA256}
+	for name, c := range map[string]struct {
+		body  string
+		plain bool
+	}{
+		"payment notice": {string(s.SignNotify(samplePayment())), true},
+		"refund notice":  {string(s.SignRefundNotify(sampleRefundOuter(), sampleRefundInfo())), true},
+		"text values":    {`<xml><a>1</a><b> two words </b></xml>`, true},
+		"split CDATA":    {`<xml><a><![CDATA[1]]><![CDATA[00]]></a></xml>`, false},
+		"text and CDATA": {`<xml><a> <![CDATA[1]]></a></xml>`, false},
+		"empty element":  {`<xml><a>1</a><b></b></xml>`, false},
+		"empty CDATA":    {`<xml><a><![CDATA[]]></a></xml>`, false},
+		"no children":    {`<xml></xml>`, true},
+	} {
+		_, plain, ok := readFlatXMLPlain([]byte(c.body), "xml")
+		if !ok || plain != c.plain {
+			t.Errorf("%s: read %v, plain %v, want %v", name, ok, plain, c.plain)
+		}
+		if err := checkPlainValues([]byte(c.body)); (err == nil) != c.plain {
+			t.Errorf("%s: checkPlainValues %v, but plain is %v", name, err, c.plain)
 		}
 	}
 }
