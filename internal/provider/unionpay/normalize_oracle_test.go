@@ -123,21 +123,3 @@ func FuzzNormalizeMatchesOracle(f *testing.F) {
 		}
 	})
 }
-
-// FuzzTxnTimeMatchesParseInLocation: parseTxnTime accepts what
-// time.ParseInLocation(TimeLayout, s, beijing) accepts of fourteen
-// digits, its former reader, and reads the same instant in the same zone.
-func FuzzTxnTimeMatchesParseInLocation(f *testing.F) {
-	for _, s := range []string{"20261201120000", "20240229235959", "20230229000000", "20261301000000", "20261200000000",
-		"20261131000000", "20261201240000", "20261201006000", "20261201000060", "00000101000000", "99991231235959", "2026120112000", "2026120112000x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := parseTxnTime(s)
-		want, err := time.ParseInLocation(TimeLayout, s, beijing)
-		wantOK := err == nil && len(s) == len(TimeLayout) && isDigits(s)
-		if ok != wantOK || (ok && (!got.Equal(want) || got.Location() != want.Location() || got != want)) {
-			t.Fatalf("%q: %v, %v; ParseInLocation %v, %v", s, got, ok, want, err)
-		}
-	})
-}
