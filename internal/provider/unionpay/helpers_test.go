@@ -3,7 +3,6 @@ package unionpay
 import (
 	"crypto/rsa"
 	"crypto/x509"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -107,5 +106,3 @@ func wantCode(t *testing.T, err error, code reason.Code) {
 		t.Fatalf("error %v has code %q, want %s", err, got, code)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,18 +30,6 @@ const (
 	testV2Key    = "192006250b4c09247ec02edce69f6a2d" // the v2 doc example key
 	testPubKeyID = "PUB_KEY_ID_0119000000012026010200000000000001"
 )
-
-// vectorFile reads testdata/<name>: the official vectors of
-// shared/vectors, copied so the package's tests stand alone in a bare
-// clone.
-func vectorFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatalf("vectors: %v", err)
-	}
-	return b
-}
 
 func loadVectors(t testing.TB, name string) map[string]map[string]any {
 	return providertest.VectorsByName[map[string]any](t, name)
