@@ -113,6 +113,17 @@ func MembersAt(s string, path []string, dst, inner []Member) (members, in []Memb
 	return dst, inner, r.found && len(path) > 0, nil
 }
 
+// Find is the text of member key of ms (Members and MembersAt refuse a
+// repeated key, so there is at most one), and whether it is there.
+func Find(ms []Member, key string) (string, bool) {
+	for _, m := range ms {
+		if m.Key == key {
+			return m.Raw, true
+		}
+	}
+	return "", false
+}
+
 // Text is the value of raw, a member's text from Members, when it is a
 // string, and false when it is another value.
 func Text(raw string) (string, bool) {

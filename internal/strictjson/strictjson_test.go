@@ -354,3 +354,18 @@ func checkMembersAt(t *testing.T, b []byte, ms []Member, path []string, raw stri
 		t.Fatalf("%q: MembersAt %q: %v, %v, found %v, %v; Members of %q: %v, %v", b, path, top, inner, found, errAt, raw, want, err)
 	}
 }
+
+func TestFindReadsOneMember(t *testing.T) {
+	ms, err := Members(`{"a":"x","b":{"c":1},"d":null}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"a": `"x"`, "b": `{"c":1}`, "d": "null"} {
+		if got, ok := Find(ms, key); !ok || got != want {
+			t.Errorf("Find %q = %q, %v; want %q", key, got, ok, want)
+		}
+	}
+	if got, ok := Find(ms, "c"); ok {
+		t.Errorf("Find of a nested key: %q", got)
+	}
+}

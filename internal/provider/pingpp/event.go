@@ -39,14 +39,7 @@ type event struct {
 // reads as absent.
 type object []strictjson.Member
 
-func (o object) raw(key string) (string, bool) {
-	for _, m := range o {
-		if m.Key == key {
-			return m.Raw, true
-		}
-	}
-	return "", false
-}
+func (o object) raw(key string) (string, bool) { return strictjson.Find(o, key) }
 
 func (o object) has(key string) bool {
 	_, ok := o.raw(key)

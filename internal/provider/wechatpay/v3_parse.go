@@ -122,7 +122,7 @@ func parseV3Envelope(body []byte, room []strictjson.Member) (v3Envelope, *reason
 	if env.CreateTime, _, err = memberString(ms, "create_time"); err != nil {
 		return v3Envelope{}, reason.Wrap(reason.Malformed, err, "notification")
 	}
-	raw, ok := member(ms, "resource")
+	raw, ok := strictjson.Find(ms, "resource")
 	switch {
 	case !ok:
 		err = errors.New("resource missing")
@@ -150,19 +150,9 @@ func parseV3Envelope(body []byte, room []strictjson.Member) (v3Envelope, *reason
 	return env, nil
 }
 
-// member is the text of the member key (keys occur once).
-func member(ms []strictjson.Member, key string) (string, bool) {
-	for _, m := range ms {
-		if m.Key == key {
-			return m.Raw, true
-		}
-	}
-	return "", false
-}
-
 // memberString is jsonString for a member's text.
 func memberString(ms []strictjson.Member, key string) (string, bool, error) {
-	raw, ok := member(ms, key)
+	raw, ok := strictjson.Find(ms, key)
 	if !ok {
 		return "", false, nil
 	}
@@ -373,14 +363,14 @@ func (o v3Object) str(key string) (string, bool, error) { return memberString(o,
 func (o v3Object) require(key string) (string, error) { return requireMemberString(o, key) }
 
 func (o v3Object) has(key string) bool {
-	_, ok := member(o, key)
+	_, ok := strictjson.Find(o, key)
 	return ok
 }
 
 // object reads o[key] as an object into dst's room; absent is
 // (nil, false, nil).
 func (o v3Object) object(key string, dst []strictjson.Member) (v3Object, bool, error) {
-	raw, ok := member(o, key)
+	raw, ok := strictjson.Find(o, key)
 	if !ok {
 		return nil, false, nil
 	}
@@ -394,7 +384,7 @@ func (o v3Object) object(key string, dst []strictjson.Member) (v3Object, bool, e
 
 // fen reads o[key] as a non-negative integer count of fen; see jsonFen.
 func (o v3Object) fen(key string) (int64, error) {
-	raw, ok := member(o, key)
+	raw, ok := strictjson.Find(o, key)
 	if !ok {
 		return 0, fmt.Errorf("%s missing", key)
 	}
